@@ -1,0 +1,67 @@
+# Varta for Go. Run "make help" for the targets.
+SHELL      := /bin/bash
+GO         ?= go
+BIN        := bin
+VERSION    ?= 0.2.0-dev
+LDFLAGS    := -X github.com/varta-go/varta/pkg/buildinfo.Version=$(VERSION)
+CMDS       := varta-watch varta-beat varta-audit
+MODULES    := ./pkg ./cmd/varta-watch ./cmd/varta-beat ./cmd/varta-audit
+PKGS       := ./pkg/... ./cmd/varta-watch/... ./cmd/varta-beat/... ./cmd/varta-audit/...
+TESTFLAGS  ?= -race -count=1 -timeout 30m
+FUZZTIME   ?= 10s
+RUN_DIR    ?= $(CURDIR)/run
+
+.PHONY: all build test lint bench fuzz cross man run e2e clean help tidy
+
+all: build
+
+help:
+	@echo "build  build the three binaries into $(BIN)/"
+	@echo "run    build and start varta-watch on $(RUN_DIR)/varta.sock, events on stdout"
+	@echo "test   run every module's tests with -race"
+	@echo "lint   gofmt check and go vet on every module"
+	@echo "bench  run the benchmarks (see docs/benchmarks.md)"
+	@echo "fuzz   run every fuzz target for FUZZTIME (default $(FUZZTIME))"
+	@echo "cross  build the binaries for darwin and freebsd too"
+	@echo "man    regenerate man/ from the CLI definitions"
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/varta-watch ./cmd/varta-beat ./cmd/varta-audit
+
+test:
+	$(GO) test $(TESTFLAGS) $(PKGS)
+
+lint:
+	@out=$$(gofmt -l pkg cmd); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+fuzz:
+	@set -e; for spec in $$(grep -rl --include='*_test.go' '^func Fuzz' pkg cmd | xargs -n1 dirname | sort -u); do \
+		for f in $$(grep -h '^func Fuzz' $$spec/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
+			echo "== $$spec $$f"; $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) ./$$spec; \
+		done; done
+
+cross:
+	@set -e; for os in darwin freebsd; do for c in $(CMDS); do \
+		echo "GOOS=$$os $$c"; GOOS=$$os GOARCH=amd64 $(GO) build -o /dev/null ./cmd/$$c; done; done
+
+man:
+	$(GO) run ./cmd/varta-watch/internal/genman > man/varta-watch.8
+	$(GO) run ./cmd/varta-beat/internal/genman > man/varta-beat.1
+	$(GO) run ./cmd/varta-audit/internal/genman > man/varta-audit.1
+
+run: build
+	@mkdir -p $(RUN_DIR) && chmod 0700 $(RUN_DIR)
+	@echo "varta-watch listening on $(RUN_DIR)/varta.sock (threshold 1500 ms); in another shell:"
+	@echo "  $(BIN)/varta-beat run --socket $(RUN_DIR)/varta.sock"
+	$(BIN)/varta-watch --socket $(RUN_DIR)/varta.sock --threshold-ms 1500 --export-file /dev/stdout
+
+tidy:
+	@for m in $(MODULES); do (cd $$m && $(GO) mod tidy); done
+
+clean:
+	rm -rf $(BIN) $(RUN_DIR)

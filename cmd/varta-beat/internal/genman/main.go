@@ -1,0 +1,19 @@
+// Command genman writes the varta-beat man page from the same cli.App the
+// binary runs. Usage: go run ./cmd/varta-beat/internal/genman > man/varta-beat.1
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/varta-go/varta/cmd/varta-beat/internal/app"
+)
+
+func main() {
+	page, err := app.ManPage()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "genman:", err)
+		os.Exit(1)
+	}
+	fmt.Print(page)
+}

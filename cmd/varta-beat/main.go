@@ -1,0 +1,10 @@
+// Command varta-beat: see man/varta-beat.1.
+package main
+
+import (
+	"os"
+
+	"github.com/varta-go/varta/cmd/varta-beat/internal/app"
+)
+
+func main() { os.Exit(app.Run(os.Args)) }

@@ -1,0 +1,19 @@
+// Command genman writes the varta-watch man page from the same cli.App the
+// binary runs. Usage: go run ./cmd/varta-watch/internal/genman > man/varta-watch.8
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/varta-go/varta/cmd/varta-watch/internal/app"
+)
+
+func main() {
+	page, err := app.ManPage()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "genman:", err)
+		os.Exit(1)
+	}
+	fmt.Print(page)
+}

@@ -1,0 +1,11 @@
+// Package buildinfo holds the version string of the suite, set at link time
+// with -ldflags "-X github.com/varta-go/varta/pkg/buildinfo.Version=...".
+package buildinfo
+
+import "runtime"
+
+// Version of the suite.
+var Version = "0.2.0-dev"
+
+// GoVersion is the Go toolchain that built the binary.
+func GoVersion() string { return runtime.Version() }
