@@ -1,0 +1,232 @@
+package stats
+
+import (
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/varta-go/varta/pkg/vlp"
+)
+
+// RateLimitReason is the "reason" label of varta_rate_limited_total.
+type RateLimitReason uint8
+
+// Rate-limit reasons.
+const (
+	RateLimitPerPid RateLimitReason = iota
+	RateLimitGlobal
+	NumRateLimitReasons
+)
+
+var rateLimitLabels = [NumRateLimitReasons]string{"per_pid", "global"}
+
+// Label returns the metric label value.
+func (r RateLimitReason) Label() string { return rateLimitLabels[r] }
+
+// Outcome is the "outcome" label of varta_recovery_outcomes_total.
+type Outcome uint8
+
+// Recovery outcomes (recovery.md §3).
+const (
+	OutcomeSpawned Outcome = iota
+	OutcomeDebounced
+	OutcomeSpawnFailed
+	OutcomeReapedZero
+	OutcomeReapedNonzero
+	OutcomeKilled
+	OutcomeRefusedUnauthenticatedTransport
+	OutcomeRefusedSocketModeOnly
+	OutcomeRefusedCrossNamespace
+	OutcomeRefusedDebounceCapacity
+	OutcomeRefusedOutstandingCapacity
+	OutcomeSkippedAgentResumed
+	OutcomeSkippedPidRecycled
+	OutcomeSkippedStallUnverifiable
+	NumOutcomes
+)
+
+var outcomeLabels = [NumOutcomes]string{
+	"spawned", "debounced", "spawn_failed", "reaped_zero", "reaped_nonzero",
+	"killed", "refused_unauthenticated_transport", "refused_socket_mode_only",
+	"refused_cross_namespace", "refused_debounce_capacity",
+	"refused_outstanding_capacity", "skipped_agent_resumed",
+	"skipped_pid_recycled", "skipped_stall_unverifiable",
+}
+
+// Label returns the metric label value.
+func (o Outcome) Label() string { return outcomeLabels[o] }
+
+// RefusedReason is the "reason" label of varta_recovery_refused_total
+// (structural refusals only).
+type RefusedReason uint8
+
+// Structural refusal reasons (recovery.md §3).
+const (
+	RefusedUnauthenticatedTransport RefusedReason = iota
+	RefusedSocketModeOnly
+	RefusedCrossNamespaceAgent
+	RefusedDebounceCapacity
+	RefusedOutstandingCapacity
+	NumRefusedReasons
+)
+
+var refusedLabels = [NumRefusedReasons]string{
+	"unauthenticated_transport", "socket_mode_only", "cross_namespace_agent",
+	"debounce_capacity", "outstanding_capacity",
+}
+
+// Label returns the metric label value.
+func (r RefusedReason) Label() string { return refusedLabels[r] }
+
+// PromDropReason is the "reason" label of
+// varta_prom_connections_dropped_total.
+type PromDropReason uint8
+
+// Metrics-endpoint drop reasons.
+const (
+	PromDropRateLimit PromDropReason = iota
+	PromDropIPTableFull
+	NumPromDropReasons
+)
+
+var promDropLabels = [NumPromDropReasons]string{"rate_limit", "ip_table_full"}
+
+// Label returns the metric label value.
+func (r PromDropReason) Label() string { return promDropLabels[r] }
+
+// Counters holds every observer counter and gauge that is not per pid. The
+// zero value is ready to use. All fields are safe for concurrent use.
+type Counters struct {
+	// Tracker.
+	TrackerEvicted           atomic.Uint64
+	TrackerCapacityExceeded  atomic.Uint64
+	TrackerPidRecycle        atomic.Uint64
+	TrackerNamespaceConflict atomic.Uint64
+
+	// Ingest.
+	DecodeErrors             [vlp.NumKinds]atomic.Uint64
+	FrameAuthFailures        atomic.Uint64
+	FrameNamespaceMismatch   atomic.Uint64
+	FrameRejectedPidAboveMax atomic.Uint64
+	FrameUIDRefused          atomic.Uint64
+	OriginConflict           atomic.Uint64
+	OutOfOrder               atomic.Uint64
+	NonceWrap                atomic.Uint64
+	IOErrors                 atomic.Uint64
+	CtrlTruncated            atomic.Uint64
+	TruncatedDatagrams       atomic.Uint64
+	RateLimited              [NumRateLimitReasons]atomic.Uint64
+	Datagrams                atomic.Uint64 // every datagram received, any listener
+
+	// Secure UDP.
+	FrameDecryptFailures atomic.Uint64
+	SecureReplayRefused  atomic.Uint64
+	SenderStateFull      atomic.Uint64
+	SecureAEADAttempts   atomic.Uint64
+
+	// Recovery and audit.
+	RecoveryOutcomes         [NumOutcomes]atomic.Uint64
+	RecoveryRefused          [NumRefusedReasons]atomic.Uint64
+	RecoveryAuditDropped     atomic.Uint64
+	AuditFsyncBudgetExceeded atomic.Uint64
+
+	// Events file.
+	ExportDropped  atomic.Uint64
+	ExportIOErrors atomic.Uint64
+
+	// Clock.
+	ClockRegression  atomic.Uint64
+	ClockJumpForward atomic.Uint64
+
+	// Metrics endpoint.
+	PromAuthFailures       atomic.Uint64
+	PromConnectionsDropped [NumPromDropReasons]atomic.Uint64
+
+	// Gauges.
+	UDSRcvbufBytes    atomic.Int64
+	LastLoopUnixNanos atomic.Int64 // wall time of the last completed observer tick
+	Ticks             atomic.Uint64
+
+	// Histograms.
+	RecoveryDuration  *Histogram
+	AuditFsync        *Histogram
+	StallDetectionLag *Histogram
+}
+
+// Default histogram bucket upper bounds, in seconds.
+var (
+	RecoveryDurationBuckets  = []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}
+	AuditFsyncBuckets        = []float64{0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1}
+	StallDetectionLagBuckets = []float64{0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1}
+)
+
+// New returns Counters with their histograms allocated.
+func New() *Counters {
+	return &Counters{
+		RecoveryDuration:  NewHistogram(RecoveryDurationBuckets),
+		AuditFsync:        NewHistogram(AuditFsyncBuckets),
+		StallDetectionLag: NewHistogram(StallDetectionLagBuckets),
+	}
+}
+
+// Histogram is a fixed-bucket, lock-free histogram of durations.
+type Histogram struct {
+	bounds  []float64 // upper bounds in seconds, ascending
+	counts  []atomic.Uint64
+	count   atomic.Uint64
+	sumBits atomic.Uint64 // float64 seconds
+}
+
+// NewHistogram returns a histogram with the given ascending upper bounds
+// (seconds). Observations above the last bound count only in +Inf.
+func NewHistogram(bounds []float64) *Histogram {
+	return &Histogram{bounds: bounds, counts: make([]atomic.Uint64, len(bounds))}
+}
+
+// Observe records one duration. It never allocates.
+func (h *Histogram) Observe(d time.Duration) {
+	v := d.Seconds()
+	for i, b := range h.bounds {
+		if v <= b {
+			h.counts[i].Add(1)
+			break
+		}
+	}
+	h.count.Add(1)
+	for {
+		old := h.sumBits.Load()
+		if h.sumBits.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+v)) {
+			return
+		}
+	}
+}
+
+// Snapshot returns the total count, the sum in seconds and the cumulative
+// count per upper bound, in the form prometheus.NewConstHistogram takes.
+func (h *Histogram) Snapshot() (count uint64, sum float64, buckets map[float64]uint64) {
+	buckets = make(map[float64]uint64, len(h.bounds))
+	var cum uint64
+	for i, b := range h.bounds {
+		cum += h.counts[i].Load()
+		buckets[b] = cum
+	}
+	return h.count.Load(), math.Float64frombits(h.sumBits.Load()), buckets
+}
+
+// Quantile returns an upper-bound estimate of quantile q (0..1): the
+// smallest bucket bound holding at least q of the observations, or +Inf.
+func (h *Histogram) Quantile(q float64) float64 {
+	total := h.count.Load()
+	if total == 0 {
+		return 0
+	}
+	need := uint64(math.Ceil(q * float64(total)))
+	var cum uint64
+	for i, b := range h.bounds {
+		cum += h.counts[i].Load()
+		if cum >= need {
+			return b
+		}
+	}
+	return math.Inf(1)
+}
