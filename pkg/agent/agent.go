@@ -1,0 +1,365 @@
+package agent
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/varta-go/varta/pkg/vlp"
+)
+
+// maxWire is the largest datagram the agent sends (a master-key frame).
+const maxWire = 64
+
+// sealer turns the 32-byte frame into a secure UDP datagram. Seal must not
+// allocate and must not advance any state; Commit advances the IV counter
+// after the kernel accepted the datagram; Reset draws a fresh salt.
+type sealer interface {
+	Seal(dst []byte, frame *[vlp.FrameSize]byte) int
+	Commit()
+	Reset() error
+}
+
+// sealerFactory builds the sealer for a sender pid (the master-key mode
+// derives a per-pid key; the shared-key mode ignores the pid).
+type sealerFactory func(pid uint32) (sealer, error)
+
+// Agent sends beats to one observer. Create it with Connect (or DialUnix,
+// DialUDP); all methods are safe for concurrent use.
+type Agent struct {
+	mu sync.Mutex
+
+	fd     int // connected socket; -1 once closed
+	closed bool
+	dial   dialer
+	target string // observer address, for messages
+
+	clock func() int64 // ns since connect on the monotonic clock
+
+	nonce      uint64 // next regular nonce
+	lastTs     uint64 // highest timestamp of a sent frame
+	lastTerm   uint64 // timestamp of the last terminal frame attempted
+	termSent   bool   // a terminal frame was attempted
+	pid        uint32 // pid the sealer was built for
+	consec     int    // consecutive drops
+	reconnectN int    // reconnect after this many consecutive drops; 0 = never
+
+	newSealer sealerFactory // nil for plain transports
+	sealer    sealer
+
+	plain [vlp.FrameSize]byte
+	wire  [maxWire]byte
+
+	sent        atomic.Uint64
+	terminals   atomic.Uint64
+	drops       [NumDropReasons]atomic.Uint64
+	failed      atomic.Uint64
+	refused     atomic.Uint64
+	reconnects  atomic.Uint64
+	reconnFails atomic.Uint64
+	regressions atomic.Uint64
+}
+
+// Stats is a snapshot of an Agent's counters.
+type Stats struct {
+	// Sent counts datagrams the kernel accepted (regular and terminal).
+	Sent uint64
+	// TerminalSent counts the terminal frames among Sent.
+	TerminalSent uint64
+	// Dropped counts drops, indexed by DropReason (index NoDrop is 0).
+	Dropped [NumDropReasons]uint64
+	// Failed counts sends that failed with an errno that is not a drop.
+	Failed uint64
+	// Refused counts beats refused locally (Stall or an undefined status).
+	Refused uint64
+	// Reconnects counts successful reconnects.
+	Reconnects uint64
+	// ReconnectFailures counts reconnect attempts that did not connect.
+	ReconnectFailures uint64
+	// ClockRegressions counts monotonic clock readings below the last sent
+	// timestamp (the timestamp is held instead of going backwards).
+	ClockRegressions uint64
+}
+
+// TotalDropped is the sum of Dropped over all reasons.
+func (s Stats) TotalDropped() uint64 {
+	var n uint64
+	for _, d := range s.Dropped {
+		n += d
+	}
+	return n
+}
+
+// Connect validates opts and connects to the observer. For a Unix socket, a
+// missing observer yields an error wrapping ErrNoObserver.
+func Connect(opts Options) (*Agent, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	a := &Agent{fd: -1, nonce: 1, reconnectN: opts.ReconnectAfter}
+	switch {
+	case opts.SocketPath != "":
+		a.target = "unix:" + opts.SocketPath
+		a.dial = unixDialer(opts.SocketPath)
+	default:
+		sa, family, err := udpSockaddr(opts.UDPAddr)
+		if err != nil {
+			return nil, err
+		}
+		a.target = "udp:" + opts.UDPAddr
+		a.dial = udpDialer(opts.UDPAddr, sa, family)
+		f, err := opts.sealerFactory()
+		if err != nil {
+			return nil, err
+		}
+		a.newSealer = f
+	}
+	fd, err := a.dial()
+	if err != nil {
+		return nil, err
+	}
+	a.fd = fd
+	a.pid = uint32(unix.Getpid())
+	if a.newSealer != nil {
+		s, err := a.newSealer(a.pid)
+		if err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("agent: set up secure UDP: %w", err)
+		}
+		a.sealer = s
+	}
+	epoch := time.Now()
+	a.clock = func() int64 { return int64(time.Since(epoch)) }
+	return a, nil
+}
+
+// DialUnix connects to the observer's Unix datagram socket at path.
+func DialUnix(path string) (*Agent, error) { return Connect(Options{SocketPath: path}) }
+
+// DialUDP connects to an observer's plain UDP listener at host:port.
+func DialUDP(addr string) (*Agent, error) { return Connect(Options{UDPAddr: addr}) }
+
+// String names the observer the Agent sends to, e.g. "unix:/run/varta/varta.sock".
+func (a *Agent) String() string { return a.target }
+
+// SetReconnectAfter makes the Agent reconnect after n consecutive drops and
+// retry the same frame once on the new socket (and again after every further
+// n drops while the observer stays away). n <= 0 disables reconnecting.
+func (a *Agent) SetReconnectAfter(n int) {
+	if n < 0 {
+		n = 0
+	}
+	a.mu.Lock()
+	a.reconnectN = n
+	a.mu.Unlock()
+}
+
+// Beat sends one beat with status and payload. It never blocks, never
+// allocates and is safe for concurrent use. StatusStall (and any undefined
+// status) is refused locally: the Result is Failed with ErrStallRefused
+// (ErrBadStatus) and nothing is sent. A dropped beat leaves the nonce where
+// it was, so the next beat re-sends it.
+func (a *Agent) Beat(status vlp.Status, payload uint32) Result {
+	if status > vlp.StatusCritical {
+		a.refused.Add(1)
+		if status == vlp.StatusStall {
+			return Result{Outcome: Failed, err: ErrStallRefused}
+		}
+		return Result{Outcome: Failed, err: ErrBadStatus}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	f := vlp.Frame{Status: status, Timestamp: a.timestampLocked(), Nonce: a.nonce, Payload: payload}
+	r := a.sendLocked(&f)
+	if r.Outcome == Sent {
+		if a.nonce == vlp.NonceWrapFrom {
+			a.nonce = 0
+		} else {
+			a.nonce++
+		}
+	}
+	return r
+}
+
+// Terminal sends the terminal (dying-gasp) frame: status Critical, nonce
+// vlp.NonceTerminal, payload 0, and a timestamp strictly greater than that of
+// any terminal frame this Agent sent or tried to send before. It does not
+// close the Agent and does not touch the regular nonce.
+func (a *Agent) Terminal() Result {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ts := a.timestampLocked()
+	if a.termSent && ts <= a.lastTerm {
+		ts = a.lastTerm + 1
+	}
+	a.lastTerm, a.termSent = ts, true
+	f := vlp.Frame{Status: vlp.StatusCritical, Timestamp: ts, Nonce: vlp.NonceTerminal}
+	r := a.sendLocked(&f)
+	if r.Outcome == Sent {
+		a.terminals.Add(1)
+	}
+	return r
+}
+
+// Reconnect replaces the socket with a newly connected one (and, for secure
+// UDP, draws a fresh salt). On error the old socket stays in place.
+func (a *Agent) Reconnect() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return ErrClosed
+	}
+	return a.reconnectLocked()
+}
+
+// Close closes the socket. Later beats fail with ErrClosed.
+func (a *Agent) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return nil
+	}
+	a.closed = true
+	fd := a.fd
+	a.fd = -1
+	if err := unix.Close(fd); err != nil {
+		return fmt.Errorf("agent: close socket: %w", err)
+	}
+	return nil
+}
+
+// Stats returns a snapshot of the counters. It may be called at any time
+// from any goroutine.
+func (a *Agent) Stats() Stats {
+	s := Stats{
+		Sent:              a.sent.Load(),
+		TerminalSent:      a.terminals.Load(),
+		Failed:            a.failed.Load(),
+		Refused:           a.refused.Load(),
+		Reconnects:        a.reconnects.Load(),
+		ReconnectFailures: a.reconnFails.Load(),
+		ClockRegressions:  a.regressions.Load(),
+	}
+	for i := range s.Dropped {
+		s.Dropped[i] = a.drops[i].Load()
+	}
+	return s
+}
+
+// timestampLocked reads the clock and holds it at the last sent timestamp
+// if it went backwards.
+func (a *Agent) timestampLocked() uint64 {
+	ns := a.clock()
+	var ts uint64
+	if ns > 0 {
+		ts = uint64(ns)
+	}
+	if ts < a.lastTs {
+		a.regressions.Add(1)
+		ts = a.lastTs
+	}
+	if ts >= vlp.TimestampInvalid {
+		ts = vlp.TimestampInvalid - 1
+	}
+	return ts
+}
+
+// sendLocked fills in the pid, encodes f and sends it, reconnecting and
+// retrying once when the run of drops reaches the reconnect threshold.
+func (a *Agent) sendLocked(f *vlp.Frame) Result {
+	if a.closed {
+		a.failed.Add(1)
+		return Result{Outcome: Failed, err: ErrClosed, Nonce: f.Nonce}
+	}
+	pid := uint32(unix.Getpid())
+	if pid != a.pid {
+		// A forked child: it must not reuse the parent's secure session.
+		a.pid = pid
+		if a.newSealer != nil {
+			if s, err := a.newSealer(pid); err == nil {
+				a.sealer = s
+			} else {
+				a.failed.Add(1)
+				return Result{Outcome: Failed, err: err, Nonce: f.Nonce}
+			}
+		}
+	}
+	f.Pid = pid
+	f.Encode(&a.plain)
+	r := a.writeLocked()
+	if r.Outcome == Dropped {
+		a.drops[r.Reason].Add(1)
+		a.consec++
+		if a.reconnectN > 0 && a.consec%a.reconnectN == 0 {
+			if a.reconnectLocked() == nil {
+				r = a.writeLocked()
+				if r.Outcome == Dropped {
+					a.drops[r.Reason].Add(1)
+				}
+			}
+		}
+	}
+	r.Nonce = f.Nonce
+	switch r.Outcome {
+	case Sent:
+		a.consec = 0
+		a.sent.Add(1)
+		if f.Timestamp > a.lastTs {
+			a.lastTs = f.Timestamp
+		}
+	case Failed:
+		a.failed.Add(1)
+	}
+	return r
+}
+
+// writeLocked seals (for secure UDP) and writes the encoded frame, and
+// commits the IV counter when the kernel accepted it.
+func (a *Agent) writeLocked() Result {
+	buf := a.plain[:]
+	if a.sealer != nil {
+		n := a.sealer.Seal(a.wire[:], &a.plain)
+		buf = a.wire[:n]
+	}
+	for {
+		_, err := unix.Write(a.fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return classify(err)
+		}
+		break
+	}
+	if a.sealer != nil {
+		a.sealer.Commit()
+	}
+	return Result{Outcome: Sent}
+}
+
+// reconnectLocked dials a new socket and swaps it in; the secure session
+// gets a fresh salt.
+func (a *Agent) reconnectLocked() error {
+	fd, err := a.dial()
+	if err != nil {
+		a.reconnFails.Add(1)
+		return fmt.Errorf("agent: reconnect: %w", err)
+	}
+	if a.sealer != nil {
+		if err := a.sealer.Reset(); err != nil {
+			unix.Close(fd)
+			a.reconnFails.Add(1)
+			return fmt.Errorf("agent: reconnect: fresh salt: %w", err)
+		}
+	}
+	old := a.fd
+	a.fd = fd
+	if old >= 0 {
+		unix.Close(old)
+	}
+	a.reconnects.Add(1)
+	return nil
+}

@@ -1,0 +1,154 @@
+package agenttest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"github.com/varta-go/varta/pkg/vlp"
+)
+
+// ErrTimeout is returned by Recv when nothing arrived in time.
+var ErrTimeout = errors.New("agenttest: no datagram before the deadline")
+
+// Datagram is one received datagram.
+type Datagram struct {
+	// Data holds the datagram's bytes.
+	Data []byte
+	// HasCred reports whether the kernel attached the sender's credentials
+	// (Unix socket on Linux).
+	HasCred bool
+	// Pid and Uid are the kernel-reported sender pid and uid when HasCred.
+	Pid int32
+	Uid uint32
+}
+
+// Frame decodes d as a 32-byte VLP frame.
+func (d Datagram) Frame() (vlp.Frame, error) {
+	var f vlp.Frame
+	if err := vlp.Decode(d.Data, &f); err != nil {
+		return f, fmt.Errorf("agenttest: decode %d-byte datagram: %w", len(d.Data), err)
+	}
+	return f, nil
+}
+
+// Receiver is a bound datagram socket that reads what agents send.
+type Receiver struct {
+	conn net.PacketConn
+	path string // Unix socket path, removed on Close
+	cred bool
+	buf  [512]byte
+	oob  [512]byte
+}
+
+// ListenUnix binds a Unix datagram socket at path. On Linux it enables
+// SO_PASSCRED so every datagram carries the sender's pid and uid.
+func ListenUnix(path string) (*Receiver, error) {
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		return nil, fmt.Errorf("agenttest: bind %q: %w", path, err)
+	}
+	r := &Receiver{conn: c, path: path}
+	if err := enableCred(c); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("agenttest: enable credentials on %q: %w", path, err)
+	}
+	r.cred = credSupported
+	return r, nil
+}
+
+// ListenUDP binds a UDP socket at addr (for example "127.0.0.1:0").
+func ListenUDP(addr string) (*Receiver, error) {
+	c, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("agenttest: bind %s: %w", addr, err)
+	}
+	return &Receiver{conn: c}, nil
+}
+
+// Addr is the socket path (Unix) or host:port (UDP) agents should send to.
+func (r *Receiver) Addr() string {
+	if r.path != "" {
+		return r.path
+	}
+	return r.conn.LocalAddr().String()
+}
+
+// SetReadBuffer sets SO_RCVBUF (a small value makes the queue fill fast).
+func (r *Receiver) SetReadBuffer(n int) error {
+	type rb interface{ SetReadBuffer(int) error }
+	if err := r.conn.(rb).SetReadBuffer(n); err != nil {
+		return fmt.Errorf("agenttest: set receive buffer: %w", err)
+	}
+	return nil
+}
+
+// Recv waits up to timeout for one datagram. It returns ErrTimeout when none
+// arrived. Recv is not safe for concurrent use.
+func (r *Receiver) Recv(timeout time.Duration) (Datagram, error) {
+	if err := r.conn.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+		return Datagram{}, fmt.Errorf("agenttest: set deadline: %w", err)
+	}
+	var (
+		n, oobn int
+		err     error
+	)
+	if uc, ok := r.conn.(*net.UnixConn); ok {
+		n, oobn, _, _, err = uc.ReadMsgUnix(r.buf[:], r.oob[:])
+	} else {
+		n, _, err = r.conn.ReadFrom(r.buf[:])
+	}
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return Datagram{}, ErrTimeout
+		}
+		return Datagram{}, fmt.Errorf("agenttest: receive: %w", err)
+	}
+	d := Datagram{Data: append([]byte(nil), r.buf[:n]...)}
+	if r.cred && oobn > 0 {
+		d.Pid, d.Uid, d.HasCred = parseCred(r.oob[:oobn])
+	}
+	return d, nil
+}
+
+// RecvFrame waits for one datagram and decodes it as a plain VLP frame.
+func (r *Receiver) RecvFrame(timeout time.Duration) (vlp.Frame, Datagram, error) {
+	d, err := r.Recv(timeout)
+	if err != nil {
+		return vlp.Frame{}, d, err
+	}
+	f, err := d.Frame()
+	return f, d, err
+}
+
+// Drain reads until nothing arrives for quiet and returns what it read.
+func (r *Receiver) Drain(quiet time.Duration) ([]Datagram, error) {
+	var out []Datagram
+	for {
+		d, err := r.Recv(quiet)
+		if errors.Is(err, ErrTimeout) {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, d)
+	}
+}
+
+// Close closes the socket and removes a Unix socket's path, so that agents
+// see the observer as gone.
+func (r *Receiver) Close() error {
+	err := r.conn.Close()
+	if r.path != "" {
+		if rerr := os.Remove(r.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
+			err = rerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("agenttest: close: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,19 @@
+// Package agent is the Go library an application embeds to send VLP v0.2
+// heartbeats ("beats") to a varta observer.
+//
+// It owns the sender side of every transport: connecting (Unix datagram
+// socket, plain UDP, secure UDP with a shared or a master key), building each
+// frame (pid read at every beat, timestamp on the monotonic clock since
+// connect, commit-on-success nonces and secure IV counters), classifying send
+// errors into drop reasons, reconnecting after a run of drops, terminal
+// (dying-gasp) frames and the helpers that send one on a signal or a panic,
+// and the counters that describe what happened.
+//
+// Beat never blocks, never allocates and is safe for concurrent use. The
+// package must not read os.Args or the environment, must not log, must not
+// keep global mutable state and must not depend on anything outside the
+// standard library, golang.org/x/sys and golang.org/x/crypto. It does not
+// decide policy for the application: a drop is reported, never retried in a
+// loop, and a connect failure is returned to the caller, who decides whether
+// to retry.
+package agent
