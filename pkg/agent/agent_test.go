@@ -18,22 +18,24 @@ import (
 // transport is a receiver plus the Options that reach it.
 type transport struct {
 	name string
-	open func(t *testing.T) (*agenttest.Receiver, agent.Options)
+	open func(t testing.TB) (*agenttest.Receiver, agent.Options)
 	// recv reads and decodes one frame from the receiver.
-	recv func(t *testing.T, r *agenttest.Receiver) vlp.Frame
+	recv func(t testing.TB, r *agenttest.Receiver) vlp.Frame
 }
 
-func plainRecv(t *testing.T, r *agenttest.Receiver) vlp.Frame {
+func plainRecv(t testing.TB, r *agenttest.Receiver) vlp.Frame {
 	t.Helper()
 	f, _ := recvFrame(t, r)
 	return f
 }
 
+func benchTransports(testing.TB) []transport { return transports() }
+
 func transports() []transport {
 	ts := []transport{
 		{
 			name: "unix",
-			open: func(t *testing.T) (*agenttest.Receiver, agent.Options) {
+			open: func(t testing.TB) (*agenttest.Receiver, agent.Options) {
 				p := sockPath(t)
 				return listenUnix(t, p), agent.Options{SocketPath: p}
 			},
@@ -41,7 +43,7 @@ func transports() []transport {
 		},
 		{
 			name: "udp",
-			open: func(t *testing.T) (*agenttest.Receiver, agent.Options) {
+			open: func(t testing.TB) (*agenttest.Receiver, agent.Options) {
 				r := listenUDP(t)
 				return r, agent.Options{UDPAddr: r.Addr()}
 			},
@@ -486,31 +488,38 @@ func TestInvalidOptions(t *testing.T) {
 }
 
 func TestBeatDoesNotAllocate(t *testing.T) {
-	p := sockPath(t)
-	r := listenUnix(t, p)
-	a := connect(t, agent.Options{SocketPath: p})
-	stop := drain(r)
-	defer stop()
-	allocs := testing.AllocsPerRun(1000, func() { a.Beat(vlp.StatusOk, 1) })
-	if allocs != 0 {
-		t.Fatalf("Beat allocates %.1f times per call", allocs)
+	for _, tr := range transports() {
+		t.Run(tr.name, func(t *testing.T) {
+			r, o := tr.open(t)
+			a := connect(t, o)
+			stop := drain(r)
+			allocs := testing.AllocsPerRun(2000, func() {
+				if res := a.Beat(vlp.StatusOk, 1); res.Outcome == agent.Failed {
+					t.Fatal(res)
+				}
+			})
+			stop()
+			if allocs != 0 {
+				t.Fatalf("Beat allocates %.2f times per call", allocs)
+			}
+			// The drop path (nobody reading any more) must not allocate either.
+			allocs = testing.AllocsPerRun(200, func() { a.Beat(vlp.StatusOk, 1) })
+			if allocs != 0 {
+				t.Fatalf("dropped Beat allocates %.2f times per call", allocs)
+			}
+			if a.Stats().Sent == 0 {
+				t.Fatal("nothing was sent")
+			}
+		})
 	}
 }
 
-// drain reads r in a goroutine until stop is called.
+// drain discards everything r receives until stop is called; stop closes r.
 func drain(r *agenttest.Receiver) (stop func()) {
-	done := make(chan struct{})
 	exited := make(chan struct{})
 	go func() {
 		defer close(exited)
-		for {
-			select {
-			case <-done:
-				return
-			default:
-			}
-			r.Recv(20 * time.Millisecond)
-		}
+		r.Discard()
 	}()
-	return func() { close(done); <-exited }
+	return func() { r.Close(); <-exited }
 }

@@ -1,0 +1,84 @@
+package agent_test
+
+import (
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/varta-go/varta/pkg/agent"
+	"github.com/varta-go/varta/pkg/agent/agenttest"
+	"github.com/varta-go/varta/pkg/vlp"
+)
+
+// The integration a Go service needs: connect once at start-up, send the
+// dying gasp on SIGTERM/SIGINT and on a panic, and beat from the main loop
+// (or a ticker goroutine). A drop is normal (the observer may be
+// restarting); only sustained silence is a stall.
+func Example() {
+	a, err := agent.Connect(agent.Options{SocketPath: "/run/varta/varta.sock", ReconnectAfter: 3})
+	if err != nil {
+		log.Fatalf("varta: %v", err) // or start without liveness and retry later
+	}
+	defer a.Close()
+	defer a.TerminalOnPanic() // runs before Close: sends the gasp, re-panics
+	defer a.TerminalOnSignal()()
+	for range time.Tick(500 * time.Millisecond) {
+		if r := a.Beat(vlp.StatusOk, 0); !r.Sent() {
+			log.Printf("varta: %v", r)
+		}
+	}
+}
+
+// Beat against a test receiver, as an application's own tests can do.
+func ExampleAgent_Beat() {
+	dir, _ := os.MkdirTemp("", "vex")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "obs.sock")
+	obs, err := agenttest.ListenUnix(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer obs.Close()
+
+	a, err := agent.DialUnix(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer a.Close()
+	fmt.Println(a.Beat(vlp.StatusDegraded, 42))
+	fmt.Println(a.Beat(vlp.StatusStall, 0))
+
+	f, _, _ := obs.RecvFrame(time.Second)
+	fmt.Println(f.Nonce, f.Status, f.Payload, f.Pid == uint32(os.Getpid()))
+	// Output:
+	// sent nonce 1
+	// failed: agent: status Stall is observer-only and is never sent
+	// 1 degraded 42 true
+}
+
+// The dying gasp sent explicitly, e.g. at the end of a graceful shutdown
+// that handles SIGTERM itself.
+func ExampleAgent_Terminal() {
+	dir, _ := os.MkdirTemp("", "vex")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "obs.sock")
+	obs, _ := agenttest.ListenUnix(path)
+	defer obs.Close()
+	a, _ := agent.DialUnix(path)
+	defer a.Close()
+
+	a.Terminal()
+	f, _, _ := obs.RecvFrame(time.Second)
+	fmt.Println(f.IsTerminal(), f.Status, f.Nonce == vlp.NonceTerminal)
+	// Output: true critical true
+}
+
+// Connecting when no observer is there fails with ErrNoObserver; the caller
+// decides whether to retry.
+func ExampleConnect_noObserver() {
+	_, err := agent.Connect(agent.Options{SocketPath: "/nonexistent/varta.sock"})
+	fmt.Println(err)
+	// Output: connect to observer socket "/nonexistent/varta.sock": no observer listening: no such file or directory
+}
