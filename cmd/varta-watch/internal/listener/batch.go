@@ -1,0 +1,50 @@
+package listener
+
+// BufSize is the receive buffer per datagram: large enough for every valid
+// VLP datagram (32, 60, 64 bytes) so that any other size is seen as such.
+const BufSize = 96
+
+// BatchSize is how many datagrams one receive call may return.
+const BatchSize = 64
+
+// maxFDs is how many SCM_RIGHTS descriptors a control buffer has room for;
+// the kernel closes any that do not fit and sets MSG_CTRUNC.
+const maxFDs = 8
+
+// Datagram is one received datagram. Data aliases the batch buffer and is
+// valid until the next Read into the same batch.
+type Datagram struct {
+	Data []byte
+	// Len is the datagram's real length (may exceed len(Data) when
+	// Truncated).
+	Len int
+	// Truncated reports a datagram larger than BufSize.
+	Truncated bool
+	// CtrlTruncated reports MSG_CTRUNC: the control message did not fit.
+	CtrlTruncated bool
+	// HasCreds reports that SCM_CREDENTIALS were present.
+	HasCreds bool
+	Pid      int32
+	Uid      uint32
+	Gid      uint32
+	// FDs counts SCM_RIGHTS descriptors received (and already closed).
+	FDs int
+	// Port is the sender's UDP port (UDP listeners only); Addr4/Addr16
+	// hold the address.
+	Port uint16
+}
+
+// Batch holds the buffers for one receive call. It is allocated once per
+// listener goroutine and reused.
+type Batch struct {
+	D    [BatchSize]Datagram
+	bufs [BatchSize][BufSize]byte
+	sys  batchSys
+}
+
+// NewBatch allocates a batch.
+func NewBatch() *Batch {
+	b := &Batch{}
+	b.init()
+	return b
+}

@@ -1,0 +1,174 @@
+package listener
+
+import (
+	"encoding/binary"
+	"errors"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// KernelCredentials reports whether this platform attaches the sender's
+// pid and uid to every Unix datagram.
+const KernelCredentials = true
+
+var (
+	cmsgHdrLen = unix.CmsgLen(0)
+	credSpace  = unix.CmsgSpace(unix.SizeofUcred)
+	ctrlSize   = credSpace + unix.CmsgSpace(4*maxFDs)
+)
+
+type batchSys struct {
+	hdrs  [BatchSize]unix.Mmsghdr
+	iovs  [BatchSize]unix.Iovec
+	ctrl  [BatchSize][]byte
+	names [BatchSize]unix.RawSockaddrInet6
+}
+
+func (b *Batch) init() {
+	ctrl := make([]byte, BatchSize*ctrlSize)
+	for i := range b.sys.hdrs {
+		b.sys.iovs[i].Base = &b.bufs[i][0]
+		b.sys.iovs[i].SetLen(BufSize)
+		b.sys.ctrl[i] = ctrl[i*ctrlSize : (i+1)*ctrlSize]
+		h := &b.sys.hdrs[i].Hdr
+		h.Iov = &b.sys.iovs[i]
+		h.SetIovlen(1)
+	}
+}
+
+// setupUnixSocket enables SO_PASSCRED and sizes the receive buffer.
+func setupUnixSocket(fd, rcvbuf int, granted *int) error {
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 1); err != nil {
+		return errors.Join(errors.New("enable SO_PASSCRED"), err)
+	}
+	return setRcvBuf(fd, rcvbuf, granted)
+}
+
+func setRcvBuf(fd, rcvbuf int, granted *int) error {
+	if rcvbuf > 0 {
+		// SO_RCVBUFFORCE lifts the rmem_max cap when we may; fall back to
+		// SO_RCVBUF otherwise. The kernel doubles the value for bookkeeping.
+		if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvbuf) != nil {
+			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf); err != nil {
+				return errors.Join(errors.New("set SO_RCVBUF"), err)
+			}
+		}
+	}
+	v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF)
+	if err != nil {
+		return errors.Join(errors.New("get SO_RCVBUF"), err)
+	}
+	*granted = v
+	return nil
+}
+
+// reader runs recvmmsg through the runtime poller so that Close wakes a
+// blocked Read and no OS thread is parked in the kernel.
+type reader struct {
+	raw   syscall.RawConn
+	unix  bool
+	batch *Batch
+	n     int
+	errno syscall.Errno
+	fn    func(fd uintptr) bool // bound once: no allocation per Read
+}
+
+func (r *reader) init(raw syscall.RawConn, isUnix bool) {
+	r.raw = raw
+	r.unix = isUnix
+	r.fn = r.recv
+}
+
+func (r *reader) recv(fd uintptr) bool {
+	b := r.batch
+	for i := range b.sys.hdrs {
+		h := &b.sys.hdrs[i].Hdr
+		if r.unix {
+			h.Control = &b.sys.ctrl[i][0]
+			h.SetControllen(ctrlSize)
+		} else {
+			h.Name = (*byte)(unsafe.Pointer(&b.sys.names[i]))
+			h.Namelen = unix.SizeofSockaddrInet6
+		}
+		h.Flags = 0
+		b.sys.hdrs[i].Len = 0
+	}
+	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.sys.hdrs[0])),
+		BatchSize, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC|unix.MSG_TRUNC, 0, 0)
+	if e == unix.EAGAIN || e == unix.EWOULDBLOCK {
+		return false
+	}
+	if e == unix.EINTR {
+		return false
+	}
+	r.n, r.errno = int(n), e
+	return true
+}
+
+func (r *reader) read(b *Batch) (int, error) {
+	r.batch = b
+	r.n, r.errno = 0, 0
+	if err := r.raw.Read(r.fn); err != nil {
+		return 0, err
+	}
+	if r.errno != 0 {
+		return 0, r.errno
+	}
+	for i := 0; i < r.n; i++ {
+		m := &b.sys.hdrs[i]
+		d := &b.D[i]
+		ln := int(m.Len)
+		d.Len = ln
+		d.Truncated = m.Hdr.Flags&unix.MSG_TRUNC != 0 || ln > BufSize
+		if ln > BufSize {
+			ln = BufSize
+		}
+		d.Data = b.bufs[i][:ln]
+		d.CtrlTruncated = m.Hdr.Flags&unix.MSG_CTRUNC != 0
+		d.HasCreds, d.FDs = false, 0
+		d.Pid, d.Uid, d.Gid, d.Port = 0, 0, 0, 0
+		if r.unix {
+			parseControl(b.sys.ctrl[i][:m.Hdr.Controllen], d)
+		} else {
+			sa := &b.sys.names[i]
+			d.Port = binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:])
+		}
+	}
+	return r.n, nil
+}
+
+// parseControl walks the control messages without allocating: it reads
+// SCM_CREDENTIALS and closes every SCM_RIGHTS descriptor.
+func parseControl(buf []byte, d *Datagram) {
+	for len(buf) >= cmsgHdrLen {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&buf[0]))
+		l := int(h.Len)
+		if l < cmsgHdrLen || l > len(buf) {
+			return
+		}
+		data := buf[cmsgHdrLen:l]
+		if h.Level == unix.SOL_SOCKET {
+			switch h.Type {
+			case unix.SCM_CREDENTIALS:
+				if len(data) >= unix.SizeofUcred {
+					uc := (*unix.Ucred)(unsafe.Pointer(&data[0]))
+					d.HasCreds, d.Pid, d.Uid, d.Gid = true, uc.Pid, uc.Uid, uc.Gid
+				}
+			case unix.SCM_RIGHTS:
+				for len(data) >= 4 {
+					fd := int(int32(binary.NativeEndian.Uint32(data)))
+					unix.Close(fd)
+					d.FDs++
+					data = data[4:]
+				}
+			}
+		}
+		sp := unix.CmsgSpace(l - cmsgHdrLen)
+		if sp > len(buf) {
+			return
+		}
+		buf = buf[sp:]
+	}
+}

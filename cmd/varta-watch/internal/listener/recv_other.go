@@ -1,0 +1,83 @@
+//go:build !linux
+
+package listener
+
+import (
+	"net"
+	"syscall"
+)
+
+// KernelCredentials reports whether this platform attaches the sender's
+// pid and uid to every Unix datagram. Elsewhere beats are SocketModeOnly.
+const KernelCredentials = false
+
+type batchSys struct{}
+
+func (b *Batch) init() {}
+
+func setupUnixSocket(fd, rcvbuf int, granted *int) error { return setRcvBuf(fd, rcvbuf, granted) }
+
+func setRcvBuf(fd, rcvbuf int, granted *int) error {
+	if rcvbuf > 0 {
+		if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf); err != nil {
+			return err
+		}
+	}
+	v, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF)
+	if err != nil {
+		return err
+	}
+	*granted = v
+	return nil
+}
+
+// reader receives one datagram per call (no recvmmsg, no credentials).
+type reader struct {
+	raw  syscall.RawConn
+	unix bool
+	n    int
+	b    *Batch
+	fn   func(fd uintptr) bool
+	err  error
+}
+
+func (r *reader) init(raw syscall.RawConn, isUnix bool) {
+	r.raw, r.unix = raw, isUnix
+	r.fn = r.recv
+}
+
+func (r *reader) recv(fd uintptr) bool {
+	n, from, err := syscall.Recvfrom(int(fd), r.b.bufs[0][:], 0)
+	if err == syscall.EAGAIN || err == syscall.EINTR {
+		return false
+	}
+	r.n, r.err = n, err
+	if sa, ok := from.(*syscall.SockaddrInet4); ok {
+		r.b.D[0].Port = uint16(sa.Port)
+	} else if sa, ok := from.(*syscall.SockaddrInet6); ok {
+		r.b.D[0].Port = uint16(sa.Port)
+	}
+	return true
+}
+
+func (r *reader) read(b *Batch) (int, error) {
+	r.b = b
+	b.D[0] = Datagram{}
+	if err := r.raw.Read(r.fn); err != nil {
+		return 0, err
+	}
+	if r.err != nil {
+		return 0, r.err
+	}
+	d := &b.D[0]
+	d.Len = r.n
+	d.Truncated = r.n > BufSize
+	ln := r.n
+	if ln > BufSize {
+		ln = BufSize
+	}
+	d.Data = b.bufs[0][:ln]
+	return 1, nil
+}
+
+var _ = net.ErrClosed

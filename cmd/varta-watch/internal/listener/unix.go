@@ -1,0 +1,143 @@
+package listener
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrObserverRunning reports a live socket at the path: another observer
+// is using it.
+var ErrObserverRunning = errors.New("another observer is running")
+
+// UnixOptions configure the Unix datagram listener.
+type UnixOptions struct {
+	Path string
+	Mode os.FileMode // permission bits of the socket file
+	// RcvBuf is the SO_RCVBUF request in bytes; 0 keeps the kernel default.
+	RcvBuf int
+}
+
+// Unix is a bound Unix datagram socket.
+type Unix struct {
+	conn   *net.UnixConn
+	raw    syscall.RawConn
+	path   string
+	dev    uint64
+	ino    uint64
+	ctime  unix.Timespec
+	rcvbuf int
+	rd     reader
+}
+
+// CheckSocketDir applies the directory rules: the parent directory must
+// exist, must not be a symlink, and must not be group- or other-writable
+// unless it is sticky.
+func CheckSocketDir(path string) error {
+	dir := filepath.Dir(path)
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("socket directory %q: %w", dir, err)
+	}
+	if fi.Mode()&os.ModeSymlink != 0 {
+		return fmt.Errorf("socket directory %q is a symlink (it must be a real directory)", dir)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("socket directory %q is not a directory", dir)
+	}
+	if fi.Mode().Perm()&0o022 != 0 && fi.Mode()&os.ModeSticky == 0 {
+		return fmt.Errorf("socket directory %q is group/other-writable (mode %04o) and not sticky", dir, fi.Mode().Perm())
+	}
+	return nil
+}
+
+// ListenUnix binds the observer socket. A stale socket file (nobody
+// listening) is replaced; a live one yields ErrObserverRunning.
+func ListenUnix(o UnixOptions) (*Unix, error) {
+	if err := CheckSocketDir(o.Path); err != nil {
+		return nil, err
+	}
+	if fi, err := os.Lstat(o.Path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("socket path %q exists and is not a socket", o.Path)
+		}
+		c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: o.Path, Net: "unixgram"})
+		if err == nil {
+			c.Close()
+			return nil, fmt.Errorf("socket %q is live: %w", o.Path, ErrObserverRunning)
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, fmt.Errorf("probe existing socket %q: %w", o.Path, err)
+		}
+		if err := os.Remove(o.Path); err != nil {
+			return nil, fmt.Errorf("remove stale socket %q: %w", o.Path, err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("socket path %q: %w", o.Path, err)
+	}
+
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: o.Path, Net: "unixgram"})
+	if err != nil {
+		return nil, fmt.Errorf("bind %q: %w", o.Path, err)
+	}
+	u := &Unix{conn: conn, path: o.Path}
+	fail := func(err error) (*Unix, error) {
+		conn.Close()
+		os.Remove(o.Path)
+		return nil, err
+	}
+	if err := os.Chmod(o.Path, o.Mode.Perm()); err != nil {
+		return fail(fmt.Errorf("chmod socket %q: %w", o.Path, err))
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(o.Path, &st); err != nil {
+		return fail(fmt.Errorf("stat socket %q: %w", o.Path, err))
+	}
+	u.dev, u.ino, u.ctime = uint64(st.Dev), uint64(st.Ino), st.Ctim
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return fail(err)
+	}
+	u.raw = raw
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = setupUnixSocket(int(fd), o.RcvBuf, &u.rcvbuf)
+	}); err != nil {
+		return fail(err)
+	}
+	if serr != nil {
+		return fail(fmt.Errorf("socket %q: %w", o.Path, serr))
+	}
+	u.rd.init(raw, true)
+	return u, nil
+}
+
+// Path returns the socket path.
+func (u *Unix) Path() string { return u.path }
+
+// RcvBuf returns the receive buffer size the kernel granted.
+func (u *Unix) RcvBuf() int { return u.rcvbuf }
+
+// Read blocks until at least one datagram arrives and fills b, returning
+// how many datagrams it holds. It returns net.ErrClosed after Close.
+func (u *Unix) Read(b *Batch) (int, error) { return u.rd.read(b) }
+
+// Close closes the socket and removes the socket file if it is still the
+// inode we bound (another observer may have replaced it). The change time
+// is compared too, because a file system may hand a freed inode number to
+// the replacement socket.
+func (u *Unix) Close() error {
+	err := u.conn.Close()
+	var st unix.Stat_t
+	if unix.Lstat(u.path, &st) == nil && uint64(st.Dev) == u.dev && uint64(st.Ino) == u.ino && st.Ctim == u.ctime {
+		if rerr := os.Remove(u.path); rerr != nil && err == nil {
+			err = rerr
+		}
+	}
+	return err
+}
