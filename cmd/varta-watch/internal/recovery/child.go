@@ -1,0 +1,185 @@
+package recovery
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// child is one outstanding recovery child.
+type child struct {
+	pid      int
+	agentPid uint32
+	gen      uint64 // generation of the agent process it was spawned for
+	startNs  uint64
+	deadline uint64 // observer ns; 0 = no timeout
+	killed   bool   // the runner sent SIGKILL
+	done     bool   // reaped or given up on; no longer in the table
+	idx      int    // position in Runner.kids
+	nextSame *child // next child of the same agent pid
+
+	outFd, errFd   int // read ends of the capture pipes; -1 = closed
+	outLen, errLen int
+	truncated      bool
+}
+
+// buildArgv returns the child's argv (program as configured, then every
+// argument with each "{pid}" replaced by the decimal pid) and the byte
+// length of its space-joined form.
+func buildArgv(program string, args []string, pid uint32) (argv []string, templateLen int) {
+	ps := strconv.FormatUint(uint64(pid), 10)
+	argv = make([]string, 1, 1+len(args))
+	argv[0] = program
+	templateLen = len(program)
+	for _, a := range args {
+		s := strings.ReplaceAll(a, "{pid}", ps)
+		argv = append(argv, s)
+		templateLen += 1 + len(s)
+	}
+	return argv, templateLen
+}
+
+// cloexecPipe returns a pipe whose both ends are close-on-exec, created
+// under ForkLock so that no concurrent fork elsewhere in the daemon can
+// inherit them. The read end is non-blocking.
+func cloexecPipe() (r, w int, err error) {
+	var p [2]int
+	syscall.ForkLock.RLock()
+	err = unix.Pipe(p[:])
+	if err == nil {
+		unix.CloseOnExec(p[0])
+		unix.CloseOnExec(p[1])
+	}
+	syscall.ForkLock.RUnlock()
+	if err != nil {
+		return -1, -1, fmt.Errorf("create capture pipe: %w", err)
+	}
+	if err := unix.SetNonblock(p[0], true); err != nil {
+		unix.Close(p[0])
+		unix.Close(p[1])
+		return -1, -1, fmt.Errorf("make capture pipe non-blocking: %w", err)
+	}
+	return p[0], p[1], nil
+}
+
+// start forks and execs the recovery program for agent pid. The child gets
+// stdin from /dev/null, stdout/stderr inherited or the capture pipes, the
+// prepared environment, and its own process group (so that SIGKILL to the
+// group also reaches its descendants). ForkExec returns once the child
+// has exec'd or failed to; a failed exec is reaped by ForkExec itself.
+func (r *Runner) start(path string, argv []string) (c *child, err error) {
+	devnull, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open /dev/null: %w", err)
+	}
+	defer unix.Close(devnull)
+
+	c = &child{outFd: -1, errFd: -1}
+	files := []uintptr{uintptr(devnull), 1, 2}
+	if r.opts.CaptureStdio {
+		var outW, errW int
+		if c.outFd, outW, err = cloexecPipe(); err != nil {
+			return nil, err
+		}
+		defer unix.Close(outW)
+		if c.errFd, errW, err = cloexecPipe(); err != nil {
+			unix.Close(c.outFd)
+			return nil, err
+		}
+		defer unix.Close(errW)
+		files[1], files[2] = uintptr(outW), uintptr(errW)
+	}
+	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{
+		Env:   r.env,
+		Files: files,
+		Sys:   &syscall.SysProcAttr{Setpgid: true},
+	})
+	if err != nil {
+		c.closeCapture()
+		return nil, fmt.Errorf("exec %q: %w", path, err)
+	}
+	c.pid = pid
+	return c, nil
+}
+
+// kill sends SIGKILL to the child's process group and to the child
+// itself (in case it left the group). Only unreaped children are
+// signalled, so the pid cannot have been reused.
+func (c *child) kill() {
+	if c.killed || c.done {
+		return
+	}
+	_ = unix.Kill(-c.pid, unix.SIGKILL)
+	_ = unix.Kill(c.pid, unix.SIGKILL)
+	c.killed = true
+}
+
+// drain reads whatever the capture pipes hold without blocking, counting
+// bytes up to limit combined. A byte beyond the limit sets truncated and
+// closes both pipes. EOF closes that pipe.
+func (c *child) drain(buf []byte, limit int) {
+	for _, which := range [2]*int{&c.outFd, &c.errFd} {
+	read:
+		for *which >= 0 {
+			room := limit - c.outLen - c.errLen
+			n := min(len(buf), room+1)
+			got, err := unix.Read(*which, buf[:n])
+			switch {
+			case got > room:
+				c.add(which, room)
+				c.truncated = true
+				c.closeCapture()
+				return
+			case got > 0:
+				c.add(which, got)
+			case err == nil: // EOF
+				unix.Close(*which)
+				*which = -1
+			case errors.Is(err, unix.EINTR):
+			case errors.Is(err, unix.EAGAIN):
+				break read
+			default:
+				unix.Close(*which)
+				*which = -1
+			}
+		}
+	}
+}
+
+func (c *child) add(which *int, n int) {
+	if which == &c.outFd {
+		c.outLen += n
+	} else {
+		c.errLen += n
+	}
+}
+
+func (c *child) closeCapture() {
+	if c.outFd >= 0 {
+		unix.Close(c.outFd)
+		c.outFd = -1
+	}
+	if c.errFd >= 0 {
+		unix.Close(c.errFd)
+		c.errFd = -1
+	}
+}
+
+// wait collects the child if it has finished, without blocking. It
+// returns done=false while the child runs (or the wait was interrupted).
+func (c *child) wait() (ws unix.WaitStatus, done bool, err error) {
+	pid, err := unix.Wait4(c.pid, &ws, unix.WNOHANG, nil)
+	switch {
+	case errors.Is(err, unix.EINTR):
+		return ws, false, nil
+	case err != nil:
+		return ws, true, fmt.Errorf("wait for recovery child %d: %w", c.pid, err)
+	case pid == 0:
+		return ws, false, nil
+	}
+	return ws, true, nil
+}

@@ -1,0 +1,129 @@
+package recovery
+
+import (
+	"time"
+
+	"github.com/varta-go/varta/pkg/vlp"
+)
+
+// Stall is one surfaced stall as the observer hands it to the runner.
+type Stall struct {
+	Pid uint32
+	// Generation is the process start time (field 22 of /proc/<pid>/stat);
+	// 0 means unknown (a UDP pid is a claim, nothing is read from /proc).
+	// An unknown generation matches every generation of the same pid.
+	Generation     uint64
+	Origin         vlp.Origin
+	CrossNamespace bool
+	// ObserverNs is the observer clock when the stall was surfaced. Audit
+	// records carry the time of the decision, not this value.
+	ObserverNs uint64
+}
+
+// Verdict is the Verifier's answer when a stall is re-checked right before
+// the decision.
+type Verdict uint8
+
+// Verdicts. The zero value is VerdictUnverifiable so that an unset or
+// unknown verdict fails closed.
+const (
+	VerdictUnverifiable Verdict = iota // identity can no longer be read
+	VerdictFresh                       // still the same, still silent process
+	VerdictResumed                     // it beat again since the stall was surfaced
+	VerdictRecycled                    // the pid now belongs to another process
+)
+
+// String returns the verdict's name.
+func (v Verdict) String() string {
+	switch v {
+	case VerdictFresh:
+		return "fresh"
+	case VerdictResumed:
+		return "resumed"
+	case VerdictRecycled:
+		return "recycled"
+	case VerdictUnverifiable:
+		return "unverifiable"
+	}
+	return "unknown"
+}
+
+// Verifier re-checks a stall right before the runner decides it. The
+// observer implements it on top of the tracker and /proc. It is called on
+// the runner's goroutine.
+type Verifier interface {
+	Verify(s Stall) Verdict
+}
+
+// Audit reasons of refused records (recovery.md §2).
+const (
+	ReasonCrossNamespace           = "cross_namespace_agent"
+	ReasonUnauthenticatedTransport = "unauthenticated_transport"
+	ReasonSocketModeOnly           = "socket_mode_only"
+	ReasonDebounced                = "debounced"
+	ReasonOutstandingInFlight      = "outstanding_in_flight"
+	ReasonOutstandingCapacity      = "outstanding_capacity"
+	ReasonDebounceCapacity         = "debounce_capacity"
+	ReasonSpawnFailed              = "spawn_failed"
+	ReasonAgentResumed             = "skipped_agent_resumed"
+	ReasonPidRecycled              = "skipped_pid_recycled"
+	ReasonStallUnverifiable        = "skipped_stall_unverifiable"
+)
+
+// Outcomes of complete records.
+const (
+	CompleteReaped     = "reaped"
+	CompleteKilled     = "killed"
+	CompleteReapFailed = "reap_failed"
+)
+
+// SpawnRecord describes a child that was started.
+type SpawnRecord struct {
+	ObserverNs  uint64
+	AgentPid    uint32
+	ChildPid    int
+	Program     string // as configured, not the resolved path
+	Source      string // "inline" or the command file's path
+	TemplateLen int    // byte length of the space-joined argv after substitution
+}
+
+// CompleteRecord describes a child that is gone (or given up on).
+type CompleteRecord struct {
+	ObserverNs uint64
+	AgentPid   uint32
+	ChildPid   int
+	Outcome    string // CompleteReaped, CompleteKilled or CompleteReapFailed
+	ExitCode   int    // -1 = none
+	Signal     int    // -1 = none
+	Duration   time.Duration
+	StdoutLen  int
+	StderrLen  int
+	Truncated  bool
+}
+
+// RefusedRecord describes a decision that did not spawn.
+type RefusedRecord struct {
+	ObserverNs uint64
+	AgentPid   uint32
+	Reason     string
+}
+
+// Auditor receives every decision. The observer implements it on top of
+// pkg/audit; it must not block. It is called on the runner's goroutine.
+type Auditor interface {
+	Spawn(SpawnRecord)
+	Complete(CompleteRecord)
+	Refused(RefusedRecord)
+}
+
+// NopAuditor discards every record (recovery without an audit file).
+type NopAuditor struct{}
+
+// Spawn implements Auditor.
+func (NopAuditor) Spawn(SpawnRecord) {}
+
+// Complete implements Auditor.
+func (NopAuditor) Complete(CompleteRecord) {}
+
+// Refused implements Auditor.
+func (NopAuditor) Refused(RefusedRecord) {}
