@@ -1,0 +1,295 @@
+package recovery
+
+import (
+	"testing"
+	"time"
+
+	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
+	"github.com/varta-go/varta/pkg/vlp"
+)
+
+const (
+	kernel   = vlp.OriginKernelAttested
+	attested = vlp.OriginOperatorAttestedTransport
+	udp      = vlp.OriginNetworkUnverified
+	sockMode = vlp.OriginSocketModeOnly
+)
+
+// step submits one stall after advancing the clock and expects one
+// decision: "spawn" or the audit reason of a refused record.
+type step struct {
+	advance time.Duration
+	stall   Stall
+	verdict *Verdict // nil = VerdictFresh
+	want    string
+}
+
+func vp(v Verdict) *Verdict { return &v }
+
+// noRefused marks an outcome without a structural refusal reason.
+const noRefused = stats.RefusedReason(255)
+
+// reasonCounts is the test's own copy of recovery.md §2/§3: for each audit
+// reason, the outcome it counts and its structural refusal reason.
+var reasonCounts = map[string]struct {
+	outcome stats.Outcome
+	refused stats.RefusedReason
+}{
+	"spawn":                      {stats.OutcomeSpawned, noRefused},
+	"cross_namespace_agent":      {stats.OutcomeRefusedCrossNamespace, stats.RefusedCrossNamespaceAgent},
+	"unauthenticated_transport":  {stats.OutcomeRefusedUnauthenticatedTransport, stats.RefusedUnauthenticatedTransport},
+	"socket_mode_only":           {stats.OutcomeRefusedSocketModeOnly, stats.RefusedSocketModeOnly},
+	"debounced":                  {stats.OutcomeDebounced, noRefused},
+	"outstanding_in_flight":      {stats.OutcomeDebounced, noRefused},
+	"outstanding_capacity":       {stats.OutcomeRefusedOutstandingCapacity, stats.RefusedOutstandingCapacity},
+	"debounce_capacity":          {stats.OutcomeRefusedDebounceCapacity, stats.RefusedDebounceCapacity},
+	"spawn_failed":               {stats.OutcomeSpawnFailed, noRefused},
+	"skipped_agent_resumed":      {stats.OutcomeSkippedAgentResumed, noRefused},
+	"skipped_pid_recycled":       {stats.OutcomeSkippedPidRecycled, noRefused},
+	"skipped_stall_unverifiable": {stats.OutcomeSkippedStallUnverifiable, noRefused},
+}
+
+func TestGates(t *testing.T) {
+	k := func(pid uint32, gen uint64) Stall { return Stall{Pid: pid, Generation: gen, Origin: kernel} }
+	for _, tc := range []struct {
+		name  string
+		opts  func(*Options)
+		steps []step
+		check func(t *testing.T, r *Runner)
+	}{
+		{name: "kernel attested spawns", steps: []step{{stall: k(10, 1), want: "spawn"}}},
+		{name: "operator attested spawns", steps: []step{{stall: Stall{Pid: 10, Origin: attested}, want: "spawn"}}},
+		{name: "cross namespace refused", steps: []step{
+			{stall: Stall{Pid: 10, Generation: 1, Origin: kernel, CrossNamespace: true}, want: "cross_namespace_agent"}}},
+		{name: "cross namespace allowed", opts: func(o *Options) { o.AllowCrossNamespace = true }, steps: []step{
+			{stall: Stall{Pid: 10, Generation: 1, Origin: kernel, CrossNamespace: true}, want: "spawn"}}},
+		{name: "namespace gate before origin gate", steps: []step{
+			{stall: Stall{Pid: 10, Origin: udp, CrossNamespace: true}, want: "cross_namespace_agent"}}},
+		{name: "allowed cross namespace still needs an eligible origin", opts: func(o *Options) { o.AllowCrossNamespace = true }, steps: []step{
+			{stall: Stall{Pid: 10, Origin: udp, CrossNamespace: true}, want: "unauthenticated_transport"}}},
+		{name: "network unverified refused", steps: []step{{stall: Stall{Pid: 10, Origin: udp}, want: "unauthenticated_transport"}}},
+		{name: "socket mode only refused", steps: []step{{stall: Stall{Pid: 10, Origin: sockMode}, want: "socket_mode_only"}}},
+		{name: "unknown origin fails closed", steps: []step{{stall: Stall{Pid: 10, Origin: vlp.Origin(9)}, want: "unauthenticated_transport"}}},
+		{name: "same process debounced", steps: []step{
+			{stall: k(10, 1), want: "spawn"},
+			{advance: 999 * time.Millisecond, stall: k(10, 1), want: "debounced"}}},
+		{name: "window elapsed but child still running", steps: []step{
+			{stall: k(10, 1), want: "spawn"},
+			{advance: time.Second, stall: k(10, 1), want: "outstanding_in_flight"}}},
+		{name: "unknown generation matches any", steps: []step{
+			{stall: Stall{Pid: 10, Origin: attested}, want: "spawn"},
+			{stall: k(10, 7), want: "debounced"},
+			{advance: time.Second, stall: k(10, 7), want: "outstanding_in_flight"}}},
+		{name: "new process on the same pid is not debounced", steps: []step{
+			{stall: k(10, 1), want: "spawn"},
+			{stall: k(10, 2), want: "spawn"}},
+			check: func(t *testing.T, r *Runner) {
+				old := r.byAgent[10].nextSame
+				if old == nil || old.gen != 1 || !old.killed {
+					t.Errorf("the previous process's child was not killed: %+v", old)
+				}
+			}},
+		{name: "origin gate before debounce", steps: []step{
+			{stall: k(10, 1), want: "spawn"},
+			{stall: Stall{Pid: 10, Generation: 1, Origin: sockMode}, want: "socket_mode_only"}}},
+		{name: "refusal does not consume the debounce window", steps: []step{
+			{stall: Stall{Pid: 10, Generation: 1, Origin: sockMode}, want: "socket_mode_only"},
+			{stall: Stall{Pid: 10, Generation: 1, Origin: kernel, CrossNamespace: true}, want: "cross_namespace_agent"},
+			{stall: k(10, 1), verdict: vp(VerdictResumed), want: "skipped_agent_resumed"},
+			{stall: k(10, 1), want: "spawn"}}},
+		{name: "outstanding capacity", opts: func(o *Options) { o.OutstandingCapacity = 1 }, steps: []step{
+			{stall: k(10, 1), want: "spawn"},
+			{stall: k(11, 1), want: "outstanding_capacity"}}},
+		{name: "debounce before outstanding capacity", opts: func(o *Options) { o.OutstandingCapacity = 1 }, steps: []step{
+			{stall: k(10, 1), want: "spawn"},
+			{stall: k(10, 1), want: "debounced"},
+			{advance: time.Second, stall: k(10, 1), want: "outstanding_in_flight"}}},
+		{name: "outstanding capacity before debounce capacity", opts: func(o *Options) { o.OutstandingCapacity, o.LedgerCapacity = 1, 1 }, steps: []step{
+			{stall: k(10, 1), want: "spawn"},
+			{stall: k(11, 1), want: "outstanding_capacity"}}},
+		{name: "full ledger of fresh entries fails closed, stale entry evicted", opts: func(o *Options) { o.LedgerCapacity = 2 }, steps: []step{
+			{stall: k(10, 1), want: "spawn"},
+			{advance: 500 * time.Millisecond, stall: k(11, 1), want: "spawn"},
+			{stall: k(12, 1), want: "debounce_capacity"},
+			{advance: 600 * time.Millisecond, stall: k(12, 1), want: "spawn"}, // evicts pid 10 (1.1 s old)
+			{stall: k(13, 1), want: "debounce_capacity"}},                     // pid 11 is 0.6 s old: kept
+			check: func(t *testing.T, r *Runner) {
+				if _, ok := r.ledger.byPid[10]; ok {
+					t.Error("stale entry of pid 10 not evicted")
+				}
+				if _, ok := r.ledger.byPid[11]; !ok {
+					t.Error("fresh entry of pid 11 evicted")
+				}
+			}},
+		{name: "a pid already in a full ledger needs no room", opts: func(o *Options) { o.LedgerCapacity = 1 }, steps: []step{
+			{stall: k(10, 1), want: "spawn"},
+			{stall: k(10, 2), want: "spawn"}}},
+		{name: "verify precedes every gate", steps: []step{
+			{stall: Stall{Pid: 10, Origin: udp, CrossNamespace: true}, verdict: vp(VerdictResumed), want: "skipped_agent_resumed"},
+			{stall: Stall{Pid: 10, Origin: udp, CrossNamespace: true}, verdict: vp(VerdictRecycled), want: "skipped_pid_recycled"},
+			{stall: Stall{Pid: 10, Origin: udp, CrossNamespace: true}, verdict: vp(VerdictUnverifiable), want: "skipped_stall_unverifiable"}}},
+		{name: "unknown verdict fails closed", steps: []step{
+			{stall: k(10, 1), verdict: vp(Verdict(200)), want: "skipped_stall_unverifiable"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := Options{Program: "/bin/sleep", Args: []string{"60"}}
+			if tc.opts != nil {
+				tc.opts(&opts)
+			}
+			clk := &fakeClock{ns: uint64(time.Hour)}
+			h := newHarness(t, opts, clk.now)
+			wantOutcomes := make(map[stats.Outcome]uint64)
+			wantRefused := make(map[stats.RefusedReason]uint64)
+			for i, st := range tc.steps {
+				clk.advance(st.advance)
+				if st.verdict != nil {
+					h.v.verdicts[st.stall.Pid] = *st.verdict
+				} else {
+					delete(h.v.verdicts, st.stall.Pid)
+				}
+				n := len(h.a.events)
+				h.r.Submit(st.stall)
+				h.r.Tick()
+				if len(h.a.events) != n+1 || h.lastEvent() != st.want {
+					t.Fatalf("step %d: events %q, want one more: %q", i, h.a.events[n:], st.want)
+				}
+				if st.want != "spawn" {
+					if got := h.a.refused[len(h.a.refused)-1]; got.AgentPid != st.stall.Pid || got.ObserverNs != clk.ns {
+						t.Errorf("step %d: refused record %+v", i, got)
+					}
+				}
+				rc := reasonCounts[st.want]
+				wantOutcomes[rc.outcome]++
+				if rc.refused != noRefused {
+					wantRefused[rc.refused]++
+				}
+			}
+			for o := range stats.NumOutcomes {
+				if got := h.c.RecoveryOutcomes[o].Load(); got != wantOutcomes[o] {
+					t.Errorf("outcome %s = %d, want %d", o.Label(), got, wantOutcomes[o])
+				}
+			}
+			for rr := range stats.NumRefusedReasons {
+				if got := h.c.RecoveryRefused[rr].Load(); got != wantRefused[rr] {
+					t.Errorf("refused %s = %d, want %d", rr.Label(), got, wantRefused[rr])
+				}
+			}
+			if tc.check != nil {
+				tc.check(t, h.r)
+			}
+		})
+	}
+}
+
+func TestLedger(t *testing.T) {
+	const w = uint64(time.Second)
+	t.Run("prune after ten windows", func(t *testing.T) {
+		l := newLedger(8)
+		l.record(1, 1, 0)
+		l.record(2, 1, 5*w)
+		l.prune(10*w-1, 10*w)
+		if l.len() != 2 {
+			t.Fatalf("pruned too early: %d entries", l.len())
+		}
+		l.prune(10*w, 10*w)
+		if _, ok := l.byPid[1]; ok || l.len() != 1 {
+			t.Fatalf("entry 1 not pruned at 10 windows: %d entries", l.len())
+		}
+	})
+	t.Run("re-record moves to the back", func(t *testing.T) {
+		l := newLedger(2)
+		l.record(1, 1, 0)
+		l.record(2, 1, w/2)
+		l.record(1, 2, 2*w) // pid 1 again (new process): now the newest
+		if !l.hasRoom(3, 2*w, w) {
+			t.Fatal("pid 2 is stale and evictable")
+		}
+		l.record(3, 1, 2*w)
+		if _, ok := l.byPid[2]; ok {
+			t.Fatal("oldest entry (pid 2) should have been evicted")
+		}
+		if !l.fresh(1, 2, 2*w, w) || l.fresh(1, 1, 2*w, w) {
+			t.Fatal("pid 1 entry must carry the new generation")
+		}
+	})
+	t.Run("clock regression counts as fresh", func(t *testing.T) {
+		l := newLedger(1)
+		l.record(1, 1, 5*w)
+		if !l.fresh(1, 1, 4*w, w) || l.hasRoom(2, 4*w, w) {
+			t.Fatal("an entry from the future must stay fresh")
+		}
+	})
+}
+
+func TestPruneInTick(t *testing.T) {
+	clk := &fakeClock{ns: uint64(time.Hour)}
+	h := newHarness(t, Options{Program: "/bin/true"}, clk.now)
+	h.r.Submit(Stall{Pid: 10, Generation: 1, Origin: kernel})
+	h.r.Tick()
+	if h.r.ledger.len() != 1 {
+		t.Fatalf("ledger has %d entries after a spawn", h.r.ledger.len())
+	}
+	clk.advance(10*time.Second - 1)
+	h.r.Tick()
+	if h.r.ledger.len() != 1 {
+		t.Fatal("pruned before 10 × debounce")
+	}
+	clk.advance(1)
+	h.r.Tick()
+	if h.r.ledger.len() != 0 {
+		t.Fatal("not pruned at 10 × debounce")
+	}
+}
+
+func TestSpawnBudgetAndFreshness(t *testing.T) {
+	clk := &fakeClock{ns: uint64(time.Hour)}
+	h := newHarness(t, Options{Program: "/bin/true", MaxSpawnsPerTick: 2}, clk.now)
+	for pid := uint32(1); pid <= 4; pid++ {
+		h.r.Submit(Stall{Pid: pid, Generation: 1, Origin: kernel})
+	}
+	h.r.Tick()
+	if len(h.a.spawns) != 2 || h.r.Pending() != 2 {
+		t.Fatalf("after tick 1: %d spawns, %d pending; want 2, 2", len(h.a.spawns), h.r.Pending())
+	}
+	if h.v.calls[3] != 0 || h.v.calls[4] != 0 {
+		t.Fatal("waiting stalls must be verified when decided, not before")
+	}
+	h.v.verdicts[3] = VerdictResumed // pid 3 beat while waiting
+	h.r.Tick()
+	if got := h.a.events; len(got) != 4 || got[2] != "skipped_agent_resumed" || got[3] != "spawn" {
+		t.Fatalf("events %q", got)
+	}
+	if h.r.Pending() != 0 {
+		t.Fatalf("%d still pending", h.r.Pending())
+	}
+}
+
+func TestDecisionBudget(t *testing.T) {
+	clk := &fakeClock{ns: uint64(time.Hour)}
+	h := newHarness(t, Options{Program: "/bin/true", MaxDecisionsPerTick: 3}, clk.now)
+	for pid := uint32(1); pid <= 5; pid++ {
+		h.r.Submit(Stall{Pid: pid, Origin: udp})
+	}
+	h.r.Tick()
+	if len(h.a.events) != 3 || h.r.Pending() != 2 {
+		t.Fatalf("after tick 1: %d decisions, %d pending", len(h.a.events), h.r.Pending())
+	}
+	h.r.Tick()
+	if len(h.a.events) != 5 || h.r.Pending() != 0 {
+		t.Fatalf("after tick 2: %d decisions, %d pending", len(h.a.events), h.r.Pending())
+	}
+}
+
+func TestPendingOverflowRefused(t *testing.T) {
+	clk := &fakeClock{ns: uint64(time.Hour)}
+	h := newHarness(t, Options{Program: "/bin/true", OutstandingCapacity: 1}, clk.now)
+	for pid := uint32(1); pid <= 3; pid++ {
+		h.r.Submit(Stall{Pid: pid, Generation: 1, Origin: kernel})
+	}
+	if h.r.Pending() != 2 || len(h.a.refused) != 1 || h.a.refused[0].AgentPid != 3 || h.a.refused[0].Reason != "outstanding_capacity" {
+		t.Fatalf("pending %d, refused %+v", h.r.Pending(), h.a.refused)
+	}
+	if h.c.RecoveryRefused[stats.RefusedOutstandingCapacity].Load() != 1 {
+		t.Fatal("overflow not counted")
+	}
+}
