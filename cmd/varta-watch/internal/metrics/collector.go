@@ -1,0 +1,391 @@
+package metrics
+
+import (
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
+	"github.com/varta-go/varta/pkg/buildinfo"
+	"github.com/varta-go/varta/pkg/vlp"
+)
+
+// AgentView is what the metrics need to know about one tracked agent.
+type AgentView struct {
+	Pid     uint32
+	Beats   uint64 // accepted frames since the slot was created
+	Stalls  uint64 // stalls surfaced since the slot was created
+	Status  vlp.Status
+	Payload uint32
+}
+
+// Source is the tracker's side of the per-agent metrics.
+//
+// EachAgent calls fn once for every tracked agent, each pid at most once. It
+// must be lock-free with respect to ingest (a scrape of a large table must
+// never delay a beat) and may run concurrently with it; a view may therefore
+// be a few beats old. fn must not retain the AgentView past the call.
+// Tracked is the number of occupied slots and Capacity the table size.
+type Source interface {
+	EachAgent(fn func(AgentView))
+	Tracked() int
+	Capacity() int
+}
+
+// Options tunes NewRegistry.
+type Options struct {
+	// PerPid exports varta_beats_total, varta_stalls_total, varta_status
+	// and varta_agent_payload per pid. Off for very large fleets; the
+	// aggregate varta_agents gauge is exported either way.
+	PerPid bool
+	// Start is when the observer started (varta_watch_uptime_seconds).
+	Start time.Time
+	// Now returns the current time; nil means time.Now. Tests set it to
+	// make varta_watch_uptime_seconds deterministic.
+	Now func() time.Time
+}
+
+// NewRegistry returns a dedicated registry holding the observer's metric
+// families (observer.md §5) read from c and src at scrape time, plus the
+// standard Go and process collectors. c must not be nil; a nil src exports
+// an empty table.
+func NewRegistry(c *stats.Counters, src Source, opts Options) *prometheus.Registry {
+	if c == nil {
+		panic("metrics: NewRegistry called with nil *stats.Counters")
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		newObserverCollector(c, opts),
+		newAgentCollector(src, opts.PerPid),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return reg
+}
+
+// scalarCounter is one unlabelled counter read from stats.Counters.
+type scalarCounter struct {
+	name, help string
+	get        func(*stats.Counters) uint64
+}
+
+// scalarCounters lists every unlabelled counter, in exposition order. It is
+// read-only.
+var scalarCounters = []scalarCounter{
+	{"varta_tracker_evicted_total", "Tracker slots taken over from a long-silent pid to make room for a new one.",
+		func(c *stats.Counters) uint64 { return c.TrackerEvicted.Load() }},
+	{"varta_tracker_capacity_exceeded_total", "Beats dropped because the tracker was full and no slot could be evicted.",
+		func(c *stats.Counters) uint64 { return c.TrackerCapacityExceeded.Load() }},
+	{"varta_tracker_pid_recycle_total", "Slots retired because their pid now belongs to a different process (start time changed).",
+		func(c *stats.Counters) uint64 { return c.TrackerPidRecycle.Load() }},
+	{"varta_tracker_namespace_conflict_total", "Tracker updates refused because the pid's PID namespace changed.",
+		func(c *stats.Counters) uint64 { return c.TrackerNamespaceConflict.Load() }},
+	{"varta_frame_auth_failures_total", "Unix-socket frames whose pid differs from the kernel-reported sender pid.",
+		func(c *stats.Counters) uint64 { return c.FrameAuthFailures.Load() }},
+	{"varta_frame_uid_refused_total", "Unix-socket datagrams dropped because the sender's uid and gid are not allowed.",
+		func(c *stats.Counters) uint64 { return c.FrameUIDRefused.Load() }},
+	{"varta_frame_namespace_mismatch_total", "Frames dropped because the sender lives in another PID namespace.",
+		func(c *stats.Counters) uint64 { return c.FrameNamespaceMismatch.Load() }},
+	{"varta_frame_rejected_pid_above_max_total", "Frames over an unauthenticated transport claiming a pid above pid_max.",
+		func(c *stats.Counters) uint64 { return c.FrameRejectedPidAboveMax.Load() }},
+	{"varta_origin_conflict_total", "Frames refused because a stronger origin has pinned the pid.",
+		func(c *stats.Counters) uint64 { return c.OriginConflict.Load() }},
+	{"varta_out_of_order_total", "Regular frames dropped because their nonce did not advance.",
+		func(c *stats.Counters) uint64 { return c.OutOfOrder.Load() }},
+	{"varta_nonce_wrap_total", "Regular frames accepted across a nonce wrap-around.",
+		func(c *stats.Counters) uint64 { return c.NonceWrap.Load() }},
+	{"varta_io_errors_total", "Receive errors on the listeners, including datagrams without credentials.",
+		func(c *stats.Counters) uint64 { return c.IOErrors.Load() }},
+	{"varta_ctrl_truncated_total", "Datagrams whose control message was truncated (MSG_CTRUNC).",
+		func(c *stats.Counters) uint64 { return c.CtrlTruncated.Load() }},
+	{"varta_truncated_datagrams_total", "Datagrams dropped because of their size.",
+		func(c *stats.Counters) uint64 { return c.TruncatedDatagrams.Load() }},
+	{"varta_datagrams_received_total", "Datagrams received on any listener, before any check.",
+		func(c *stats.Counters) uint64 { return c.Datagrams.Load() }},
+	{"varta_frame_decrypt_failures_total", "Secure UDP frames that failed authenticated decryption.",
+		func(c *stats.Counters) uint64 { return c.FrameDecryptFailures.Load() }},
+	{"varta_secure_replay_refused_total", "Secure UDP frames refused as replays.",
+		func(c *stats.Counters) uint64 { return c.SecureReplayRefused.Load() }},
+	{"varta_sender_state_full_total", "Secure UDP frames dropped because the per-sender replay table was full.",
+		func(c *stats.Counters) uint64 { return c.SenderStateFull.Load() }},
+	{"varta_secure_aead_attempts_total", "AEAD open attempts on secure UDP frames.",
+		func(c *stats.Counters) uint64 { return c.SecureAEADAttempts.Load() }},
+	{"varta_recovery_audit_dropped_total", "Recovery audit records dropped because the audit queue was full (data loss).",
+		func(c *stats.Counters) uint64 { return c.RecoveryAuditDropped.Load() }},
+	{"varta_audit_fsync_budget_exceeded_total", "Audit log fdatasync calls slower than the fsync budget.",
+		func(c *stats.Counters) uint64 { return c.AuditFsyncBudgetExceeded.Load() }},
+	{"varta_export_dropped_total", "Events-file lines dropped because the writer could not keep up.",
+		func(c *stats.Counters) uint64 { return c.ExportDropped.Load() }},
+	{"varta_export_io_errors_total", "Events-file write, sync, rotation or reopen errors.",
+		func(c *stats.Counters) uint64 { return c.ExportIOErrors.Load() }},
+	{"varta_observer_clock_regression_total", "Backward readings of the observer's stall clock.",
+		func(c *stats.Counters) uint64 { return c.ClockRegression.Load() }},
+	{"varta_observer_clock_jump_forward_total", "Forward jumps of more than 5 s of the observer's stall clock.",
+		func(c *stats.Counters) uint64 { return c.ClockJumpForward.Load() }},
+	{"varta_watch_ticks_total", "Completed observer loop ticks.",
+		func(c *stats.Counters) uint64 { return c.Ticks.Load() }},
+	{"varta_prom_auth_failures_total", "Requests to the metrics endpoint refused with 401.",
+		func(c *stats.Counters) uint64 { return c.PromAuthFailures.Load() }},
+}
+
+// labelledCounter is a counter family with one enumerated label, every value
+// of which is exported from the first scrape.
+type labelledCounter struct {
+	desc   *prometheus.Desc
+	values []string
+	get    func(c *stats.Counters, i int) uint64
+}
+
+// histogram is a stats histogram exported as a const histogram.
+type histogram struct {
+	desc    *prometheus.Desc
+	get     func(*stats.Counters) *stats.Histogram
+	buckets []float64 // bounds used when the stats histogram is nil
+}
+
+type scalarDesc struct {
+	desc *prometheus.Desc
+	get  func(*stats.Counters) uint64
+}
+
+// observerCollector exports everything in stats.Counters plus the build,
+// uptime and loop gauges. Its descriptors are built once; Collect only reads
+// atomics and builds const metrics.
+type observerCollector struct {
+	c     *stats.Counters
+	start time.Time
+	now   func() time.Time
+
+	scalars    []scalarDesc
+	labelled   []labelledCounter
+	histograms []histogram
+
+	rcvbuf    *prometheus.Desc
+	uptime    *prometheus.Desc
+	lastLoop  *prometheus.Desc
+	buildInfo *prometheus.Desc
+}
+
+func newObserverCollector(c *stats.Counters, opts Options) *observerCollector {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	oc := &observerCollector{
+		c:     c,
+		start: opts.Start,
+		now:   now,
+		rcvbuf: prometheus.NewDesc("varta_observer_uds_rcvbuf_bytes",
+			"Receive buffer size the kernel granted to the Unix socket (SO_RCVBUF).", nil, nil),
+		uptime: prometheus.NewDesc("varta_watch_uptime_seconds",
+			"Seconds since the observer started.", nil, nil),
+		lastLoop: prometheus.NewDesc("varta_watch_last_poll_loop_timestamp_seconds",
+			"Unix time of the last completed observer tick (0 before the first).", nil, nil),
+		buildInfo: prometheus.NewDesc("varta_build_info",
+			"Build information of varta-watch (value 1).", []string{"version", "goversion"}, nil),
+	}
+	for _, s := range scalarCounters {
+		oc.scalars = append(oc.scalars, scalarDesc{prometheus.NewDesc(s.name, s.help, nil, nil), s.get})
+	}
+	oc.labelled = []labelledCounter{
+		{
+			desc: prometheus.NewDesc("varta_decode_errors_total",
+				"Frames that failed to decode, by error kind.", []string{"kind"}, nil),
+			values: enumLabels(int(vlp.NumKinds), func(i int) string { return vlp.Kind(i).Label() }),
+			get:    func(c *stats.Counters, i int) uint64 { return c.DecodeErrors[i].Load() },
+		},
+		{
+			desc: prometheus.NewDesc("varta_rate_limited_total",
+				"Frames dropped by the per-pid or the global beat rate limit.", []string{"reason"}, nil),
+			values: enumLabels(int(stats.NumRateLimitReasons), func(i int) string { return stats.RateLimitReason(i).Label() }),
+			get:    func(c *stats.Counters, i int) uint64 { return c.RateLimited[i].Load() },
+		},
+		{
+			desc: prometheus.NewDesc("varta_recovery_outcomes_total",
+				"Recovery decisions and child results, by outcome.", []string{"outcome"}, nil),
+			values: enumLabels(int(stats.NumOutcomes), func(i int) string { return stats.Outcome(i).Label() }),
+			get:    func(c *stats.Counters, i int) uint64 { return c.RecoveryOutcomes[i].Load() },
+		},
+		{
+			desc: prometheus.NewDesc("varta_recovery_refused_total",
+				"Structural recovery refusals, by reason.", []string{"reason"}, nil),
+			values: enumLabels(int(stats.NumRefusedReasons), func(i int) string { return stats.RefusedReason(i).Label() }),
+			get:    func(c *stats.Counters, i int) uint64 { return c.RecoveryRefused[i].Load() },
+		},
+		{
+			desc: prometheus.NewDesc("varta_prom_connections_dropped_total",
+				"Requests to the metrics endpoint refused before authentication, by reason.", []string{"reason"}, nil),
+			values: enumLabels(int(stats.NumPromDropReasons), func(i int) string { return stats.PromDropReason(i).Label() }),
+			get:    func(c *stats.Counters, i int) uint64 { return c.PromConnectionsDropped[i].Load() },
+		},
+	}
+	oc.histograms = []histogram{
+		{
+			desc: prometheus.NewDesc("varta_recovery_duration_seconds",
+				"Run time of finished recovery children, spawn to reap.", nil, nil),
+			get:     func(c *stats.Counters) *stats.Histogram { return c.RecoveryDuration },
+			buckets: stats.RecoveryDurationBuckets,
+		},
+		{
+			desc: prometheus.NewDesc("varta_audit_fsync_seconds",
+				"Duration of audit log fdatasync calls.", nil, nil),
+			get:     func(c *stats.Counters) *stats.Histogram { return c.AuditFsync },
+			buckets: stats.AuditFsyncBuckets,
+		},
+		{
+			desc: prometheus.NewDesc("varta_stall_detection_lag_seconds",
+				"Time from a stall's deadline to when the observer surfaced it.", nil, nil),
+			get:     func(c *stats.Counters) *stats.Histogram { return c.StallDetectionLag },
+			buckets: stats.StallDetectionLagBuckets,
+		},
+	}
+	return oc
+}
+
+func enumLabels(n int, label func(int) string) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = label(i)
+	}
+	return out
+}
+
+// Describe implements prometheus.Collector.
+func (oc *observerCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, s := range oc.scalars {
+		ch <- s.desc
+	}
+	for _, l := range oc.labelled {
+		ch <- l.desc
+	}
+	for _, h := range oc.histograms {
+		ch <- h.desc
+	}
+	ch <- oc.rcvbuf
+	ch <- oc.uptime
+	ch <- oc.lastLoop
+	ch <- oc.buildInfo
+}
+
+// Collect implements prometheus.Collector.
+func (oc *observerCollector) Collect(ch chan<- prometheus.Metric) {
+	c := oc.c
+	for _, s := range oc.scalars {
+		ch <- prometheus.MustNewConstMetric(s.desc, prometheus.CounterValue, float64(s.get(c)))
+	}
+	for _, l := range oc.labelled {
+		for i, v := range l.values {
+			ch <- prometheus.MustNewConstMetric(l.desc, prometheus.CounterValue, float64(l.get(c, i)), v)
+		}
+	}
+	for _, h := range oc.histograms {
+		if sh := h.get(c); sh != nil {
+			count, sum, buckets := sh.Snapshot()
+			ch <- prometheus.MustNewConstHistogram(h.desc, count, sum, buckets)
+		} else {
+			empty := make(map[float64]uint64, len(h.buckets))
+			for _, b := range h.buckets {
+				empty[b] = 0
+			}
+			ch <- prometheus.MustNewConstHistogram(h.desc, 0, 0, empty)
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(oc.rcvbuf, prometheus.GaugeValue, float64(c.UDSRcvbufBytes.Load()))
+	uptime := 0.0
+	if !oc.start.IsZero() {
+		uptime = math.Max(0, oc.now().Sub(oc.start).Seconds())
+	}
+	ch <- prometheus.MustNewConstMetric(oc.uptime, prometheus.GaugeValue, uptime)
+	ch <- prometheus.MustNewConstMetric(oc.lastLoop, prometheus.GaugeValue, unixSeconds(c.LastLoopUnixNanos.Load()))
+	ch <- prometheus.MustNewConstMetric(oc.buildInfo, prometheus.GaugeValue, 1, buildinfo.Version, buildinfo.GoVersion())
+}
+
+// unixSeconds converts Unix nanoseconds to seconds without the rounding
+// error of converting the whole nanosecond count to float64 first.
+func unixSeconds(ns int64) float64 {
+	return float64(ns/1e9) + float64(ns%1e9)/1e9
+}
+
+// Agent states of varta_agents, indexed by vlp.Status.
+var agentStates = [...]string{
+	vlp.StatusOk:       "ok",
+	vlp.StatusDegraded: "degraded",
+	vlp.StatusCritical: "critical",
+	vlp.StatusStall:    "stalled",
+}
+
+// agentCollector exports the tracker's view: per-pid series (optional), the
+// varta_agents aggregate and the table size gauges.
+type agentCollector struct {
+	src    Source
+	perPid bool
+
+	beats, stalls, status, payload *prometheus.Desc
+	agents, tracked, capacity      *prometheus.Desc
+}
+
+func newAgentCollector(src Source, perPid bool) *agentCollector {
+	pid := []string{"pid"}
+	return &agentCollector{
+		src:    src,
+		perPid: perPid,
+		beats: prometheus.NewDesc("varta_beats_total",
+			"Frames accepted from the pid since its tracker slot was created.", pid, nil),
+		stalls: prometheus.NewDesc("varta_stalls_total",
+			"Stalls surfaced for the pid since its tracker slot was created.", pid, nil),
+		status: prometheus.NewDesc("varta_status",
+			"Last status of the pid: 0 ok, 1 degraded, 2 critical, 3 stall.", pid, nil),
+		payload: prometheus.NewDesc("varta_agent_payload",
+			"Last payload the pid reported.", pid, nil),
+		agents: prometheus.NewDesc("varta_agents",
+			"Tracked agents by state (stalled = a surfaced stall not yet ended by a beat).", []string{"state"}, nil),
+		tracked: prometheus.NewDesc("varta_watch_pids_tracked",
+			"Occupied tracker slots.", nil, nil),
+		capacity: prometheus.NewDesc("varta_tracker_capacity",
+			"Size of the tracker table (--tracker-capacity).", nil, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (ac *agentCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- ac.beats
+	ch <- ac.stalls
+	ch <- ac.status
+	ch <- ac.payload
+	ch <- ac.agents
+	ch <- ac.tracked
+	ch <- ac.capacity
+}
+
+// Collect implements prometheus.Collector. It walks the table once; per-pid
+// series are built only for pids the Source lists now, so a pid whose slot
+// was evicted or retired disappears from the next scrape.
+func (ac *agentCollector) Collect(ch chan<- prometheus.Metric) {
+	var counts [len(agentStates)]uint64
+	tracked, capacity := 0, 0
+	if ac.src != nil {
+		var buf [10]byte
+		ac.src.EachAgent(func(a AgentView) {
+			if int(a.Status) < len(counts) {
+				counts[a.Status]++
+			}
+			if !ac.perPid {
+				return
+			}
+			pid := string(strconv.AppendUint(buf[:0], uint64(a.Pid), 10))
+			ch <- prometheus.MustNewConstMetric(ac.beats, prometheus.CounterValue, float64(a.Beats), pid)
+			ch <- prometheus.MustNewConstMetric(ac.stalls, prometheus.CounterValue, float64(a.Stalls), pid)
+			ch <- prometheus.MustNewConstMetric(ac.status, prometheus.GaugeValue, float64(a.Status), pid)
+			ch <- prometheus.MustNewConstMetric(ac.payload, prometheus.GaugeValue, float64(a.Payload), pid)
+		})
+		tracked, capacity = ac.src.Tracked(), ac.src.Capacity()
+	}
+	for i, state := range agentStates {
+		ch <- prometheus.MustNewConstMetric(ac.agents, prometheus.GaugeValue, float64(counts[i]), state)
+	}
+	ch <- prometheus.MustNewConstMetric(ac.tracked, prometheus.GaugeValue, float64(tracked))
+	ch <- prometheus.MustNewConstMetric(ac.capacity, prometheus.GaugeValue, float64(capacity))
+}

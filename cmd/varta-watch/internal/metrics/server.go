@@ -1,0 +1,239 @@
+package metrics
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log"
+	"math"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
+)
+
+// MetricsPath is the only path the endpoint serves.
+const MetricsPath = "/metrics"
+
+// HTTP limits of the endpoint.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	// writeTimeout bounds gathering plus writing one response; a scrape of
+	// a 65,536-agent table with per-pid series takes well under a second.
+	writeTimeout   = 30 * time.Second
+	idleTimeout    = 60 * time.Second
+	maxHeaderBytes = 8 << 10
+	// maxInFlight bounds concurrent scrapes (an HA pair plus a human);
+	// more get 503 from promhttp.
+	maxInFlight = 4
+	// shutdownGrace is how long Close waits for in-flight scrapes.
+	shutdownGrace = 5 * time.Second
+)
+
+// ServerOptions configures the metrics endpoint.
+type ServerOptions struct {
+	// Addr is HOST:PORT to listen on; port 0 picks a free port.
+	Addr string
+	// TokenFile holds the bearer token: 64 hex digits, secret-file rules.
+	TokenFile string
+	// RateLimitPerSec is the per-client request rate; 0 turns the limiter
+	// off.
+	RateLimitPerSec float64
+	// RateLimitBurst is the per-client bucket size; 0 turns the limiter
+	// off.
+	RateLimitBurst int
+	// MaxClients bounds the limiter's client table; 0 means
+	// DefaultMaxClients.
+	MaxClients int
+	// Logf receives warnings and errors; nil discards them.
+	Logf func(format string, args ...any)
+}
+
+// Server is the authenticated metrics endpoint. NewServer binds the
+// listener; Serve serves until Close.
+type Server struct {
+	ln      net.Listener
+	srv     *http.Server
+	token   []byte
+	c       *stats.Counters
+	limiter *ipLimiter // nil when rate limiting is off
+	metrics http.Handler
+	logf    func(format string, args ...any)
+	now     func() time.Time
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// NewServer validates opts, loads the token, binds opts.Addr and returns a
+// Server that is not serving yet. A bind on anything but a loopback address
+// logs a warning. Authentication failures and refused requests are counted
+// in c.
+func NewServer(opts ServerOptions, reg *prometheus.Registry, c *stats.Counters) (*Server, error) {
+	if reg == nil || c == nil {
+		return nil, errors.New("metrics server: registry and counters are required")
+	}
+	if opts.Addr == "" {
+		return nil, errors.New("metrics server: listen address is empty")
+	}
+	if math.IsNaN(opts.RateLimitPerSec) || math.IsInf(opts.RateLimitPerSec, 0) || opts.RateLimitPerSec < 0 {
+		return nil, fmt.Errorf("metrics server: rate limit %v per second: must be a finite number >= 0", opts.RateLimitPerSec)
+	}
+	if opts.RateLimitBurst < 0 {
+		return nil, fmt.Errorf("metrics server: rate limit burst %d: must be >= 0", opts.RateLimitBurst)
+	}
+	if opts.MaxClients < 0 {
+		return nil, fmt.Errorf("metrics server: client table size %d: must be >= 0", opts.MaxClients)
+	}
+	token, err := LoadToken(opts.TokenFile)
+	if err != nil {
+		return nil, err
+	}
+	logf := opts.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	s := &Server{
+		token: token,
+		c:     c,
+		logf:  logf,
+		now:   time.Now,
+	}
+	if opts.RateLimitPerSec > 0 && opts.RateLimitBurst > 0 {
+		maxClients := opts.MaxClients
+		if maxClients == 0 {
+			maxClients = DefaultMaxClients
+		}
+		s.limiter = newIPLimiter(opts.RateLimitPerSec, opts.RateLimitBurst, maxClients)
+	}
+	errLog := log.New(logfWriter(logf), "metrics endpoint: ", 0)
+	s.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog: errLog,
+		// One inconsistent series (for example a pid listed twice during
+		// a concurrent table change) must not blank out the whole scrape.
+		ErrorHandling:       promhttp.ContinueOnError,
+		Registry:            reg,
+		MaxRequestsInFlight: maxInFlight,
+	})
+	s.srv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          errLog,
+	}
+	ln, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics server: listen on %q: %w", opts.Addr, err)
+	}
+	s.ln = ln
+	if ta, ok := ln.Addr().(*net.TCPAddr); !ok || !ta.IP.IsLoopback() {
+		logf("warning: metrics endpoint listens on %s, which is not a loopback address; anyone who can reach it may try tokens (bind to 127.0.0.1 or firewall it)", ln.Addr())
+	}
+	return s, nil
+}
+
+// Addr returns the bound address (useful with port 0).
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Serve accepts connections until Close and then returns nil; any other
+// return is an accept failure. Call it at most once, typically in its own
+// goroutine.
+func (s *Server) Serve() error {
+	if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("metrics server on %s: %w", s.ln.Addr(), err)
+	}
+	return nil
+}
+
+// Close stops accepting, lets in-flight scrapes finish for a few seconds,
+// then closes every connection. Serve returns once Close has begun; no
+// goroutine of the server is left when Close returns. Close is idempotent.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		err := s.srv.Shutdown(ctx)
+		if err != nil {
+			err = errors.Join(err, s.srv.Close())
+		}
+		// Shutdown closes the listener only if Serve ran.
+		if lerr := s.ln.Close(); lerr != nil && !errors.Is(lerr, net.ErrClosed) {
+			err = errors.Join(err, lerr)
+		}
+		if err != nil {
+			s.closeErr = fmt.Errorf("metrics server: close: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+// ServeHTTP applies, in order: the per-client rate limit (every request
+// pays, so tokens cannot be brute-forced faster than the limit), the path
+// (404), the bearer token (401), the method (405), and then serves the
+// registry. Unknown paths answer 404 without asking for credentials; they
+// reveal only that the endpoint exists.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.limiter != nil {
+		if ok, reason := s.limiter.allow(clientKey(r.RemoteAddr), s.now()); !ok {
+			s.c.PromConnectionsDropped[reason].Add(1)
+			w.Header().Set("Retry-After", "1")
+			if reason == stats.PromDropIPTableFull {
+				http.Error(w, "too many clients", http.StatusServiceUnavailable)
+			} else {
+				http.Error(w, "rate limit exceeded", http.StatusTooManyRequests)
+			}
+			return
+		}
+	}
+	if r.URL.Path != MetricsPath {
+		http.NotFound(w, r)
+		return
+	}
+	if !s.authorized(r) {
+		s.c.PromAuthFailures.Add(1)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="varta"`)
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		return
+	}
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	s.metrics.ServeHTTP(w, r)
+}
+
+// authorized reports whether r carries exactly one Authorization header of
+// the form "Bearer <token>" (scheme case-insensitive) with the right token.
+// The comparison is constant-time; only the token's length (always 64)
+// can be learned from timing.
+func (s *Server) authorized(r *http.Request) bool {
+	vals := r.Header.Values("Authorization")
+	if len(vals) != 1 {
+		return false
+	}
+	scheme, cred, ok := strings.Cut(vals[0], " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(cred)), s.token) == 1
+}
+
+// logfWriter adapts a Logf function to an io.Writer for log.Logger.
+type logfWriter func(format string, args ...any)
+
+func (f logfWriter) Write(p []byte) (int, error) {
+	f("%s", strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
