@@ -159,6 +159,18 @@ func (e *DropError) Unwrap() error {
 	return e.Errno
 }
 
+// Classify maps an error from sending a datagram to the Result an Agent
+// reports for it: the drop reasons of the specification for the errnos it
+// names, Failed with the errno for every other errno. It never allocates.
+// Tools that build frames themselves (load generators) use it to count drops
+// the way the Agent does.
+func Classify(err error) Result {
+	if err == nil {
+		return Result{Outcome: Sent}
+	}
+	return classify(err)
+}
+
 // classify maps a send error to a Result. It never allocates.
 func classify(err error) Result {
 	errno, ok := err.(syscall.Errno)

@@ -21,11 +21,34 @@ func New() *cli.App {
 	return &cli.App{
 		Name:            Name,
 		Usage:           "reference VLP heartbeat agent",
+		Description:     description,
 		Version:         buildinfo.Version,
 		HideHelpCommand: true,
 		ExitErrHandler:  func(*cli.Context, error) {},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return fmt.Errorf("unknown command %q", c.Args().First())
+			}
+			return cli.ShowAppHelp(c)
+		},
+		Commands: []*cli.Command{
+			runCommand(),
+			onceCommand(),
+			terminalCommand(),
+			execCommand(),
+			loadCommand(),
+			keygenCommand(),
+			loadAgentCommand(),
+		},
 	}
 }
+
+const description = `varta-beat sends VLP v0.2 heartbeats ("beats") to a varta observer over
+its Unix datagram socket (the default, kernel-attested), plain UDP (--udp) or
+secure UDP (--udp with --key-file or --master-key-file). A dropped beat is
+normal while the observer restarts; only sustained silence is a stall.
+
+Exit codes: 0 success, 1 failure, 2 usage error, 3 beat dropped (once, terminal).`
 
 // ManPage renders the man page of the App.
 func ManPage() (string, error) { return New().ToManWithSection(1) }

@@ -1,0 +1,78 @@
+package beatloop
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/varta-go/varta/pkg/agent"
+	"github.com/varta-go/varta/pkg/vlp"
+)
+
+// Options configure Run.
+type Options struct {
+	// Interval between beats; must be positive.
+	Interval time.Duration
+	// Status and Payload of every beat.
+	Status  vlp.Status
+	Payload uint32
+	// Count stops after this many beat attempts; 0 = until ctx is done.
+	Count int
+	// Verbose writes every outcome to Out, not only the non-Sent ones.
+	Verbose bool
+	// Out receives verbose lines; Errs receives the rate-limited lines about
+	// beats that were not sent.
+	Out, Errs io.Writer
+	// Prefix starts every line written to Errs (the program name).
+	Prefix string
+}
+
+// Summary tells how a Run ended.
+type Summary struct {
+	// Attempts is the number of Beat calls.
+	Attempts int
+	// Stopped is true when ctx ended the loop; then Terminal holds the
+	// outcome of the terminal frame.
+	Stopped  bool
+	Terminal agent.Result
+}
+
+// Run beats with a immediately and then every o.Interval (on an absolute
+// schedule, so the period does not drift) until o.Count attempts were made or
+// ctx is done. When ctx ends the loop, it sends one terminal frame.
+func Run(ctx context.Context, a *agent.Agent, o Options) (Summary, error) {
+	if o.Interval <= 0 {
+		return Summary{}, fmt.Errorf("beat interval must be positive, got %v", o.Interval)
+	}
+	rep := &Reporter{W: o.Errs, Prefix: o.Prefix, Every: time.Second}
+	var s Summary
+	t := time.NewTicker(o.Interval)
+	defer t.Stop()
+	for {
+		if ctx.Err() != nil {
+			break
+		}
+		r := a.Beat(o.Status, o.Payload)
+		s.Attempts++
+		if o.Verbose && o.Out != nil {
+			fmt.Fprintf(o.Out, "beat %s status %v payload %d\n", r, o.Status, o.Payload)
+		}
+		rep.Report("beat", r)
+		if o.Count > 0 && s.Attempts >= o.Count {
+			return s, nil
+		}
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+	}
+	s.Stopped = true
+	s.Terminal = a.Terminal()
+	if o.Verbose && o.Out != nil {
+		fmt.Fprintf(o.Out, "terminal %s\n", s.Terminal)
+	}
+	rep.Every = 0 // the last line is never suppressed
+	rep.Report("terminal frame", s.Terminal)
+	return s, nil
+}
