@@ -20,6 +20,8 @@ import (
 const (
 	helperEnv = "VARTA_RECOVERY_TEST_HELPER"
 	outEnv    = "VARTA_RECOVERY_TEST_OUT"
+	// noRaceSleep stops a race-enabled helper from sleeping 1 s at exit.
+	noRaceSleep = "GORACE=atexit_sleep_ms=0"
 )
 
 func TestMain(m *testing.M) {
@@ -54,6 +56,16 @@ func helperMain(mode string) int {
 	case "signal": // die by SIGTERM
 		syscall.Kill(os.Getpid(), syscall.SIGTERM)
 		time.Sleep(10 * time.Second)
+		return 0
+	case "fork": // start /bin/sleep 60 in our process group, write its pid to $OUT, sleep
+		p, err := os.StartProcess("/bin/sleep", []string{"sleep", "60"}, &os.ProcAttr{})
+		if err != nil {
+			return 113
+		}
+		if err := os.WriteFile(os.Getenv(outEnv), []byte(strconv.Itoa(p.Pid)), 0o600); err != nil {
+			return 114
+		}
+		time.Sleep(60 * time.Second)
 		return 0
 	case "sleepif": // args: agent-pid; sleep 60 s if it is "1", else exit 0
 		if os.Args[1] == "1" {
