@@ -9,10 +9,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/varta-go/varta/pkg/vlp"
+	"github.com/varta-go/varta/pkg/vlp/secure"
 )
-
-// maxWire is the largest datagram the agent sends (a master-key frame).
-const maxWire = 64
 
 // sealer turns the 32-byte frame into a secure UDP datagram. Seal must not
 // allocate and must not advance any state; Commit advances the IV counter
@@ -51,7 +49,7 @@ type Agent struct {
 	sealer    sealer
 
 	plain [vlp.FrameSize]byte
-	wire  [maxWire]byte
+	wire  [secure.MaxFrameSize]byte
 
 	sent        atomic.Uint64
 	terminals   atomic.Uint64
@@ -111,11 +109,13 @@ func Connect(opts Options) (*Agent, error) {
 		}
 		a.target = "udp:" + opts.UDPAddr
 		a.dial = udpDialer(opts.UDPAddr, sa, family)
-		f, err := opts.sealerFactory()
-		if err != nil {
-			return nil, err
+		a.newSealer = opts.sealerFactory()
+		switch {
+		case opts.SharedKey != nil:
+			a.target = "udp+shared-key:" + opts.UDPAddr
+		case opts.MasterKey != nil:
+			a.target = "udp+master-key:" + opts.UDPAddr
 		}
-		a.newSealer = f
 	}
 	fd, err := a.dial()
 	if err != nil {
