@@ -1,15 +1,26 @@
 package app
 
 import (
-	"errors"
-
 	"github.com/varta-go/varta/pkg/agent"
+	"github.com/varta-go/varta/pkg/vlp/secure"
 )
 
-// loadKeys reads the secure UDP key files into o.
+// loadKeys reads the secure UDP key file (secret-file rules: no symlink,
+// regular file, owned by this uid, no group/other permission bits) into o.
 func loadKeys(o *agent.Options, keyFile, masterFile string) error {
-	if keyFile == "" && masterFile == "" {
-		return nil
+	switch {
+	case keyFile != "":
+		k, err := secure.ParseKeyFile(keyFile)
+		if err != nil {
+			return err
+		}
+		o.SharedKey = &k
+	case masterFile != "":
+		k, err := secure.ParseKeyFile(masterFile)
+		if err != nil {
+			return err
+		}
+		o.MasterKey = &k
 	}
-	return errors.New("secure UDP is not available in this build yet")
+	return nil
 }

@@ -11,12 +11,15 @@ import (
 
 	"github.com/varta-go/varta/pkg/agent"
 	"github.com/varta-go/varta/pkg/vlp"
+	"github.com/varta-go/varta/pkg/vlp/secure"
 )
 
-// synthetic is the state of one UDP agent with a made-up pid.
+// synthetic is the state of one UDP agent with a made-up pid. Over secure
+// UDP each has its own session (salt, prefix, counter) like a real agent.
 type synthetic struct {
-	pid   uint32
-	nonce uint64
+	pid    uint32
+	nonce  uint64
+	sealer *secure.Sealer
 }
 
 // drawPids picks n distinct pids in [2, pidMax) (Floyd's algorithm: n
@@ -56,6 +59,22 @@ func runUDP(ctx context.Context, o Options) (Report, error) {
 	agents := make([]synthetic, len(pids))
 	for i, p := range pids {
 		agents[i] = synthetic{pid: p, nonce: 1}
+		var err error
+		switch {
+		case o.Target.SharedKey != nil:
+			agents[i].sealer, err = secure.NewSharedSealer(*o.Target.SharedKey)
+		case o.Target.MasterKey != nil:
+			agents[i].sealer, err = secure.NewMasterSealer(*o.Target.MasterKey, p)
+		}
+		if err != nil {
+			return rep, fmt.Errorf("load: secure session for pid %d: %w", p, err)
+		}
+	}
+	switch {
+	case o.Target.SharedKey != nil:
+		rep.Transport = "secure udp (shared key) " + o.Target.UDPAddr
+	case o.Target.MasterKey != nil:
+		rep.Transport = "secure udp (master key) " + o.Target.UDPAddr
 	}
 
 	conn, err := net.Dial("udp", o.Target.UDPAddr)
@@ -75,6 +94,7 @@ func runUDP(ctx context.Context, o Options) (Report, error) {
 	var (
 		frame vlp.Frame
 		buf   [vlp.FrameSize]byte
+		wire  [secure.MaxFrameSize]byte
 	)
 	start := time.Now()
 	for j := int64(0); j < total; j++ {
@@ -89,7 +109,11 @@ func runUDP(ctx context.Context, o Options) (Report, error) {
 		ts := time.Since(start)
 		frame = vlp.Frame{Status: vlp.StatusOk, Pid: ag.pid, Timestamp: uint64(ts), Nonce: ag.nonce}
 		frame.Encode(&buf)
-		_, err := conn.Write(buf[:])
+		out := buf[:]
+		if ag.sealer != nil {
+			out = wire[:ag.sealer.Seal(wire[:], &buf)]
+		}
+		_, err := conn.Write(out)
 		r := agent.Result{Outcome: agent.Sent}
 		if err != nil {
 			r = agent.Classify(errno(err))
@@ -97,6 +121,9 @@ func runUDP(ctx context.Context, o Options) (Report, error) {
 		switch r.Outcome {
 		case agent.Sent:
 			rep.Sent++
+			if ag.sealer != nil {
+				ag.sealer.Commit()
+			}
 			if ag.nonce == vlp.NonceWrapFrom {
 				ag.nonce = 0
 			} else {
