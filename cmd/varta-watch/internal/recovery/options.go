@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Defaults and bounds (recovery.md §1, §2, §4).
@@ -238,8 +240,8 @@ func lookPath(program, path string) (string, error) {
 		}
 		p := filepath.Join(dir, program)
 		fi, err := os.Stat(p)
-		if err != nil || fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
-			continue
+		if err != nil || fi.IsDir() || fi.Mode().Perm()&0o111 == 0 || unix.Access(p, unix.X_OK) != nil {
+			continue // like execvp: keep searching past what we may not run
 		}
 		return p, nil
 	}
