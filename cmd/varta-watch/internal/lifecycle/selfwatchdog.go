@@ -1,0 +1,85 @@
+package lifecycle
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// SelfWatchdog aborts the process when the observer loop stops making
+// progress: a goroutine samples a progress counter every timeout/4 and,
+// when it has not advanced for timeout, calls abort once with a message
+// naming the stage the loop is stuck in.
+type SelfWatchdog struct {
+	stop     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
+}
+
+// NewSelfWatchdog starts the self-watchdog. progress returns the loop's
+// tick counter and the name of the stage it is in (for example "receive",
+// "stall-scan", "audit-fsync"); abort is DefaultAbort in production. A
+// non-positive timeout starts nothing.
+func NewSelfWatchdog(timeout time.Duration, progress func() (count uint64, stage string), abort func(msg string)) *SelfWatchdog {
+	s := &SelfWatchdog{stop: make(chan struct{}), done: make(chan struct{})}
+	if timeout <= 0 || progress == nil || abort == nil {
+		close(s.done)
+		return s
+	}
+	go s.run(timeout, progress, abort)
+	return s
+}
+
+func (s *SelfWatchdog) run(timeout time.Duration, progress func() (uint64, string), abort func(string)) {
+	defer close(s.done)
+	check := max(timeout/4, time.Millisecond)
+	t := time.NewTicker(check)
+	defer t.Stop()
+	last, _ := progress()
+	lastChange := time.Now()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		count, stage := progress()
+		now := time.Now()
+		if count != last {
+			last, lastChange = count, now
+			continue
+		}
+		if stalled := now.Sub(lastChange); stalled >= timeout {
+			abort(fmt.Sprintf("self-watchdog: observer loop made no progress for %v (limit %v), wedged in stage %q at tick %d; aborting",
+				stalled.Round(time.Millisecond), timeout, stage, count))
+			return
+		}
+	}
+}
+
+// Stop stops the self-watchdog and waits for its goroutine. It is
+// idempotent.
+func (s *SelfWatchdog) Stop() {
+	s.stopOnce.Do(func() { close(s.stop) })
+	<-s.done
+}
+
+// DefaultAbort writes "varta-watch: <msg>" to standard error and raises
+// SIGABRT on the process. The Go runtime then prints every goroutine's
+// stack (showing where the loop is wedged) and exits with status 2, or
+// dumps core with GOTRACEBACK=crash. It does not return.
+func DefaultAbort(msg string) {
+	fmt.Fprintf(os.Stderr, "varta-watch: %s\n", msg)
+	debug.SetTraceback("all")
+	signal.Reset(unix.SIGABRT) // undo any signal.Notify so the signal kills
+	_ = unix.Kill(unix.Getpid(), unix.SIGABRT)
+	// The signal is delivered asynchronously; should it be blocked
+	// anyway, do not carry on as if nothing happened.
+	time.Sleep(5 * time.Second)
+	os.Exit(134)
+}

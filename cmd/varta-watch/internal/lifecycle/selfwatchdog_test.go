@@ -1,0 +1,119 @@
+package lifecycle
+
+import (
+	"errors"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+type fakeAbort struct {
+	mu   sync.Mutex
+	msgs []string
+	at   []time.Time
+}
+
+func (f *fakeAbort) abort(msg string) {
+	f.mu.Lock()
+	f.msgs = append(f.msgs, msg)
+	f.at = append(f.at, time.Now())
+	f.mu.Unlock()
+}
+
+func (f *fakeAbort) calls() int { f.mu.Lock(); defer f.mu.Unlock(); return len(f.msgs) }
+
+func TestSelfWatchdogAbortsWedgedLoop(t *testing.T) {
+	const timeout = 80 * time.Millisecond
+	var count atomic.Uint64
+	count.Store(41)
+	var stage atomic.Value
+	stage.Store("audit-fsync")
+	fa := &fakeAbort{}
+	start := time.Now()
+	s := NewSelfWatchdog(timeout, func() (uint64, string) { return count.Load(), stage.Load().(string) }, fa.abort)
+	defer s.Stop()
+	eventually(t, "abort", func() bool { return fa.calls() > 0 })
+	fa.mu.Lock()
+	msg, at := fa.msgs[0], fa.at[0]
+	fa.mu.Unlock()
+	if at.Sub(start) < timeout {
+		t.Fatalf("aborted after %v, before the %v timeout", at.Sub(start), timeout)
+	}
+	for _, want := range []string{`"audit-fsync"`, "tick 41", "no progress"} {
+		if !strings.Contains(msg, want) {
+			t.Fatalf("abort message %q does not contain %q", msg, want)
+		}
+	}
+	time.Sleep(timeout)
+	if n := fa.calls(); n != 1 {
+		t.Fatalf("abort called %d times, want once", n)
+	}
+}
+
+func TestSelfWatchdogQuietWhileProgressing(t *testing.T) {
+	const timeout = 40 * time.Millisecond
+	var count atomic.Uint64
+	fa := &fakeAbort{}
+	s := NewSelfWatchdog(timeout, func() (uint64, string) { return count.Load(), "receive" }, fa.abort)
+	// Advance for 6 timeouts, then freeze: the abort must come only after
+	// the freeze.
+	deadline := time.Now().Add(6 * timeout)
+	for time.Now().Before(deadline) {
+		count.Add(1)
+		time.Sleep(timeout / 10)
+	}
+	if n := fa.calls(); n != 0 {
+		t.Fatalf("aborted %d times while the loop was advancing: %q", n, fa.msgs)
+	}
+	frozen := time.Now()
+	eventually(t, "abort after the freeze", func() bool { return fa.calls() == 1 })
+	if d := fa.at[0].Sub(frozen); d < timeout-timeout/4 {
+		t.Fatalf("aborted %v after the freeze, want about %v", d, timeout)
+	}
+	s.Stop()
+}
+
+func TestSelfWatchdogStop(t *testing.T) {
+	const fn = "lifecycle.(*SelfWatchdog).run("
+	before := goroutinesIn(fn, 0)
+	fa := &fakeAbort{}
+	s := NewSelfWatchdog(20*time.Millisecond, func() (uint64, string) { return 0, "x" }, fa.abort)
+	if n := goroutinesIn(fn, before+1); n != before+1 {
+		t.Fatalf("%d self-watchdog goroutines, want %d", n, before+1)
+	}
+	s.Stop()
+	s.Stop()
+	if n := goroutinesIn(fn, before); n != before {
+		t.Fatalf("%d self-watchdog goroutines after Stop, want %d", n, before)
+	}
+	time.Sleep(60 * time.Millisecond)
+	if fa.calls() != 0 {
+		t.Fatal("abort called after Stop")
+	}
+	NewSelfWatchdog(0, func() (uint64, string) { return 0, "" }, fa.abort).Stop() // disabled
+}
+
+// TestDefaultAbort runs DefaultAbort in a child process: the message goes
+// to stderr and the process dies of SIGABRT (Go prints the stacks).
+func TestDefaultAbort(t *testing.T) {
+	if inChild("abort") {
+		DefaultAbort("self-watchdog: test wedged in stage \"recv\"")
+		return
+	}
+	_, stderr, err := runChild(t, "TestDefaultAbort", "abort")
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		t.Fatalf("child exited with %v, want a failure", err)
+	}
+	if code := ee.ExitCode(); code == 0 || code == 134 {
+		t.Fatalf("child exit code %d: SIGABRT did not terminate it", code)
+	}
+	for _, want := range []string{"varta-watch: self-watchdog: test wedged in stage \"recv\"\n", "SIGABRT", "goroutine"} {
+		if !strings.Contains(string(stderr), want) {
+			t.Fatalf("child stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+}
