@@ -321,3 +321,7 @@ func clip(b []byte) []byte {
 	}
 	return b
 }
+
+// maxLineBytes bounds one line; longer lines are reported as malformed
+// without being held in memory.
+const maxLineBytes = 1 << 20
