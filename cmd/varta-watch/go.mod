@@ -2,7 +2,10 @@ module github.com/varta-go/varta/cmd/varta-watch
 
 go 1.26.8
 
-require github.com/varta-go/varta/pkg v0.0.0
+require (
+	github.com/varta-go/varta/pkg v0.0.0
+	golang.org/x/sys v0.50.0
+)
 
 require (
 	github.com/coreos/go-systemd/v22 v22.7.0 // indirect
@@ -11,6 +14,7 @@ require (
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
 	github.com/urfave/cli/v2 v2.27.7 // indirect
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect
+	go.uber.org/goleak v1.3.0 // indirect
 )
 
 replace github.com/varta-go/varta/pkg => ../../pkg

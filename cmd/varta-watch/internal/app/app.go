@@ -15,14 +15,24 @@ import (
 // Name of the program.
 const Name = "varta-watch"
 
-// New builds the varta-watch command-line application. main, the tests and the
-// man-page generator all use this constructor.
+// New builds the varta-watch command-line application. main, the tests and
+// the man-page generator all use this constructor.
 func New() *cli.App {
 	return &cli.App{
-		Name:            Name,
-		Usage:           "process-liveness observer daemon",
+		Name:  Name,
+		Usage: "process-liveness observer daemon",
+		Description: "varta-watch receives VLP heartbeats from agent processes over a Unix datagram socket\n" +
+			"(and optionally plain or encrypted UDP), surfaces a stall when an agent stays silent past\n" +
+			"--threshold-ms, runs a recovery program for it behind strict safety gates, exports\n" +
+			"Prometheus metrics and writes a hash-chained audit log of every recovery decision.\n\n" +
+			"Every flag may also be given as an environment variable VARTA_WATCH_<NAME>\n" +
+			"(upper case, dashes as underscores), e.g. VARTA_WATCH_THRESHOLD_MS=1500.\n\n" +
+			"Exit status: 0 clean exit, 1 runtime failure (bind, file, key, watchdog device,\n" +
+			"strict namespace violation), 2 configuration error.",
 		Version:         buildinfo.Version,
 		HideHelpCommand: true,
+		Flags:           flags(),
+		Action:          runAction,
 		ExitErrHandler:  func(*cli.Context, error) {},
 	}
 }
@@ -34,8 +44,10 @@ func ManPage() (string, error) { return New().ToManWithSection(8) }
 func Run(args []string) int { return RunWith(New(), args, os.Stderr) }
 
 // RunWith runs app and maps its error to an exit code: an error carrying
-// its own code (cli.ExitCoder) keeps it; any other error is a usage error.
+// its own code (cli.ExitCoder) keeps it; any other error is a
+// configuration error.
 func RunWith(a *cli.App, args []string, stderr io.Writer) int {
+	a.ErrWriter = stderr
 	err := a.Run(args)
 	if err == nil {
 		return exitcode.OK
@@ -44,6 +56,9 @@ func RunWith(a *cli.App, args []string, stderr io.Writer) int {
 	if errors.As(err, &ec) {
 		if msg := err.Error(); msg != "" {
 			fmt.Fprintf(stderr, "%s: %s\n", Name, msg)
+		}
+		if ec.ExitCode() == exitcode.Usage {
+			fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", Name)
 		}
 		return ec.ExitCode()
 	}

@@ -69,9 +69,9 @@ func TestNonceRules(t *testing.T) {
 		{"stale", []step{{beat(10, 5), Accepted}, {beat(10, 3), DroppedOutOfOrder}}, 0, 1},
 		{"first frame any nonce", []step{{beat(10, 900), Accepted}}, 0, 0},
 		{"wrap to zero", []step{{beat(10, wrapHigh), Accepted}, {beat(10, 0), Accepted}, {beat(10, 1), Accepted}}, 1, 0},
-		{"wrap window edge", []step{{beat(10, ^uint64(0) - NonceWrapWindow + 1), Accepted}, {beat(10, NonceWrapWindow), Accepted}}, 1, 0},
-		{"not a wrap: last too low", []step{{beat(10, ^uint64(0) - NonceWrapWindow), Accepted}, {beat(10, 1), DroppedOutOfOrder}}, 0, 1},
-		{"not a wrap: new too high", []step{{beat(10, wrapHigh), Accepted}, {beat(10, NonceWrapWindow + 1), DroppedOutOfOrder}}, 0, 1},
+		{"wrap window edge", []step{{beat(10, ^uint64(0)-NonceWrapWindow+1), Accepted}, {beat(10, NonceWrapWindow), Accepted}}, 1, 0},
+		{"not a wrap: last too low", []step{{beat(10, ^uint64(0)-NonceWrapWindow), Accepted}, {beat(10, 1), DroppedOutOfOrder}}, 0, 1},
+		{"not a wrap: new too high", []step{{beat(10, wrapHigh), Accepted}, {beat(10, NonceWrapWindow+1), DroppedOutOfOrder}}, 0, 1},
 		{"terminal increasing ts", []step{{beat(10, 3), Accepted}, {terminal(10, 5), Accepted}, {terminal(10, 6), Accepted}}, 0, 0},
 		{"terminal stale ts", []step{{terminal(10, 5), Accepted}, {terminal(10, 5), DroppedOutOfOrder}, {terminal(10, 4), DroppedOutOfOrder}}, 0, 2},
 		{"terminal keeps nonce mark", []step{{beat(10, 3), Accepted}, {terminal(10, 9), Accepted}, {beat(10, 3), DroppedOutOfOrder}, {beat(10, 4), Accepted}}, 0, 1},
@@ -373,7 +373,7 @@ func BenchmarkObserve(b *testing.B) {
 			for b.Loop() {
 				f := &frames[i]
 				f.Nonce++
-				now += 1000
+				now += 20 * ms // each agent beats every n × 20 ms: under the per-pid rate limit
 				tr.Lock()
 				if tr.Observe(f, vlp.OriginNetworkUnverified, now).Verdict != Accepted {
 					b.Fatal("not accepted")

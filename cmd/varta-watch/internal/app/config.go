@@ -1,0 +1,231 @@
+package app
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/varta-go/varta/cmd/varta-watch/internal/clock"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/export"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/ingest"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/lifecycle"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/listener"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/observer"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/tracker"
+	"github.com/varta-go/varta/pkg/exitcode"
+)
+
+// configError is a configuration error: exit 2 with the message.
+func configError(format string, args ...any) error {
+	return cli.Exit(fmt.Sprintf(format, args...), exitcode.Usage)
+}
+
+// ParseSocketMode accepts 600, 0600 and 0o600.
+func ParseSocketMode(s string) (os.FileMode, error) {
+	t := strings.TrimPrefix(strings.TrimPrefix(s, "0o"), "0O")
+	v, err := strconv.ParseUint(t, 8, 32)
+	if err != nil || v > 0o777 || t == "" {
+		return 0, fmt.Errorf("--socket-mode %q: must be octal permission bits such as 600, 0600 or 0o600", s)
+	}
+	return os.FileMode(v), nil
+}
+
+func parseIDs(flag string, vals []string) ([]uint32, error) {
+	var out []uint32
+	for _, v := range vals {
+		id, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("--%s %q: must be a numeric id", flag, v)
+		}
+		out = append(out, uint32(id))
+	}
+	return out, nil
+}
+
+// bounds checks a numeric flag.
+func bounds(c *cli.Context, name string, lo, hi int64) (int64, error) {
+	v := c.Int64(name)
+	if v < lo || v > hi {
+		if hi == int64(^uint64(0)>>1) {
+			return 0, fmt.Errorf("--%s %d: must be >= %d", name, v, lo)
+		}
+		return 0, fmt.Errorf("--%s %d: must be between %d and %d", name, v, lo, hi)
+	}
+	return v, nil
+}
+
+const maxInt64 = int64(^uint64(0) >> 1)
+
+// options turns the parsed flags (and the environment the daemon got from
+// its service manager) into observer.Options. Every error is a
+// configuration error.
+func options(c *cli.Context, environ func(string) string) (observer.Options, error) {
+	var o observer.Options
+	for name, msg := range removed {
+		if c.IsSet(name) {
+			return o, fmt.Errorf("%s", msg)
+		}
+	}
+	var err error
+	o.Unix.Path = c.String("socket")
+	if o.Unix.Path == "" {
+		return o, fmt.Errorf("--socket: must not be empty")
+	}
+	if o.Unix.Mode, err = ParseSocketMode(c.String("socket-mode")); err != nil {
+		return o, err
+	}
+	if o.AllowUIDs, err = parseIDs("allow-uid", c.StringSlice("allow-uid")); err != nil {
+		return o, err
+	}
+	if o.AllowGIDs, err = parseIDs("allow-gid", c.StringSlice("allow-gid")); err != nil {
+		return o, err
+	}
+	rcv, err := bounds(c, "uds-rcvbuf-bytes", 0, 1<<30)
+	if err != nil {
+		return o, err
+	}
+	o.Unix.RcvBuf = int(rcv)
+
+	th, err := bounds(c, "threshold-ms", 10, maxInt64/int64(time.Millisecond))
+	if err != nil {
+		return o, err
+	}
+	o.Threshold = time.Duration(th) * time.Millisecond
+	capacity, err := bounds(c, "tracker-capacity", tracker.MinCapacity, tracker.MaxCapacity)
+	if err != nil {
+		return o, err
+	}
+	o.TrackerCapacity = int(capacity)
+	if o.EvictionPolicy, err = tracker.ParsePolicy(c.String("tracker-eviction-policy")); err != nil {
+		return o, fmt.Errorf("--%w", err)
+	}
+	if o.ClockSource, err = clock.ParseSource(c.String("clock-source")); err != nil {
+		return o, fmt.Errorf("--%w", err)
+	}
+	rate, err := bounds(c, "max-beat-rate", 0, 1_000_000)
+	if err != nil {
+		return o, err
+	}
+	o.MaxBeatRate = int(rate)
+	o.GlobalBeatRate = ingest.DefaultGlobalRate(o.TrackerCapacity)
+	if c.IsSet("global-beat-rate") {
+		v, err := bounds(c, "global-beat-rate", 0, 100_000_000)
+		if err != nil {
+			return o, err
+		}
+		o.GlobalBeatRate = float64(v)
+	}
+	o.GlobalBeatBurst = 2 * o.GlobalBeatRate
+	if c.IsSet("global-beat-burst") {
+		v, err := bounds(c, "global-beat-burst", 1, 200_000_000)
+		if err != nil {
+			return o, err
+		}
+		o.GlobalBeatBurst = float64(v)
+	}
+	o.AllowCrossNamespace = c.Bool("allow-cross-namespace-agents")
+	o.StrictNamespace = c.Bool("strict-namespace-check")
+	if o.AllowCrossNamespace && o.StrictNamespace {
+		return o, fmt.Errorf("--allow-cross-namespace-agents and --strict-namespace-check contradict each other")
+	}
+
+	if p := c.String("export-file"); p != "" {
+		eo := &export.Options{Path: p}
+		mb, err := bounds(c, "export-file-max-bytes", 0, maxInt64)
+		if err != nil {
+			return o, err
+		}
+		if mb != 0 && mb < 4096 {
+			return o, fmt.Errorf("--export-file-max-bytes %d: must be 0 or >= 4096", mb)
+		}
+		eo.MaxBytes = mb
+		se, err := bounds(c, "export-file-sync-every", 0, 1<<31-1)
+		if err != nil {
+			return o, err
+		}
+		eo.SyncEvery = int(se)
+		o.Export = eo
+	} else if c.IsSet("export-file-max-bytes") || c.IsSet("export-file-sync-every") {
+		return o, fmt.Errorf("--export-file-max-bytes and --export-file-sync-every require --export-file")
+	}
+
+	if err := lifecycleOptions(c, environ, &o); err != nil {
+		return o, err
+	}
+	if err := featureOptions(c, &o); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+func lifecycleOptions(c *cli.Context, environ func(string) string, o *observer.Options) error {
+	o.HeartbeatFile = c.String("heartbeat-file")
+	o.HWWatchdog = c.String("hw-watchdog")
+	sa, err := bounds(c, "shutdown-after-secs", 0, 10*365*86400)
+	if err != nil {
+		return err
+	}
+	o.ShutdownAfter = time.Duration(sa) * time.Second
+	sg, err := bounds(c, "shutdown-grace-ms", 100, 3_600_000)
+	if err != nil {
+		return err
+	}
+	o.ShutdownGrace = time.Duration(sg) * time.Millisecond
+
+	o.NotifySocket = environ("NOTIFY_SOCKET")
+	wd, err := lifecycle.ParseWatchdog(environ("WATCHDOG_USEC"), environ("WATCHDOG_PID"), os.Getpid())
+	if err != nil {
+		return err
+	}
+	o.WatchdogInterval = wd / 2
+	switch sw := c.Int64("self-watchdog-secs"); {
+	case !c.IsSet("self-watchdog-secs"):
+		if o.WatchdogInterval > 0 {
+			o.SelfWatchdog = 4 * time.Second
+		}
+	case sw < 0 || sw > 86400:
+		return fmt.Errorf("--self-watchdog-secs %d: must be between 0 and 86400", sw)
+	default:
+		o.SelfWatchdog = time.Duration(sw) * time.Second
+	}
+	switch f := c.String("log-format"); f {
+	case "text", "json":
+	default:
+		return fmt.Errorf("--log-format %q: must be text or json", f)
+	}
+	return nil
+}
+
+// newLogger builds the daemon's logger for --log-format.
+func newLogger(format string, w io.Writer) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(newTextHandler(w))
+}
+
+// runAction is the daemon's main: configuration errors exit 2, runtime
+// failures exit 1.
+func runAction(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return configError("unexpected argument %q", c.Args().First())
+	}
+	o, err := options(c, os.Getenv)
+	if err != nil {
+		return configError("%v", err)
+	}
+	o.Logger = newLogger(c.String("log-format"), c.App.ErrWriter)
+	o.Stdout = c.App.Writer
+	if err := runDaemon(c.Context, o); err != nil {
+		return cli.Exit(err.Error(), exitcode.Failure)
+	}
+	return nil
+}
+
+var _ = listener.KernelCredentials

@@ -1,0 +1,337 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/varta-go/varta/pkg/vlp"
+)
+
+var selfPid = strconv.Itoa(os.Getpid())
+
+func TestBeatsAppearInEventsFile(t *testing.T) {
+	d := start(t, "--threshold-ms", "60000")
+	s := d.dial()
+	for i := uint64(1); i <= 5; i++ {
+		s.frame(vlp.Frame{Status: vlp.Status(i % 3), Pid: uint32(os.Getpid()), Nonce: i, Payload: uint32(100 + i)})
+	}
+	evs := d.waitEvents(10*time.Second, "5 beat lines", func(e []event) bool { return len(filter(e, "beat", selfPid)) == 5 })
+	wantStatus := []string{"degraded", "critical", "ok", "degraded", "critical"}
+	for i, e := range filter(evs, "beat", selfPid) {
+		if e.nonce != strconv.Itoa(i+1) || e.status != wantStatus[i] || e.payload != strconv.Itoa(101+i) {
+			t.Errorf("beat %d: %+v", i, e)
+		}
+	}
+}
+
+func TestPidSpoofingIsAuthFailure(t *testing.T) {
+	d := start(t, "--threshold-ms", "60000")
+	s := d.dial()
+	other := uint32(os.Getpid() + 1)
+	s.frame(vlp.Frame{Pid: other, Nonce: 1})
+	s.beat(1)
+	evs := d.waitEvents(10*time.Second, "auth failure and own beat", func(e []event) bool {
+		return len(filter(e, "mismatch", "")) == 1 && len(filter(e, "beat", selfPid)) == 1
+	})
+	m := filter(evs, "mismatch", "")[0]
+	if m.pid != strconv.Itoa(int(other)) || m.payload != "auth_failure" || m.nonce != "-" || m.status != "-" {
+		t.Fatalf("mismatch line %+v", m)
+	}
+	if len(filter(evs, "beat", strconv.Itoa(int(other)))) != 0 {
+		t.Fatal("spoofed beat accepted")
+	}
+}
+
+type vectorFile struct {
+	Frames []struct {
+		ID    string `json:"id"`
+		Kind  string `json:"kind"`
+		Error string `json:"expected_decode_error"`
+		Wire  string `json:"wire_hex"`
+	} `json:"frame_vectors"`
+}
+
+func TestDecodeErrorVectors(t *testing.T) {
+	raw, err := os.ReadFile("../../../../../shared/vectors/vlp-test-vectors.json")
+	if err != nil {
+		t.Fatalf("conformance vectors: %v", err)
+	}
+	var vf vectorFile
+	if err := json.Unmarshal(raw, &vf); err != nil {
+		t.Fatal(err)
+	}
+	d := start(t, "--threshold-ms", "60000")
+	s := d.dial()
+	var want []string
+	for _, v := range vf.Frames {
+		if v.Kind != "decode_error" {
+			continue
+		}
+		s.raw(mustHex(t, v.Wire))
+		want = append(want, v.Error)
+	}
+	if len(want) < 8 {
+		t.Fatalf("only %d decode-error vectors", len(want))
+	}
+	evs := d.waitEvents(10*time.Second, "decode lines", func(e []event) bool { return len(filter(e, "decode", "")) == len(want) })
+	for i, e := range filter(evs, "decode", "") {
+		if !strings.HasPrefix(e.payload, want[i]) || e.pid != "-" || e.nonce != "-" || e.status != "-" {
+			t.Errorf("vector %d: line %+v, want error %s", i, e, want[i])
+		}
+	}
+}
+
+func TestWrongSizesAreDropped(t *testing.T) {
+	d := start(t, "--threshold-ms", "60000")
+	s := d.dial()
+	good := vlp.Frame{Pid: uint32(os.Getpid()), Nonce: 1}
+	b := good.Marshal()
+	s.raw(b[:31])
+	s.raw(append(b[:], 0))
+	s.raw(nil)
+	s.beat(2)
+	evs := d.waitEvents(10*time.Second, "the valid beat", func(e []event) bool { return len(filter(e, "beat", selfPid)) == 1 })
+	if len(evs) != 1 || evs[0].nonce != "2" {
+		t.Fatalf("wrong-size datagrams produced lines: %+v", evs)
+	}
+}
+
+func TestStallOncePerSilenceAndResume(t *testing.T) {
+	const threshold = 300 * time.Millisecond
+	d := start(t, "--threshold-ms", "300")
+	s := d.dial()
+	s.beat(1)
+	s.beat(2)
+	evs := d.waitEvents(10*time.Second, "a stall", func(e []event) bool { return len(filter(e, "stall", selfPid)) == 1 })
+	beats := filter(evs, "beat", selfPid)
+	st := filter(evs, "stall", selfPid)[0]
+	if st.ns < beats[len(beats)-1].ns+uint64(threshold) {
+		t.Fatalf("stall at %d ns, last beat at %d ns: surfaced before the threshold", st.ns, beats[len(beats)-1].ns)
+	}
+	if st.nonce != "2" || st.status != "stall" || st.payload != "-" {
+		t.Fatalf("stall line %+v", st)
+	}
+	// Still silent: no second stall for this silence run.
+	time.Sleep(3 * threshold)
+	if n := len(filter(d.readEvents(), "stall", selfPid)); n != 1 {
+		t.Fatalf("%d stall lines during one silence run", n)
+	}
+	// A beat resumes the agent; the next silence is a new run.
+	s.beat(3)
+	evs = d.waitEvents(10*time.Second, "a second stall", func(e []event) bool { return len(filter(e, "stall", selfPid)) == 2 })
+	if b := filter(evs, "beat", selfPid); b[len(b)-1].nonce != "3" {
+		t.Fatalf("resume beat missing: %+v", b)
+	}
+}
+
+func TestDuplicateAndStaleNoncesDropped(t *testing.T) {
+	d := start(t, "--threshold-ms", "60000")
+	s := d.dial()
+	for _, n := range []uint64{5, 5, 3, 6} {
+		s.beat(n)
+	}
+	evs := d.waitEvents(10*time.Second, "beat 6", func(e []event) bool {
+		b := filter(e, "beat", selfPid)
+		return len(b) > 0 && b[len(b)-1].nonce == "6"
+	})
+	var got []string
+	for _, e := range filter(evs, "beat", selfPid) {
+		got = append(got, e.nonce)
+	}
+	if strings.Join(got, ",") != "5,6" {
+		t.Fatalf("accepted nonces %v, want 5,6", got)
+	}
+}
+
+func TestEvictionAtCapacity(t *testing.T) {
+	d := start(t, "--threshold-ms", "50", "--tracker-capacity", "1")
+	s := d.dial()
+	s.beat(1)
+	d.waitEvents(10*time.Second, "stall of the first agent", func(e []event) bool { return len(filter(e, "stall", selfPid)) == 1 })
+	time.Sleep(600 * time.Millisecond) // silent for more than 10 × threshold
+	_, pid := d.agent(context.Background(), "self", "1", 0, nil)
+	evs := d.waitEvents(10*time.Second, "eviction", func(e []event) bool { return len(filter(e, "eviction", "")) == 1 })
+	ev := filter(evs, "eviction", "")[0]
+	if ev.pid != selfPid || ev.nonce != "-" || ev.payload != "-" {
+		t.Fatalf("eviction line %+v", ev)
+	}
+	d.waitEvents(10*time.Second, "new agent's beat", func(e []event) bool { return len(filter(e, "beat", strconv.Itoa(pid))) == 1 })
+}
+
+func TestSecondObserverOnLiveSocketExits1(t *testing.T) {
+	d := start(t, "--threshold-ms", "1000")
+	cmd := exec.Command(binPath, "--socket", d.socket, "--threshold-ms", "1000")
+	out, err := cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), "another observer is running") {
+		t.Fatalf("exit %d (%v): %s", cmd.ProcessState.ExitCode(), err, out)
+	}
+	// The first observer still owns its socket.
+	d.dial().beat(1)
+	d.waitEvents(10*time.Second, "beat", func(e []event) bool { return len(filter(e, "beat", selfPid)) == 1 })
+}
+
+func TestConfigurationErrorsExit2(t *testing.T) {
+	dir := newDir(t)
+	sock := filepath.Join(dir, "s.sock")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing threshold", []string{"--socket", sock}, "threshold-ms"},
+		{"missing socket", []string{"--threshold-ms", "100"}, "socket"},
+		{"threshold too small", []string{"--socket", sock, "--threshold-ms", "5"}, "--threshold-ms"},
+		{"bad socket mode", []string{"--socket", sock, "--threshold-ms", "100", "--socket-mode", "999"}, "--socket-mode"},
+		{"capacity zero", []string{"--socket", sock, "--threshold-ms", "100", "--tracker-capacity", "0"}, "--tracker-capacity"},
+		{"capacity too large", []string{"--socket", sock, "--threshold-ms", "100", "--tracker-capacity", "1048577"}, "--tracker-capacity"},
+		{"bad policy", []string{"--socket", sock, "--threshold-ms", "100", "--tracker-eviction-policy", "lru"}, "eviction policy"},
+		{"bad clock", []string{"--socket", sock, "--threshold-ms", "100", "--clock-source", "realtime"}, "clock source"},
+		{"bad log format", []string{"--socket", sock, "--threshold-ms", "100", "--log-format", "xml"}, "--log-format"},
+		{"small export rotation", []string{"--socket", sock, "--threshold-ms", "100", "--export-file", filepath.Join(dir, "e"), "--export-file-max-bytes", "100"}, "--export-file-max-bytes"},
+		{"removed recovery-cmd", []string{"--socket", sock, "--threshold-ms", "100", "--recovery-cmd", "x"}, "--recovery-exec"},
+		{"removed key-env", []string{"--socket", sock, "--threshold-ms", "100", "--key-env", "K"}, "--key-file"},
+		{"unknown flag", []string{"--socket", sock, "--threshold-ms", "100", "--no-such-flag"}, "no-such-flag"},
+		{"grace too small", []string{"--socket", sock, "--threshold-ms", "100", "--shutdown-grace-ms", "10"}, "--shutdown-grace-ms"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(binPath, tc.args...)
+			out, _ := cmd.CombinedOutput()
+			if cmd.ProcessState.ExitCode() != 2 || !strings.Contains(string(out), tc.want) {
+				t.Fatalf("exit %d, output:\n%s\nwant exit 2 naming %q", cmd.ProcessState.ExitCode(), out, tc.want)
+			}
+		})
+	}
+	if _, err := os.Stat(sock); err == nil {
+		t.Fatal("a configuration error left a socket behind")
+	}
+}
+
+func TestHelpExits0(t *testing.T) {
+	out, err := exec.Command(binPath, "--help").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--threshold-ms") {
+		t.Fatalf("%v: %s", err, out)
+	}
+}
+
+func TestSIGTERMExits0AndRemovesSocket(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			d := start(t, "--threshold-ms", "1000")
+			d.dial().beat(1)
+			d.waitEvents(10*time.Second, "beat", func(e []event) bool { return len(e) == 1 })
+			if code := d.stop(sig); code != 0 {
+				t.Fatalf("exit %d: %s", code, d.stderr.String())
+			}
+			if _, err := os.Stat(d.socket); !os.IsNotExist(err) {
+				t.Fatalf("socket still there: %v", err)
+			}
+		})
+	}
+}
+
+func TestShutdownAfterSecs(t *testing.T) {
+	d := start(t, "--threshold-ms", "1000", "--shutdown-after-secs", "1")
+	select {
+	case <-d.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("did not exit after --shutdown-after-secs")
+	}
+	if code := d.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+func TestSystemdNotify(t *testing.T) {
+	dir := newDir(t)
+	nsock := filepath.Join(dir, "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: nsock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	msgs := make(chan string, 64)
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				close(msgs)
+				return
+			}
+			msgs <- string(buf[:n])
+		}
+	}()
+	d := startIn(t, dir, []string{"NOTIFY_SOCKET=" + nsock, "WATCHDOG_USEC=400000"}, "--threshold-ms", "1000")
+	expect := func(want string) {
+		t.Helper()
+		deadline := time.After(15 * time.Second)
+		for {
+			select {
+			case m := <-msgs:
+				if strings.Contains(m, want) {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no %s on NOTIFY_SOCKET", want)
+			}
+		}
+	}
+	expect("READY=1")
+	expect("WATCHDOG=1")
+	if code := d.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	expect("STOPPING=1")
+}
+
+func TestHeartbeatFileAdvances(t *testing.T) {
+	dir := newDir(t)
+	hb := filepath.Join(dir, "hb")
+	startIn(t, dir, nil, "--threshold-ms", "1000", "--heartbeat-file", hb)
+	read := func() (uint64, uint64) {
+		b, err := os.ReadFile(hb)
+		if err != nil {
+			return 0, 0
+		}
+		f := strings.Fields(string(b))
+		if len(f) != 2 || !strings.HasSuffix(string(b), "\n") {
+			t.Fatalf("heartbeat file %q", b)
+		}
+		a, _ := strconv.ParseUint(f[0], 10, 64)
+		n, _ := strconv.ParseUint(f[1], 10, 64)
+		return a, n
+	}
+	var t1, n1 uint64
+	waitFor(t, 10*time.Second, "first ticks", func() bool { t1, n1 = read(); return t1 > 0 })
+	waitFor(t, 10*time.Second, "ticks to advance", func() bool { t2, n2 := read(); return t2 > t1 && n2 > n1 })
+	if fi, err := os.Stat(hb); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("heartbeat file mode %v %v", fi.Mode(), err)
+	}
+}
+
+func TestForeignUIDRefusedUnlessAllowed(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run an agent under another uid")
+	}
+	nobody := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	d := start(t, "--threshold-ms", "60000", "--socket-mode", "0666")
+	_, pid := d.agent(context.Background(), "self", "1", 0, nobody)
+	d.dial().beat(1) // a control beat from our own uid, sent after the foreign one
+	evs := d.waitEvents(10*time.Second, "control beat", func(e []event) bool { return len(filter(e, "beat", selfPid)) == 1 })
+	if len(filter(evs, "beat", strconv.Itoa(pid))) != 0 {
+		t.Fatal("beat from uid 65534 accepted without --allow-uid")
+	}
+
+	d2 := start(t, "--threshold-ms", "60000", "--socket-mode", "0666", "--allow-uid", "65534")
+	_, pid2 := d2.agent(context.Background(), "self", "1", 0, nobody)
+	d2.waitEvents(10*time.Second, "allowed foreign beat", func(e []event) bool { return len(filter(e, "beat", strconv.Itoa(pid2))) == 1 })
+}

@@ -1,0 +1,375 @@
+package observer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/varta-go/varta/cmd/varta-watch/internal/clock"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/export"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/ingest"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/lifecycle"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/listener"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/procfs"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/tracker"
+)
+
+// sweepPerTick bounds how many stalled slots are checked for a vanished
+// process per tick.
+const sweepPerTick = 64
+
+// Observer is a running daemon.
+type Observer struct {
+	opts  Options
+	log   *slog.Logger
+	c     *stats.Counters
+	clk   *clock.Clock
+	tr    *tracker.Tracker
+	pipe  *ingest.Pipeline
+	unix  *listener.Unix
+	exp   *export.Writer
+	notif *lifecycle.Notifier
+	hb    *lifecycle.HeartbeatFile
+	hw    *lifecycle.HardwareWatchdog
+	selfw *lifecycle.SelfWatchdog
+	ping  *lifecycle.WatchdogPinger
+
+	wake  chan struct{}
+	fatal chan error
+	wg    sync.WaitGroup
+
+	stage    stageName
+	lastNow  int64
+	pending  []tracker.Stall
+	closeFns []func()
+}
+
+type stageName struct {
+	mu sync.Mutex
+	s  string
+}
+
+func (s *stageName) set(v string) { s.mu.Lock(); s.s = v; s.mu.Unlock() }
+func (s *stageName) get() string  { s.mu.Lock(); defer s.mu.Unlock(); return s.s }
+
+// Counters returns the daemon's counters (for tests and the metrics view).
+func (o *Observer) Counters() *stats.Counters { return o.c }
+
+// Tracker returns the daemon's tracker.
+func (o *Observer) Tracker() *tracker.Tracker { return o.tr }
+
+// Start validates nothing (the CLI layer did), binds the listeners, opens
+// the files and the metrics endpoint, and announces readiness. On error
+// everything opened so far is closed again.
+func Start(opts Options) (_ *Observer, err error) {
+	if opts.TickInterval <= 0 {
+		opts.TickInterval = DefaultTickInterval
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
+	o := &Observer{
+		opts:  opts,
+		log:   opts.Logger,
+		c:     stats.New(),
+		clk:   clock.New(opts.ClockSource),
+		wake:  make(chan struct{}, 1),
+		fatal: make(chan error, 4),
+	}
+	defer func() {
+		if err != nil {
+			o.closeAll()
+		}
+	}()
+
+	var resolver tracker.Resolver
+	var selfNS uint64
+	if listener.KernelCredentials {
+		resolver = procfs.Default
+		if selfNS, err = procfs.Default.SelfPidNamespace(); err != nil {
+			return nil, fmt.Errorf("read own pid namespace: %w", err)
+		}
+	}
+	o.tr, err = tracker.New(tracker.Options{
+		Capacity:            opts.TrackerCapacity,
+		Threshold:           int64(opts.Threshold),
+		Policy:              opts.EvictionPolicy,
+		MaxBeatRate:         opts.MaxBeatRate,
+		SelfNS:              selfNS,
+		AllowCrossNamespace: opts.AllowCrossNamespace,
+		Resolver:            resolver,
+	}, o.c)
+	if err != nil {
+		return nil, err
+	}
+
+	// Bind listeners first: a second observer must fail before it touches
+	// any file.
+	o.unix, err = listener.ListenUnix(opts.Unix)
+	if err != nil {
+		return nil, err
+	}
+	o.closeFns = append(o.closeFns, func() { o.unix.Close() })
+	o.c.UDSRcvbufBytes.Store(int64(o.unix.RcvBuf()))
+
+	if opts.Export != nil {
+		eo := *opts.Export
+		if eo.Logf == nil {
+			eo.Logf = o.logf
+		}
+		o.exp, err = export.Open(eo, o.c)
+		if err != nil {
+			return nil, err
+		}
+		o.closeFns = append(o.closeFns, func() { o.exp.Close() })
+	}
+
+	var pidMax uint32
+	if m, perr := procfs.Default.PidMax(); perr == nil {
+		pidMax = m
+	}
+	var emit ingest.Emitter
+	if o.exp != nil {
+		emit = o.exp
+	}
+	o.pipe = ingest.New(ingest.Options{
+		SelfUID:           uint32(os.Geteuid()),
+		AllowUIDs:         opts.AllowUIDs,
+		AllowGIDs:         opts.AllowGIDs,
+		GlobalRate:        opts.GlobalBeatRate,
+		GlobalBurst:       opts.GlobalBeatBurst,
+		PidMax:            pidMax,
+		StrictNamespace:   opts.StrictNamespace,
+		KernelCredentials: listener.KernelCredentials,
+	}, o.tr, o.c, emit, o.signalWake)
+	o.pipe.OnFatal = func(err error) {
+		select {
+		case o.fatal <- err:
+		default:
+		}
+	}
+
+	if opts.HeartbeatFile != "" {
+		if o.hb, err = lifecycle.NewHeartbeatFile(opts.HeartbeatFile); err != nil {
+			return nil, fmt.Errorf("heartbeat file: %w", err)
+		}
+		if err := o.hb.Write(0, 0); err != nil {
+			return nil, fmt.Errorf("heartbeat file: %w", err)
+		}
+	}
+	if opts.HWWatchdog != "" {
+		o.hw, err = lifecycle.OpenHardwareWatchdog(opts.HWWatchdog, 30*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		o.closeFns = append(o.closeFns, func() { o.hw.Close() })
+	}
+	o.notif = lifecycle.NewNotifier(opts.NotifySocket)
+	return o, nil
+}
+
+func (o *Observer) logf(format string, args ...any) {
+	o.log.Warn(fmt.Sprintf(format, args...))
+}
+
+func (o *Observer) signalWake() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run observes until ctx is done, a fatal error occurs or ShutdownAfter
+// elapses, then shuts down in order. SIGHUP reopens the events file.
+func (o *Observer) Run(ctx context.Context) error {
+	if o.opts.ShutdownAfter > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.opts.ShutdownAfter)
+		defer cancel()
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	o.wg.Add(1)
+	go o.receiveUnix()
+
+	if o.opts.SelfWatchdog > 0 {
+		o.selfw = lifecycle.NewSelfWatchdog(o.opts.SelfWatchdog, func() (uint64, string) {
+			return o.c.Ticks.Load(), o.stage.get()
+		}, lifecycle.DefaultAbort)
+	}
+	if o.opts.WatchdogInterval > 0 {
+		o.ping = lifecycle.NewWatchdogPinger(o.notif, o.opts.WatchdogInterval, o.c.Ticks.Load, o.logf)
+	}
+	if err := o.notif.Ready(); err != nil {
+		o.log.Warn("sd_notify READY=1 failed", "err", err)
+	}
+	o.log.Info("observing", "socket", o.unix.Path(), "threshold", o.opts.Threshold.String(),
+		"capacity", o.opts.TrackerCapacity, "clock", o.opts.ClockSource.String())
+
+	err := o.loop(ctx, hup)
+	o.shutdown()
+	return err
+}
+
+func (o *Observer) receiveUnix() {
+	defer o.wg.Done()
+	b := listener.NewBatch()
+	var lastLog time.Time
+	for {
+		n, err := o.unix.Read(b)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			o.c.IOErrors.Add(1)
+			if o.exp != nil {
+				o.exp.Emit(export.Event{Kind: export.KindIO, Ns: uint64(o.clk.Now()), Text: err.Error()})
+			}
+			if time.Since(lastLog) > 10*time.Second {
+				lastLog = time.Now()
+				o.log.Warn("receive on unix socket failed", "err", err)
+			}
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		o.pipe.UnixBatch(b, n, o.clk.Now())
+	}
+}
+
+// loop is the control loop: the stall timer, the housekeeping tick, wakes
+// from ingest, SIGHUP and fatal errors.
+func (o *Observer) loop(ctx context.Context, hup <-chan os.Signal) error {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	tick := time.NewTicker(o.opts.TickInterval)
+	defer tick.Stop()
+	o.lastNow = o.clk.Now()
+	for {
+		o.stage.set("idle")
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-o.fatal:
+			return err
+		case <-hup:
+			if o.exp != nil {
+				o.log.Info("SIGHUP: reopening the events file")
+				o.exp.Reopen()
+			}
+		case <-o.wake:
+		case <-timer.C:
+			o.checkClock()
+			o.stage.set("stall detection")
+			o.surface()
+		case <-tick.C:
+			o.checkClock()
+			o.housekeeping()
+		}
+		o.arm(timer)
+	}
+}
+
+// arm sets the stall timer to the next deadline.
+func (o *Observer) arm(timer *time.Timer) {
+	next, ok := o.tr.NextDeadline()
+	if !ok {
+		timer.Reset(time.Hour)
+		return
+	}
+	d := time.Duration(next - o.clk.Now())
+	if d < 0 {
+		d = 0
+	}
+	timer.Reset(d)
+}
+
+// checkClock counts backward readings and forward jumps of the stall
+// clock; after a jump every agent gets one threshold of grace.
+func (o *Observer) checkClock() {
+	now := o.clk.Now()
+	switch {
+	case now < o.lastNow:
+		o.c.ClockRegression.Add(1)
+	case now-o.lastNow > int64(clock.JumpThreshold+o.opts.TickInterval):
+		o.c.ClockJumpForward.Add(1)
+		o.tr.Grace(now + int64(o.opts.Threshold))
+		o.log.Warn("stall clock jumped forward; granting agents one threshold of grace",
+			"jump", time.Duration(now-o.lastNow).String())
+	}
+	o.lastNow = now
+}
+
+// surface reports every due stall.
+func (o *Observer) surface() {
+	now := o.clk.Now()
+	o.pending = o.pending[:0]
+	o.tr.Due(now, func(s tracker.Stall) {
+		o.c.StallDetectionLag.Observe(time.Duration(s.Surfaced - s.Deadline))
+		if o.exp != nil {
+			o.exp.Emit(export.Event{Kind: export.KindStall, Ns: uint64(s.Surfaced), Pid: s.Pid, Nonce: s.Nonce})
+		}
+		o.pending = append(o.pending, s)
+	})
+	o.afterStalls(o.pending)
+}
+
+// housekeeping runs once per tick.
+func (o *Observer) housekeeping() {
+	o.stage.set("liveness sweep")
+	o.tr.Sweep(sweepPerTick, procfs.Alive, nil)
+	o.stage.set("recovery")
+	o.tickRecovery()
+	ticks := o.c.Ticks.Load() + 1
+	if o.hb != nil {
+		o.stage.set("heartbeat file")
+		if err := o.hb.Write(ticks, uint64(o.clk.Now())); err != nil {
+			o.log.Warn("heartbeat file write failed", "err", err)
+		}
+	}
+	if o.hw != nil {
+		o.stage.set("hardware watchdog")
+		if err := o.hw.Kick(); err != nil {
+			o.log.Warn("hardware watchdog kick failed", "err", err)
+		}
+	}
+	o.c.LastLoopUnixNanos.Store(time.Now().UnixNano())
+	o.c.Ticks.Store(ticks)
+}
+
+// shutdown stops everything in the order of observer.md §7.
+func (o *Observer) shutdown() {
+	o.stage.set("shutdown")
+	o.unix.Close()
+	o.wg.Wait()
+	if err := o.notif.Stopping(); err != nil {
+		o.log.Warn("sd_notify STOPPING=1 failed", "err", err)
+	}
+	if o.ping != nil {
+		o.ping.Stop()
+	}
+	if o.selfw != nil {
+		o.selfw.Stop()
+	}
+	o.shutdownRecovery()
+	o.closeAll()
+}
+
+func (o *Observer) closeAll() {
+	for i := len(o.closeFns) - 1; i >= 0; i-- {
+		o.closeFns[i]()
+	}
+	o.closeFns = nil
+}

@@ -1,0 +1,61 @@
+package observer
+
+import (
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/varta-go/varta/cmd/varta-watch/internal/clock"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/export"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/listener"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/tracker"
+)
+
+// Options is the whole daemon configuration, filled by the CLI layer.
+// Optional features are nil pointers or zero values when off.
+type Options struct {
+	Unix      listener.UnixOptions
+	AllowUIDs []uint32
+	AllowGIDs []uint32
+
+	Threshold       time.Duration
+	TrackerCapacity int
+	EvictionPolicy  tracker.Policy
+	ClockSource     clock.Source
+	MaxBeatRate     int
+	// GlobalBeatRate and GlobalBeatBurst: frames per second and bucket
+	// size; 0 = off.
+	GlobalBeatRate  float64
+	GlobalBeatBurst float64
+
+	AllowCrossNamespace bool
+	StrictNamespace     bool
+
+	// Export configures the events file; nil = none.
+	Export *export.Options
+
+	HeartbeatFile string
+	// SelfWatchdog aborts the daemon when the control loop makes no
+	// progress for this long; 0 = off.
+	SelfWatchdog time.Duration
+	HWWatchdog   string
+	// ShutdownAfter stops the daemon cleanly after this long; 0 = never.
+	ShutdownAfter time.Duration
+	ShutdownGrace time.Duration
+
+	// NotifySocket is $NOTIFY_SOCKET; WatchdogInterval is $WATCHDOG_USEC/2.
+	NotifySocket     string
+	WatchdogInterval time.Duration
+
+	// TickInterval is the control loop's housekeeping period.
+	TickInterval time.Duration
+
+	Logger *slog.Logger
+	// Stdout receives the bound metrics address.
+	Stdout io.Writer
+}
+
+// DefaultTickInterval is the control loop's housekeeping period: heartbeat
+// file, watchdog pings, recovery reaping and spawning, liveness sweep.
+// Stalls do not wait for it; they have their own timer.
+const DefaultTickInterval = 100 * time.Millisecond
