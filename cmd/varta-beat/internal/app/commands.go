@@ -225,7 +225,7 @@ agent; beats are spread evenly over each interval.`,
 					return cli.Exit(fmt.Sprintf("load: find own executable: %v", err), exitcode.Failure)
 				}
 				lo.ChildCommand = []string{exe, loadAgentName}
-				lo.ChildEnv = append(os.Environ(), "GOMAXPROCS=1", "GOGC=off", "GOMEMLIMIT=32MiB", "GODEBUG=madvdontneed=1")
+				lo.ChildEnv = append(os.Environ(), "GOMAXPROCS=1", "GOGC=off", "GOMEMLIMIT=32MiB")
 			}
 			ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 			defer stop()

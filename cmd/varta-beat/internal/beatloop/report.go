@@ -47,3 +47,11 @@ func describe(r agent.Result) string {
 	}
 	return r.String()
 }
+
+// Flush writes how many lines were held back since the last one, if any.
+func (p *Reporter) Flush() {
+	if p.suppressed > 0 {
+		fmt.Fprintf(p.W, "%s%d similar lines suppressed\n", p.Prefix, p.suppressed)
+		p.suppressed = 0
+	}
+}

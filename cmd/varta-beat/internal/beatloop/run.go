@@ -60,6 +60,7 @@ func Run(ctx context.Context, a *agent.Agent, o Options) (Summary, error) {
 		}
 		rep.Report("beat", r)
 		if o.Count > 0 && s.Attempts >= o.Count {
+			rep.Flush()
 			return s, nil
 		}
 		select {
@@ -67,6 +68,7 @@ func Run(ctx context.Context, a *agent.Agent, o Options) (Summary, error) {
 		case <-t.C:
 		}
 	}
+	rep.Flush()
 	s.Stopped = true
 	s.Terminal = a.Terminal()
 	if o.Verbose && o.Out != nil {

@@ -180,6 +180,7 @@ loop:
 		}
 	}
 
+	rep.Flush()
 	res := Result{Beats: beats}
 	ps := cmd.ProcessState
 	if ps == nil {
