@@ -23,7 +23,7 @@ const (
 )
 
 const (
-	batchSize      = 512              // events taken from the queue per lock
+	batchSize      = 256              // events taken from the queue per lock
 	bufSize        = 64 << 10         // write buffer
 	flushAt        = bufSize - 4<<10  // write out when the buffer holds this much
 	retryOpenEvery = time.Second      // reopen attempts while the file is missing
