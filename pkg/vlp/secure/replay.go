@@ -114,6 +114,7 @@ func NewReplayGuard(cfg ReplayConfig) *ReplayGuard {
 		cap:     cfg.Capacity,
 		index:   make(map[uint32]int32, hint),
 		senders: make([]senderState, 0, hint),
+		free:    make([]int32, 0, hint),
 		newest:  -1,
 		oldest:  -1,
 	}
