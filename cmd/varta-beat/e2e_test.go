@@ -619,3 +619,20 @@ func TestRunSurvivesObserverRestart(t *testing.T) {
 		t.Fatalf("stderr:\n%s", out)
 	}
 }
+
+// TestExecWithoutObserver: the command runs anyway and its exit code is
+// passed on; varta-beat says why no beats went out.
+func TestExecWithoutObserver(t *testing.T) {
+	p := sockPath(t)
+	marker := filepath.Join(t.TempDir(), "ran")
+	res := varta(t, "exec", "--socket", p, "--interval", "20ms", "--", "sh", "-c", "touch "+marker+"; exit 5")
+	if res.code != 5 {
+		t.Fatalf("exit %d, want 5; stderr %s", res.code, res.stderr)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatal("the command did not run")
+	}
+	if !strings.Contains(res.stderr, "no observer listening") || !strings.Contains(res.stderr, "the command runs anyway") {
+		t.Fatalf("stderr %q", res.stderr)
+	}
+}
