@@ -24,7 +24,7 @@ import (
 // binPath is the varta-watch binary built once for the whole package;
 // agentPath is a world-executable copy of the test binary, so that agents
 // can run under other uids.
-var binPath, agentPath string
+var binPath, agentPath, auditPath string
 
 // agentEnv switches the test binary into a tiny agent (see runAgent).
 const agentEnv = "VARTA_E2E_AGENT"
@@ -33,6 +33,9 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(agentEnv); spec != "" {
 		os.Exit(runAgent(spec))
 	}
+	if len(os.Args) > 1 && os.Args[1] == recordArg {
+		os.Exit(runRecord(os.Args[2:]))
+	}
 	dir, err := os.MkdirTemp("", "varta-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -40,12 +43,18 @@ func TestMain(m *testing.M) {
 	}
 	os.Chmod(dir, 0o755)
 	binPath = filepath.Join(dir, "varta-watch")
-	build := exec.Command("go", "build", "-race", "-o", binPath, "github.com/varta-go/varta/cmd/varta-watch")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build varta-watch:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
+	auditPath = filepath.Join(dir, "varta-audit")
+	for _, b := range [][]string{
+		{"build", "-race", "-o", binPath, "github.com/varta-go/varta/cmd/varta-watch"},
+		{"build", "-o", auditPath, "github.com/varta-go/varta/cmd/varta-audit"},
+	} {
+		build := exec.Command("go", b...)
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "go", strings.Join(b, " "), err)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
 	}
 	agentPath = filepath.Join(dir, "agent.test")
 	if err := copyFile(os.Args[0], agentPath); err != nil {
@@ -68,12 +77,22 @@ func runAgent(spec string) int {
 		fmt.Fprintln(os.Stderr, "bad agent spec", spec)
 		return 2
 	}
-	fmt.Println(os.Getpid())
 	pid := uint32(os.Getpid())
-	if parts[1] != "self" {
+	if parts[1] == "outer" {
+		// In a child pid namespace, /proc (the host's mount) still names
+		// us by our pid in the observer's namespace.
+		l, err := os.Readlink("/proc/self")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		v, _ := strconv.ParseUint(l, 10, 32)
+		pid = uint32(v)
+	} else if parts[1] != "self" {
 		v, _ := strconv.ParseUint(parts[1], 10, 32)
 		pid = uint32(v)
 	}
+	fmt.Println(pid)
 	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: parts[0], Net: "unixgram"})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -81,6 +100,11 @@ func runAgent(spec string) int {
 	}
 	for _, n := range strings.Split(parts[2], ",") {
 		if n == "" {
+			continue
+		}
+		if strings.HasPrefix(n, "+") {
+			d, _ := time.ParseDuration(n[1:])
+			time.Sleep(d)
 			continue
 		}
 		nonce, _ := strconv.ParseUint(n, 10, 64)

@@ -18,8 +18,10 @@ import (
 	"github.com/varta-go/varta/cmd/varta-watch/internal/lifecycle"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/listener"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/procfs"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/recovery"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/tracker"
+	"github.com/varta-go/varta/pkg/audit"
 )
 
 // sweepPerTick bounds how many stalled slots are checked for a vanished
@@ -41,6 +43,10 @@ type Observer struct {
 	hw    *lifecycle.HardwareWatchdog
 	selfw *lifecycle.SelfWatchdog
 	ping  *lifecycle.WatchdogPinger
+	audit *audit.Writer
+	rec   *recovery.Runner
+
+	resolver tracker.Resolver
 
 	wake  chan struct{}
 	fatal chan error
@@ -93,10 +99,9 @@ func Start(opts Options) (_ *Observer, err error) {
 		}
 	}()
 
-	var resolver tracker.Resolver
 	var selfNS uint64
 	if listener.KernelCredentials {
-		resolver = procfs.Default
+		o.resolver = procfs.Default
 		if selfNS, err = procfs.Default.SelfPidNamespace(); err != nil {
 			return nil, fmt.Errorf("read own pid namespace: %w", err)
 		}
@@ -108,7 +113,7 @@ func Start(opts Options) (_ *Observer, err error) {
 		MaxBeatRate:         opts.MaxBeatRate,
 		SelfNS:              selfNS,
 		AllowCrossNamespace: opts.AllowCrossNamespace,
-		Resolver:            resolver,
+		Resolver:            o.resolver,
 	}, o.c)
 	if err != nil {
 		return nil, err
@@ -133,6 +138,10 @@ func Start(opts Options) (_ *Observer, err error) {
 			return nil, err
 		}
 		o.closeFns = append(o.closeFns, func() { o.exp.Close() })
+	}
+
+	if err := o.startRecovery(); err != nil {
+		return nil, err
 	}
 
 	var pidMax uint32

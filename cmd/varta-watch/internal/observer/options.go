@@ -8,7 +8,9 @@ import (
 	"github.com/varta-go/varta/cmd/varta-watch/internal/clock"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/export"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/listener"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/recovery"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/tracker"
+	"github.com/varta-go/varta/pkg/audit"
 )
 
 // Options is the whole daemon configuration, filled by the CLI layer.
@@ -33,6 +35,14 @@ type Options struct {
 
 	// Export configures the events file; nil = none.
 	Export *export.Options
+
+	// Recovery configures the recovery runner; nil = no recovery unless
+	// RecoveryExecFile names the command file (read at start, secret-file
+	// rules; its failures are runtime errors).
+	Recovery         *recovery.Options
+	RecoveryExecFile string
+	// Audit configures the audit log; nil = none.
+	Audit *audit.Options
 
 	HeartbeatFile string
 	// SelfWatchdog aborts the daemon when the control loop makes no

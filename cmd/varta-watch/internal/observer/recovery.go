@@ -1,12 +1,180 @@
 package observer
 
-import "github.com/varta-go/varta/cmd/varta-watch/internal/tracker"
+import (
+	"errors"
+	"fmt"
+	"strings"
 
-// afterStalls hands surfaced stalls to recovery.
-func (o *Observer) afterStalls(stalls []tracker.Stall) {}
+	"github.com/varta-go/varta/cmd/varta-watch/internal/procfs"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/recovery"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/tracker"
+	"github.com/varta-go/varta/pkg/audit"
+	"github.com/varta-go/varta/pkg/secretfile"
+	"github.com/varta-go/varta/pkg/vlp"
+)
+
+// startRecovery opens the audit log and builds the recovery runner.
+func (o *Observer) startRecovery() error {
+	if o.opts.Audit != nil {
+		ao := *o.opts.Audit
+		ao.ObserveFsync = o.c.AuditFsync.Observe
+		if ao.Logger == nil {
+			ao.Logger = o.log
+		}
+		w, err := audit.Open(ao)
+		if err != nil {
+			return err
+		}
+		o.audit = w
+		o.closeFns = append(o.closeFns, func() {
+			if err := w.Close(); err != nil {
+				o.log.Warn("closing the audit log failed", "err", err)
+			}
+			o.syncAuditStats()
+		})
+		b := w.Boot()
+		o.log.Info("audit log opened", "path", ao.Path, "boot", string(b.Reason), "seq", b.Seq)
+	}
+	if o.opts.Recovery == nil && o.opts.RecoveryExecFile == "" {
+		return nil
+	}
+	ro := recovery.Options{}
+	if o.opts.Recovery != nil {
+		ro = *o.opts.Recovery
+	}
+	if o.opts.RecoveryExecFile != "" {
+		b, err := secretfile.Read(o.opts.RecoveryExecFile)
+		if err != nil {
+			return fmt.Errorf("recovery command file: %w", err)
+		}
+		prog, args, err := recovery.ParseCommand(strings.TrimSpace(string(b)))
+		if err != nil {
+			return fmt.Errorf("recovery command file %q: %w", o.opts.RecoveryExecFile, err)
+		}
+		ro.Program, ro.Args, ro.Source = prog, args, o.opts.RecoveryExecFile
+	}
+	if ro.Source == "" {
+		ro.Source = audit.SourceInline
+	}
+	if ro.OutstandingCapacity == 0 {
+		ro.OutstandingCapacity = o.opts.TrackerCapacity
+	}
+	if ro.Logger == nil {
+		ro.Logger = o.log
+	}
+	var sink recovery.Auditor = recovery.NopAuditor{}
+	if o.audit != nil {
+		sink = auditSink{o.audit}
+	}
+	r, err := recovery.New(ro, verifier{o}, sink, o.c, func() uint64 { return uint64(o.clk.Now()) })
+	if err != nil {
+		return fmt.Errorf("recovery: %w", err)
+	}
+	o.rec = r
+	if ro.InheritEnv {
+		o.log.Warn("--recovery-inherit-env: recovery children receive the daemon's whole environment")
+	}
+	o.log.Info("recovery enabled", "program", ro.Program, "source", ro.Source)
+	return nil
+}
+
+// afterStalls hands surfaced stalls to recovery and decides them at once.
+func (o *Observer) afterStalls(stalls []tracker.Stall) {
+	if o.rec == nil {
+		return
+	}
+	for _, s := range stalls {
+		o.rec.Submit(recovery.Stall{
+			Pid: s.Pid, Generation: s.Generation, Origin: s.Origin,
+			CrossNamespace: s.CrossNamespace, ObserverNs: uint64(s.Surfaced),
+		})
+	}
+	if len(stalls) > 0 {
+		o.rec.Tick()
+	}
+}
 
 // tickRecovery reaps and spawns recovery children.
-func (o *Observer) tickRecovery() {}
+func (o *Observer) tickRecovery() {
+	if o.rec != nil {
+		o.rec.Tick()
+	}
+	o.syncAuditStats()
+}
 
-// shutdownRecovery kills outstanding children and flushes the audit log.
-func (o *Observer) shutdownRecovery() {}
+func (o *Observer) syncAuditStats() {
+	if o.audit == nil {
+		return
+	}
+	st := o.audit.Stats()
+	o.c.RecoveryAuditDropped.Store(st.Dropped)
+	o.c.AuditFsyncBudgetExceeded.Store(st.FsyncBudgetExceeded)
+}
+
+// shutdownRecovery kills outstanding children and waits for them; the
+// audit log is flushed and closed afterwards by closeAll.
+func (o *Observer) shutdownRecovery() {
+	if o.rec != nil {
+		o.rec.Shutdown(o.opts.ShutdownGrace)
+	}
+}
+
+// verifier re-checks a stall right before recovery decides it.
+type verifier struct{ o *Observer }
+
+func (v verifier) Verify(s recovery.Stall) recovery.Verdict {
+	snap, ok := v.o.tr.Lookup(s.Pid)
+	if !ok {
+		return recovery.VerdictUnverifiable
+	}
+	if snap.Generation != s.Generation {
+		return recovery.VerdictRecycled
+	}
+	if !snap.Stalled {
+		return recovery.VerdictResumed
+	}
+	if snap.Origin == vlp.OriginKernelAttested && v.o.resolver != nil {
+		id, err := v.o.resolver.Identity(s.Pid)
+		switch {
+		case errors.Is(err, procfs.ErrGone), err != nil:
+			return recovery.VerdictUnverifiable
+		case id.Generation != s.Generation:
+			return recovery.VerdictRecycled
+		}
+	}
+	return recovery.VerdictFresh
+}
+
+// auditSink writes recovery decisions to the audit log without blocking.
+type auditSink struct{ w *audit.Writer }
+
+func (a auditSink) Spawn(r recovery.SpawnRecord) {
+	a.w.Spawn(audit.SpawnRecord{
+		ObserverNs: r.ObserverNs, AgentPid: r.AgentPid, ChildPid: uint32(r.ChildPid),
+		Mode: "exec", Program: r.Program, Source: r.Source, TemplateLen: uint64(r.TemplateLen),
+	})
+}
+
+func (a auditSink) Complete(r recovery.CompleteRecord) {
+	sig := r.Signal
+	if sig < 0 {
+		sig = 0
+	}
+	code := r.ExitCode
+	if code < 0 {
+		code = audit.NoExitCode
+	}
+	a.w.Complete(audit.CompleteRecord{
+		ObserverNs: r.ObserverNs, AgentPid: r.AgentPid, ChildPid: uint32(r.ChildPid),
+		Outcome: audit.Outcome(r.Outcome), ExitCode: code, Signal: sig,
+		DurationNs: uint64(r.Duration), StdoutLen: uint64(r.StdoutLen), StderrLen: uint64(r.StderrLen),
+		Truncated: r.Truncated,
+	})
+}
+
+func (a auditSink) Refused(r recovery.RefusedRecord) {
+	a.w.Refused(audit.RefusedRecord{ObserverNs: r.ObserverNs, AgentPid: r.AgentPid, Reason: r.Reason})
+}
+
+var _ = stats.OutcomeSpawned
