@@ -2,11 +2,13 @@ package metrics
 
 import (
 	"math"
-	"strconv"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
 	"github.com/varta-go/varta/pkg/buildinfo"
@@ -48,22 +50,47 @@ type Options struct {
 	Now func() time.Time
 }
 
+// Registry is the observer's dedicated Prometheus registry. The embedded
+// registry holds the counter, build and time families and the Go and
+// process collectors; Gather adds the tracker's families (per-pid series,
+// varta_agents, table gauges), which are built straight into their
+// exposition form in one walk of the table, because 65,536 agents mean
+// 262,144 per-pid series and the generic const-metric path costs about a
+// second and 150 MB of garbage per scrape at that size (see
+// docs/benchmarks/metrics.md). Always gather through *Registry, never
+// through the embedded registry alone.
+type Registry struct {
+	*prometheus.Registry
+	agents *agentGatherer
+}
+
 // NewRegistry returns a dedicated registry holding the observer's metric
 // families (observer.md §5) read from c and src at scrape time, plus the
 // standard Go and process collectors. c must not be nil; a nil src exports
 // an empty table.
-func NewRegistry(c *stats.Counters, src Source, opts Options) *prometheus.Registry {
+func NewRegistry(c *stats.Counters, src Source, opts Options) *Registry {
 	if c == nil {
 		panic("metrics: NewRegistry called with nil *stats.Counters")
 	}
+	agents := newAgentGatherer(src, opts.PerPid)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		newObserverCollector(c, opts),
-		newAgentCollector(src, opts.PerPid),
+		agents.reservation(),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	return reg
+	return &Registry{Registry: reg, agents: agents}
+}
+
+// Gather implements prometheus.Gatherer: the embedded registry's families
+// plus the tracker's, sorted by name. Like the embedded registry, it
+// returns what it could gather together with any error.
+func (r *Registry) Gather() ([]*dto.MetricFamily, error) {
+	mfs, err := r.Registry.Gather()
+	mfs = append(mfs, r.agents.gather()...)
+	slices.SortFunc(mfs, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
+	return mfs, err
 }
 
 // scalarCounter is one unlabelled counter read from stats.Counters.
@@ -309,83 +336,3 @@ func unixSeconds(ns int64) float64 {
 	return float64(ns/1e9) + float64(ns%1e9)/1e9
 }
 
-// Agent states of varta_agents, indexed by vlp.Status.
-var agentStates = [...]string{
-	vlp.StatusOk:       "ok",
-	vlp.StatusDegraded: "degraded",
-	vlp.StatusCritical: "critical",
-	vlp.StatusStall:    "stalled",
-}
-
-// agentCollector exports the tracker's view: per-pid series (optional), the
-// varta_agents aggregate and the table size gauges.
-type agentCollector struct {
-	src    Source
-	perPid bool
-
-	beats, stalls, status, payload *prometheus.Desc
-	agents, tracked, capacity      *prometheus.Desc
-}
-
-func newAgentCollector(src Source, perPid bool) *agentCollector {
-	pid := []string{"pid"}
-	return &agentCollector{
-		src:    src,
-		perPid: perPid,
-		beats: prometheus.NewDesc("varta_beats_total",
-			"Frames accepted from the pid since its tracker slot was created.", pid, nil),
-		stalls: prometheus.NewDesc("varta_stalls_total",
-			"Stalls surfaced for the pid since its tracker slot was created.", pid, nil),
-		status: prometheus.NewDesc("varta_status",
-			"Last status of the pid: 0 ok, 1 degraded, 2 critical, 3 stall.", pid, nil),
-		payload: prometheus.NewDesc("varta_agent_payload",
-			"Last payload the pid reported.", pid, nil),
-		agents: prometheus.NewDesc("varta_agents",
-			"Tracked agents by state (stalled = a surfaced stall not yet ended by a beat).", []string{"state"}, nil),
-		tracked: prometheus.NewDesc("varta_watch_pids_tracked",
-			"Occupied tracker slots.", nil, nil),
-		capacity: prometheus.NewDesc("varta_tracker_capacity",
-			"Size of the tracker table (--tracker-capacity).", nil, nil),
-	}
-}
-
-// Describe implements prometheus.Collector.
-func (ac *agentCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- ac.beats
-	ch <- ac.stalls
-	ch <- ac.status
-	ch <- ac.payload
-	ch <- ac.agents
-	ch <- ac.tracked
-	ch <- ac.capacity
-}
-
-// Collect implements prometheus.Collector. It walks the table once; per-pid
-// series are built only for pids the Source lists now, so a pid whose slot
-// was evicted or retired disappears from the next scrape.
-func (ac *agentCollector) Collect(ch chan<- prometheus.Metric) {
-	var counts [len(agentStates)]uint64
-	tracked, capacity := 0, 0
-	if ac.src != nil {
-		var buf [10]byte
-		ac.src.EachAgent(func(a AgentView) {
-			if int(a.Status) < len(counts) {
-				counts[a.Status]++
-			}
-			if !ac.perPid {
-				return
-			}
-			pid := string(strconv.AppendUint(buf[:0], uint64(a.Pid), 10))
-			ch <- prometheus.MustNewConstMetric(ac.beats, prometheus.CounterValue, float64(a.Beats), pid)
-			ch <- prometheus.MustNewConstMetric(ac.stalls, prometheus.CounterValue, float64(a.Stalls), pid)
-			ch <- prometheus.MustNewConstMetric(ac.status, prometheus.GaugeValue, float64(a.Status), pid)
-			ch <- prometheus.MustNewConstMetric(ac.payload, prometheus.GaugeValue, float64(a.Payload), pid)
-		})
-		tracked, capacity = ac.src.Tracked(), ac.src.Capacity()
-	}
-	for i, state := range agentStates {
-		ch <- prometheus.MustNewConstMetric(ac.agents, prometheus.GaugeValue, float64(counts[i]), state)
-	}
-	ch <- prometheus.MustNewConstMetric(ac.tracked, prometheus.GaugeValue, float64(tracked))
-	ch <- prometheus.MustNewConstMetric(ac.capacity, prometheus.GaugeValue, float64(capacity))
-}

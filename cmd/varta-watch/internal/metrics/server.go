@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
@@ -77,7 +76,7 @@ type Server struct {
 // Server that is not serving yet. A bind on anything but a loopback address
 // logs a warning. Authentication failures and refused requests are counted
 // in c.
-func NewServer(opts ServerOptions, reg *prometheus.Registry, c *stats.Counters) (*Server, error) {
+func NewServer(opts ServerOptions, reg *Registry, c *stats.Counters) (*Server, error) {
 	if reg == nil || c == nil {
 		return nil, errors.New("metrics server: registry and counters are required")
 	}
