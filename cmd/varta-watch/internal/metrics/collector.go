@@ -335,4 +335,3 @@ func (oc *observerCollector) Collect(ch chan<- prometheus.Metric) {
 func unixSeconds(ns int64) float64 {
 	return float64(ns/1e9) + float64(ns%1e9)/1e9
 }
-
