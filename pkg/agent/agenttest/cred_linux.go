@@ -1,7 +1,9 @@
 package agenttest
 
 import (
+	"errors"
 	"net"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -16,6 +18,24 @@ func enableCred(c *net.UnixConn) error {
 	var serr error
 	if err := rc.Control(func(fd uintptr) {
 		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1)
+	}); err != nil {
+		return err
+	}
+	return serr
+}
+
+func forceReadBuffer(c net.PacketConn, n int) error {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return errors.New("no raw connection")
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, n)
 	}); err != nil {
 		return err
 	}

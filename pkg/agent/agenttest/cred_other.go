@@ -2,7 +2,10 @@
 
 package agenttest
 
-import "net"
+import (
+	"errors"
+	"net"
+)
 
 // Only Linux reports per-datagram credentials on a Unix socket.
 const credSupported = false
@@ -10,3 +13,5 @@ const credSupported = false
 func enableCred(*net.UnixConn) error { return nil }
 
 func parseCred([]byte) (int32, uint32, bool) { return 0, 0, false }
+
+func forceReadBuffer(net.PacketConn, int) error { return errors.New("not supported") }

@@ -76,8 +76,14 @@ func (r *Receiver) Addr() string {
 	return r.conn.LocalAddr().String()
 }
 
-// SetReadBuffer sets SO_RCVBUF (a small value makes the queue fill fast).
+// SetReadBuffer sets SO_RCVBUF (a small value makes the queue fill fast; a
+// large one lets a test receiver fall behind without losing datagrams). On
+// Linux it first tries SO_RCVBUFFORCE, which is not capped by
+// net.core.rmem_max when the process is privileged.
 func (r *Receiver) SetReadBuffer(n int) error {
+	if forceReadBuffer(r.conn, n) == nil {
+		return nil
+	}
 	type rb interface{ SetReadBuffer(int) error }
 	if err := r.conn.(rb).SetReadBuffer(n); err != nil {
 		return fmt.Errorf("agenttest: set receive buffer: %w", err)

@@ -71,6 +71,13 @@ type Report struct {
 	Sent    uint64
 	Dropped [agent.NumDropReasons]uint64
 	Failed  uint64
+	// Rate achieved: beats the kernel accepted per second, summed over the
+	// agents, each measured over its own sending time (never shorter than
+	// Duration, so catching up after a stall does not inflate it).
+	AchievedRate float64
+	// MaxLag is how late the latest beat left compared with its schedule
+	// (UDP only; each child process keeps its own schedule).
+	MaxLag time.Duration
 	// PidRange describes the synthetic pids (UDP only).
 	PidRange string
 	// ChildRSS holds each child's peak resident set in bytes (Unix socket
@@ -93,13 +100,16 @@ func (r Report) TotalDropped() uint64 {
 // TargetRate is the aggregate beat rate asked for.
 func (r Report) TargetRate() float64 { return float64(r.Agents) * r.Rate }
 
-// Achieved is the aggregate rate of beats the kernel accepted over the
-// run's duration.
-func (r Report) Achieved() float64 {
-	if r.Duration <= 0 {
+// Achieved is the aggregate rate of beats the kernel accepted.
+func (r Report) Achieved() float64 { return r.AchievedRate }
+
+// rateOver is n beats per second over the longer of d and min.
+func rateOver(n uint64, d, min time.Duration) float64 {
+	d = max(d, min)
+	if d <= 0 {
 		return 0
 	}
-	return float64(r.Sent) / r.Duration.Seconds()
+	return float64(n) / d.Seconds()
 }
 
 // WriteText writes the report as aligned "key value" lines.
@@ -125,6 +135,9 @@ func (r Report) WriteText(w io.Writer) error {
 		{"dropped", fmt.Sprintf("%d (%s)", r.TotalDropped(), drops)},
 		{"failed", fmt.Sprint(r.Failed)},
 		{"achieved rate", fmt.Sprintf("%.1f beats/s (%.1f%% of target)", r.Achieved(), pct)},
+	}
+	if r.MaxLag > 0 {
+		lines = append(lines, [2]string{"max lag", r.MaxLag.Round(time.Microsecond).String()})
 	}
 	if r.PidRange != "" {
 		lines = append(lines, [2]string{"pids", r.PidRange})

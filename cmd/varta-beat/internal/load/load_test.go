@@ -3,6 +3,7 @@ package load
 import (
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/varta-go/varta/pkg/agent"
 )
@@ -31,13 +32,18 @@ func TestChildLineRoundTrip(t *testing.T) {
 	s.Dropped[agent.KernelQueueFull] = 2
 	s.Dropped[agent.StorageFull] = 3
 	var r Report
-	if !parseChildLine(formatChildLine(s), &r) || !parseChildLine(formatChildLine(s), &r) {
+	// 7 beats over 2 s (longer than the 1 s duration) is 3.5/s per child.
+	line := formatChildLine(s, 2*time.Second)
+	if !parseChildLine(line, time.Second, &r) || !parseChildLine(line, time.Second, &r) {
 		t.Fatal("line not parsed")
+	}
+	if r.AchievedRate != 7 {
+		t.Fatalf("achieved %v, want 7", r.AchievedRate)
 	}
 	if r.Sent != 14 || r.Failed != 2 || r.Dropped[agent.KernelQueueFull] != 4 || r.Dropped[agent.StorageFull] != 6 || r.TotalDropped() != 10 {
 		t.Fatalf("%+v", r)
 	}
-	if parseChildLine("garbage", &r) {
+	if parseChildLine("garbage", time.Second, &r) {
 		t.Fatal("garbage parsed")
 	}
 }

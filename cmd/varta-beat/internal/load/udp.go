@@ -104,6 +104,8 @@ func runUDP(ctx context.Context, o Options) (Report, error) {
 				break
 			}
 			time.Sleep(d)
+		} else if -d > rep.MaxLag {
+			rep.MaxLag = -d
 		}
 		ag := &agents[j%int64(len(agents))]
 		ts := time.Since(start)
@@ -136,5 +138,6 @@ func runUDP(ctx context.Context, o Options) (Report, error) {
 		}
 	}
 	rep.Elapsed = time.Since(start)
+	rep.AchievedRate = rateOver(rep.Sent, rep.Elapsed, o.Duration)
 	return rep, nil
 }

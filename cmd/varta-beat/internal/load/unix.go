@@ -51,25 +51,30 @@ func RunChild(o ChildOptions, out io.Writer) error {
 		time.Sleep(time.Until(next))
 		a.Beat(vlp.StatusOk, 0)
 	}
-	s := a.Stats()
-	_, err = fmt.Fprintf(out, "%s\n", formatChildLine(s))
+	_, err = fmt.Fprintf(out, "%s\n", formatChildLine(a.Stats(), time.Since(start)))
 	return err
 }
 
-// The child's result line: "vload sent N dropped d1 d2 d3 d4 failed F".
-func formatChildLine(s agent.Stats) string {
+// The child's result line:
+// "vload sent N dropped d1 d2 d3 d4 failed F elapsed_ns E".
+func formatChildLine(s agent.Stats, elapsed time.Duration) string {
 	line := "vload sent " + strconv.FormatUint(s.Sent, 10) + " dropped"
 	for i := agent.DropReason(1); i < agent.NumDropReasons; i++ {
 		line += " " + strconv.FormatUint(s.Dropped[i], 10)
 	}
-	return line + " failed " + strconv.FormatUint(s.Failed, 10)
+	return line + " failed " + strconv.FormatUint(s.Failed, 10) +
+		" elapsed_ns " + strconv.FormatInt(int64(elapsed), 10)
 }
 
-func parseChildLine(line string, r *Report) bool {
+// parseChildLine adds one child's line to r; the child's rate is measured
+// over its own sending time, at least duration.
+func parseChildLine(line string, duration time.Duration, r *Report) bool {
 	var sent, failed uint64
+	var elapsed int64
 	var d [agent.NumDropReasons]uint64
-	n, err := fmt.Sscanf(line, "vload sent %d dropped %d %d %d %d failed %d", &sent, &d[1], &d[2], &d[3], &d[4], &failed)
-	if err != nil || n != 6 {
+	n, err := fmt.Sscanf(line, "vload sent %d dropped %d %d %d %d failed %d elapsed_ns %d",
+		&sent, &d[1], &d[2], &d[3], &d[4], &failed, &elapsed)
+	if err != nil || n != 7 {
 		return false
 	}
 	r.Sent += sent
@@ -77,6 +82,7 @@ func parseChildLine(line string, r *Report) bool {
 	for i := range d {
 		r.Dropped[i] += d[i]
 	}
+	r.AchievedRate += rateOver(sent, time.Duration(elapsed), duration)
 	return true
 }
 
@@ -97,7 +103,7 @@ func runUnix(ctx context.Context, o Options) (Report, error) {
 		var t tally
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
-			if parseChildLine(sc.Text(), &t.r) {
+			if parseChildLine(sc.Text(), o.Duration, &t.r) {
 				t.n++
 			}
 		}
@@ -151,7 +157,7 @@ func runUnix(ctx context.Context, o Options) (Report, error) {
 	}
 	close(stopped)
 	t := <-results
-	rep.Sent, rep.Dropped, rep.Failed = t.r.Sent, t.r.Dropped, t.r.Failed
+	rep.Sent, rep.Dropped, rep.Failed, rep.AchievedRate = t.r.Sent, t.r.Dropped, t.r.Failed, t.r.AchievedRate
 	rep.ChildErrors = max(waitErrs, len(cmds)-t.n)
 	rep.Elapsed = time.Since(start)
 	return rep, startErr
