@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"hash"
 )
 
 // chainDomain is the domain separation prefix of every chain link (audit.md §2).
@@ -60,26 +59,29 @@ func decodeLowerHex(b []byte, h *Hash) bool {
 	if len(b) != 64 {
 		return false
 	}
-	for i := 0; i < 32; i++ {
-		hi, ok1 := lowerNibble(b[2*i])
-		lo, ok2 := lowerNibble(b[2*i+1])
-		if !ok1 || !ok2 {
-			return false
-		}
-		h[i] = hi<<4 | lo
+	var bad byte
+	for i := range h {
+		hi, lo := hexVal[b[2*i]], hexVal[b[2*i+1]]
+		bad |= hi | lo
+		h[i] = hi<<4 | lo&0x0f
 	}
-	return true
+	return bad&0xf0 == 0
 }
 
-func lowerNibble(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
+// hexVal maps '0'…'9' and 'a'…'f' to their value and every other byte to
+// 0xff.
+var hexVal = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
 	}
-	return 0, false
-}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c-'a') + 10
+	}
+	return t
+}()
 
 // appendHex appends the lowercase hex form of h.
 func appendHex(dst []byte, h Hash) []byte {
@@ -98,30 +100,23 @@ func appendHex(dst []byte, h Hash) []byte {
 // before the chain column.
 func ChainHash(prev Hash, kind Kind, body []byte) Hash {
 	var c chainer
-	return c.link(prev, []byte(kind.String()), body)
+	return c.link(prev, kind.bytes(), body)
 }
 
-// chainer computes links with one reusable digest, so that a verification
+// chainer computes links in one reusable buffer, so that a verification
 // loop does not allocate per record.
 type chainer struct {
-	d   hash.Hash
-	out [32]byte
+	buf []byte
 }
 
 func (c *chainer) link(prev Hash, kind, body []byte) Hash {
-	if c.d == nil {
-		c.d = sha256.New()
-	}
-	var sep = [1]byte{0}
-	c.d.Reset()
-	c.d.Write([]byte(chainDomain))
-	c.d.Write(sep[:])
-	c.d.Write(kind)
-	c.d.Write(sep[:])
-	c.d.Write(prev[:])
-	c.d.Write(sep[:])
-	c.d.Write(body)
-	var h Hash
-	copy(h[:], c.d.Sum(c.out[:0]))
-	return h
+	b := append(c.buf[:0], chainDomain...)
+	b = append(b, 0)
+	b = append(b, kind...)
+	b = append(b, 0)
+	b = append(b, prev[:]...)
+	b = append(b, 0)
+	b = append(b, body...)
+	c.buf = b
+	return sha256.Sum256(b)
 }

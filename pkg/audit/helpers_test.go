@@ -70,7 +70,7 @@ func writeCycles(t testing.TB, w *Writer, from, n int) {
 	t.Helper()
 	for i := from; i < from+n; i++ {
 		cycle(t, w, i)
-		if i%100 == 99 {
+		if i%10 == 9 {
 			if err := w.Flush(); err != nil {
 				t.Fatal(err)
 			}
@@ -156,3 +156,5 @@ func appendBytes(t testing.TB, path string, b []byte) {
 		t.Fatal(err)
 	}
 }
+
+func sscanf(s, format string, args ...any) (int, error) { return fmt.Sscanf(s, format, args...) }

@@ -54,21 +54,20 @@ var columnNames = [...][]string{
 // splitLine splits line on TAB into cols and returns the column count; a
 // count above maxColumns means "too many" (the rest is not split).
 func splitLine(line []byte, cols *[maxColumns + 1][]byte) int {
-	n := 0
-	for {
-		if n == maxColumns {
-			cols[n] = line
-			return n + 1
+	n, start := 0, 0
+	for i, c := range line {
+		if c != '\t' {
+			continue
 		}
-		i := bytes.IndexByte(line, '\t')
-		if i < 0 {
-			cols[n] = line
-			return n + 1
-		}
-		cols[n] = line[:i]
-		line = line[i+1:]
+		cols[n] = line[start:i:i]
 		n++
+		start = i + 1
+		if n == maxColumns {
+			break
+		}
 	}
+	cols[n] = line[start:]
+	return n + 1
 }
 
 // ParseLine parses one record line (without its LF). It is strict: every

@@ -45,6 +45,21 @@ func (k Kind) String() string {
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
 
+var kindNames = [...][]byte{
+	KindBoot:     []byte("boot"),
+	KindSpawn:    []byte("spawn"),
+	KindComplete: []byte("complete"),
+	KindRefused:  []byte("refused"),
+}
+
+// bytes returns the ASCII kind without allocating.
+func (k Kind) bytes() []byte {
+	if k >= KindBoot && k <= KindRefused {
+		return kindNames[k]
+	}
+	return []byte(k.String())
+}
+
 // Columns returns the number of columns of a record of kind k (0 if k is
 // not a kind).
 func (k Kind) Columns() int {

@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -258,7 +257,8 @@ func (v *verifier) verifyFile(g GenerationFile, rotatedInto bool) error {
 	v.rep.Files = append(v.rep.Files, FileReport{GenerationFile: g})
 	v.file = &v.rep.Files[len(v.rep.Files)-1]
 	v.region, v.regionStart, v.regionAtTop, v.rotatedInto = regionNone, false, false, rotatedInto
-	var last *Head
+	var last Head
+	haveLast := false
 	lr := newLineReader(f, v.opts.Progress)
 	for {
 		line, status, err := lr.next()
@@ -280,14 +280,15 @@ func (v *verifier) verifyFile(g GenerationFile, rotatedInto bool) error {
 			continue
 		}
 		if v.line(pos, line) {
-			last = &Head{Position: pos, Seq: v.rec.Seq, Chain: v.lastChain, Unchained: !v.lastChained}
+			last = Head{Position: pos, Seq: v.rec.Seq, Chain: v.lastChain, Unchained: !v.lastChained}
+			haveLast = true
 		}
 	}
 	v.file.Lines = lr.line
 	v.rep.Bytes += lr.read
-	if last != nil {
-		v.prevGen = last
-		v.rep.Head = last
+	if haveLast {
+		h := last
+		v.prevGen, v.rep.Head = &h, &h
 	} else {
 		v.warn("%s holds no record", g.Path)
 	}
@@ -419,7 +420,7 @@ func (v *verifier) record(pos Position, line []byte) {
 			v.addBreak(pos, r.Seq, BreakBoot, "rotation boot in the middle of a file (a rotation boot only opens a generation)")
 		case BootFresh, BootSchemaDrift, BootLegacyV1:
 			v.addBreak(pos, r.Seq, BreakBoot, "%s boot in the middle of a chain (records before it replaced?)", reason)
-			if linkKnown && !r.Unchained && v.ch.link(link, []byte("boot"), line[:len(line)-65]) != r.Chain {
+			if linkKnown && !r.Unchained && v.ch.link(link, KindBoot.bytes(), line[:len(line)-65]) != r.Chain {
 				link = ZeroHash // as a writer starting afresh would have linked it
 			}
 		case BootResume, BootCorruptTail:
@@ -465,8 +466,8 @@ func (v *verifier) record(pos Position, line []byte) {
 		}
 	}
 
-	body := line[:bytes.LastIndexByte(line, '\t')]
-	kind := []byte(r.Kind.String())
+	body := line[:len(line)-len(v.p.cols[r.Kind.Columns()-1])-1]
+	kind := r.Kind.bytes()
 	switch {
 	case r.Unchained && downgraded && linkKnown:
 		// Keep linking with what the chain would have been, so that
@@ -493,9 +494,9 @@ func (v *verifier) record(pos Position, line []byte) {
 }
 
 // checkChain compares the stored chain with the recomputed one and
-// re-anchors on the stored value after a break. The break of the previous
-// record is refined once this record shows which of its two candidate
-// values the writer continued from.
+// re-anchors on the stored value after a break, so that every independent
+// break is reported once. When the next record links to the recomputed
+// value instead, the break is refined to "chain value altered".
 func (v *verifier) checkChain(pos Position, r *Record, link Hash, linkKnown bool, kind, body []byte) {
 	stored := r.Chain
 	defer func() {
@@ -509,13 +510,10 @@ func (v *verifier) checkChain(pos Position, r *Record, link Hash, linkKnown bool
 	computed := v.ch.link(link, kind, body)
 	if ab := v.altBreak; ab >= 0 {
 		v.altBreak = -1
-		b := &v.rep.Breaks[ab]
-		switch {
-		case computed == stored:
-			b.What = "record altered: its chain no longer matches its content (the next record still links to the stored chain)"
-			return
-		case v.ch.link(v.alt, kind, body) == stored:
-			b.What = "chain value altered: the record's content is intact (the next record links to the recomputed chain)"
+		// The previous record broke. If this one links to the value that
+		// record's content hashes to, only its chain column was changed.
+		if computed != stored && v.ch.link(v.alt, kind, body) == stored {
+			v.rep.Breaks[ab].What = "chain value altered: the record's content is intact (the next record links to the recomputed chain)"
 			return
 		}
 	}
