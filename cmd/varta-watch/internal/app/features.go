@@ -2,11 +2,14 @@ package app
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/varta-go/varta/cmd/varta-watch/internal/metrics"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/observer"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/recovery"
 	"github.com/varta-go/varta/pkg/audit"
@@ -21,7 +24,107 @@ func featureOptions(c *cli.Context, o *observer.Options) error {
 	if err := auditOptions(c, o); err != nil {
 		return err
 	}
+	if err := promOptions(c, o); err != nil {
+		return err
+	}
+	return udpOptions(c, o)
+}
+
+func promOptions(c *cli.Context, o *observer.Options) error {
+	addr, token := c.String("prom-addr"), c.String("prom-token-file")
+	if (addr == "") != (token == "") {
+		return fmt.Errorf("--prom-addr and --prom-token-file require each other")
+	}
+	o.PromPerPid = c.Bool("prom-per-pid")
+	if addr == "" {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("--prom-addr %q: must be HOST:PORT", addr)
+	}
+	rate, err := bounds(c, "prom-rate-limit-per-sec", 0, 1_000_000)
+	if err != nil {
+		return err
+	}
+	burst, err := bounds(c, "prom-rate-limit-burst", 0, 1_000_000)
+	if err != nil {
+		return err
+	}
+	if rate > 0 && burst == 0 {
+		return fmt.Errorf("--prom-rate-limit-burst 0 with --prom-rate-limit-per-sec %d: the burst must be >= 1 (or set the rate to 0)", rate)
+	}
+	o.Prom = &metrics.ServerOptions{Addr: addr, TokenFile: token, RateLimitPerSec: float64(rate), RateLimitBurst: int(burst)}
 	return nil
+}
+
+func udpOptions(c *cli.Context, o *observer.Options) error {
+	keyFlags := []string{"key-file", "accepted-key-file", "master-key-file", "udp-bind-addr",
+		"i-accept-plaintext-udp", "i-accept-secure-udp-non-loopback",
+		"secure-udp-i-accept-recovery-on-unauthenticated-transport",
+		"plaintext-udp-i-accept-recovery-on-unauthenticated-transport"}
+	port, err := bounds(c, "udp-port", 0, 65535)
+	if err != nil {
+		return err
+	}
+	if port == 0 {
+		for _, f := range keyFlags {
+			if c.IsSet(f) {
+				return fmt.Errorf("--%s requires --udp-port", f)
+			}
+		}
+		return nil
+	}
+	uo := &observer.UDPOptions{
+		KeyFile:         c.String("key-file"),
+		AcceptedKeyFile: c.String("accepted-key-file"),
+		MasterKeyFile:   c.String("master-key-file"),
+	}
+	if uo.AcceptedKeyFile != "" && uo.KeyFile == "" {
+		return fmt.Errorf("--accepted-key-file requires --key-file (the primary key)")
+	}
+	recovery := o.Recovery != nil || o.RecoveryExecFile != ""
+	host := c.String("udp-bind-addr")
+	if uo.Secure() {
+		if c.Bool("i-accept-plaintext-udp") || c.Bool("plaintext-udp-i-accept-recovery-on-unauthenticated-transport") {
+			return fmt.Errorf("--i-accept-plaintext-udp and --plaintext-udp-i-accept-recovery-on-unauthenticated-transport do not apply to the secure UDP listener (a key file is given)")
+		}
+		if host == "" {
+			host = "127.0.0.1"
+		}
+		if !isLoopbackHost(host) && !c.Bool("i-accept-secure-udp-non-loopback") {
+			return fmt.Errorf("--udp-bind-addr %s is not a loopback address: secure UDP needs --i-accept-secure-udp-non-loopback", host)
+		}
+		uo.AcceptRecovery = c.Bool("secure-udp-i-accept-recovery-on-unauthenticated-transport")
+		if recovery && !uo.AcceptRecovery {
+			return fmt.Errorf("recovery is configured together with the secure UDP listener: add --secure-udp-i-accept-recovery-on-unauthenticated-transport to let its beats trigger recovery")
+		}
+	} else {
+		if !c.Bool("i-accept-plaintext-udp") {
+			return fmt.Errorf("--udp-port without a key file is a plain, unauthenticated UDP listener: it needs --i-accept-plaintext-udp")
+		}
+		if c.Bool("secure-udp-i-accept-recovery-on-unauthenticated-transport") || c.Bool("i-accept-secure-udp-non-loopback") {
+			return fmt.Errorf("--secure-udp-* flags need a key file (--key-file or --master-key-file)")
+		}
+		if host == "" {
+			host = "0.0.0.0"
+		}
+		uo.AcceptRecovery = c.Bool("plaintext-udp-i-accept-recovery-on-unauthenticated-transport")
+		if recovery && !uo.AcceptRecovery {
+			return fmt.Errorf("recovery is configured together with the plain UDP listener: add --plaintext-udp-i-accept-recovery-on-unauthenticated-transport to let its beats trigger recovery")
+		}
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return fmt.Errorf("--udp-bind-addr %q: must be an IP address", host)
+	}
+	uo.Addr = netip.AddrPortFrom(ip, uint16(port)).String()
+	o.UDP = uo
+	return nil
+}
+
+func isLoopbackHost(h string) bool {
+	ip, err := netip.ParseAddr(h)
+	return err == nil && ip.IsLoopback()
 }
 
 func recoveryOptions(c *cli.Context, o *observer.Options) error {

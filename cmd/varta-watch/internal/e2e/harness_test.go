@@ -131,6 +131,8 @@ type daemon struct {
 	stderr  *lockedBuf
 	done    chan struct{}
 	exitErr error
+
+	promAddr, token, tokenPath string
 }
 
 type lockedBuf struct {

@@ -45,6 +45,7 @@ type Observer struct {
 	ping  *lifecycle.WatchdogPinger
 	audit *audit.Writer
 	rec   *recovery.Runner
+	udp   *udpState
 
 	resolver tracker.Resolver
 
@@ -127,6 +128,9 @@ func Start(opts Options) (_ *Observer, err error) {
 	}
 	o.closeFns = append(o.closeFns, func() { o.unix.Close() })
 	o.c.UDSRcvbufBytes.Store(int64(o.unix.RcvBuf()))
+	if err := o.startUDP(); err != nil {
+		return nil, err
+	}
 
 	if opts.Export != nil {
 		eo := *opts.Export
@@ -167,6 +171,10 @@ func Start(opts Options) (_ *Observer, err error) {
 		case o.fatal <- err:
 		default:
 		}
+	}
+
+	if err := o.startMetrics(); err != nil {
+		return nil, err
 	}
 
 	if opts.HeartbeatFile != "" {
@@ -213,6 +221,10 @@ func (o *Observer) Run(ctx context.Context) error {
 
 	o.wg.Add(1)
 	go o.receiveUnix()
+	if o.udp != nil {
+		o.wg.Add(1)
+		go o.receiveUDP()
+	}
 
 	if o.opts.SelfWatchdog > 0 {
 		o.selfw = lifecycle.NewSelfWatchdog(o.opts.SelfWatchdog, func() (uint64, string) {
@@ -339,6 +351,7 @@ func (o *Observer) surface() {
 func (o *Observer) housekeeping() {
 	o.stage.set("liveness sweep")
 	o.tr.Sweep(sweepPerTick, procfs.Alive, nil)
+	o.expireReplay()
 	o.stage.set("recovery")
 	o.tickRecovery()
 	ticks := o.c.Ticks.Load() + 1
@@ -362,6 +375,9 @@ func (o *Observer) housekeeping() {
 func (o *Observer) shutdown() {
 	o.stage.set("shutdown")
 	o.unix.Close()
+	if o.udp != nil {
+		o.udp.l.Close()
+	}
 	o.wg.Wait()
 	if err := o.notif.Stopping(); err != nil {
 		o.log.Warn("sd_notify STOPPING=1 failed", "err", err)

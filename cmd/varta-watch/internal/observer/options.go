@@ -8,6 +8,7 @@ import (
 	"github.com/varta-go/varta/cmd/varta-watch/internal/clock"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/export"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/listener"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/metrics"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/recovery"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/tracker"
 	"github.com/varta-go/varta/pkg/audit"
@@ -32,6 +33,14 @@ type Options struct {
 
 	AllowCrossNamespace bool
 	StrictNamespace     bool
+
+	// Prom configures the metrics endpoint; nil = none. PromPerPid exports
+	// per-pid series.
+	Prom       *metrics.ServerOptions
+	PromPerPid bool
+
+	// UDP configures the plain or secure UDP listener; nil = none.
+	UDP *UDPOptions
 
 	// Export configures the events file; nil = none.
 	Export *export.Options

@@ -1,0 +1,216 @@
+package e2e
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/varta-go/varta/cmd/varta-watch/internal/metrics/promtest"
+)
+
+// tokenFile writes a fresh 64-hex bearer token (mode 0600) into dir.
+func tokenFile(t *testing.T, dir string) (path, token string) {
+	t.Helper()
+	var b [32]byte
+	rand.Read(b[:])
+	token = hex.EncodeToString(b[:])
+	path = filepath.Join(dir, "prom.token")
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, token
+}
+
+// startWithMetrics starts varta-watch with the metrics endpoint on a free
+// loopback port.
+func startWithMetrics(t *testing.T, extra ...string) *daemon {
+	t.Helper()
+	dir := newDir(t)
+	tf, token := tokenFile(t, dir)
+	d := startIn(t, dir, nil, append([]string{"--prom-addr", "127.0.0.1:0", "--prom-token-file", tf}, extra...)...)
+	d.token, d.tokenPath = token, tf
+	waitFor(t, 10*time.Second, "metrics address on stdout", func() bool {
+		line, _, _ := strings.Cut(d.stdout.String(), "\n")
+		d.promAddr = strings.TrimSpace(line)
+		return strings.Contains(d.stdout.String(), "\n")
+	})
+	return d
+}
+
+// scrape returns the metrics exposition as "series value" pairs.
+func (d *daemon) scrape() map[string]float64 {
+	d.t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+d.promAddr+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+d.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		d.t.Fatalf("scrape: %s: %s", resp.Status, b)
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		l := sc.Text()
+		if l == "" || l[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(l, ' ')
+		v, err := strconv.ParseFloat(l[i+1:], 64)
+		if err != nil {
+			d.t.Fatalf("exposition line %q", l)
+		}
+		out[l[:i]] = v
+	}
+	return out
+}
+
+// metric returns one series' value (0 when absent) from a fresh scrape.
+func (d *daemon) metric(series string) float64 { return d.scrape()[series] }
+
+// waitMetric polls until series has value want.
+func (d *daemon) waitMetric(series string, want float64) {
+	d.t.Helper()
+	var got float64
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		got = d.metric(series)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			d.t.Fatalf("%s = %v, want %v", series, got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestMetricsCountRefusals(t *testing.T) {
+	d := startWithMetrics(t, "--threshold-ms", "60000")
+	first := d.scrape()
+	for _, s := range []string{
+		`varta_decode_errors_total{kind="bad_magic"}`, `varta_rate_limited_total{reason="global"}`,
+		`varta_recovery_outcomes_total{outcome="spawned"}`, `varta_agents{state="stalled"}`,
+		"varta_truncated_datagrams_total", "varta_watch_pids_tracked", "varta_tracker_capacity",
+	} {
+		if _, ok := first[s]; !ok {
+			t.Errorf("series %s missing from the first scrape", s)
+		}
+	}
+	if first["varta_tracker_capacity"] != 4096 {
+		t.Errorf("capacity %v", first["varta_tracker_capacity"])
+	}
+	s := d.dial()
+	b := make([]byte, 33)
+	s.raw(b[:31])
+	s.raw(b)
+	s.raw(nil)
+	s.raw(withPid(mustHex(t, "56410200020000000000000000000000010000000000000000000000e4116baa"), uint32(os.Getpid()+1)))
+	bad := mustHex(t, "56410200020000000000000000000000010000000000000000000000e4116baa")
+	bad[0] = 0
+	s.raw(bad)
+	s.beat(1)
+	d.waitMetric("varta_truncated_datagrams_total", 3)
+	d.waitMetric("varta_frame_auth_failures_total", 1)
+	d.waitMetric(`varta_decode_errors_total{kind="bad_magic"}`, 1)
+	d.waitMetric(fmt.Sprintf(`varta_beats_total{pid="%d"}`, os.Getpid()), 1)
+	d.waitMetric(`varta_agents{state="ok"}`, 1)
+	d.waitMetric("varta_watch_pids_tracked", 1)
+	if v := d.metric("varta_observer_uds_rcvbuf_bytes"); v < 1<<20 {
+		t.Errorf("granted receive buffer %v", v)
+	}
+}
+
+func TestMetricsStallAndLag(t *testing.T) {
+	d := startWithMetrics(t, "--threshold-ms", "100")
+	d.dial().beat(1)
+	pid := strconv.Itoa(os.Getpid())
+	d.waitMetric(`varta_stalls_total{pid="`+pid+`"}`, 1)
+	m := d.scrape()
+	if m[`varta_status{pid="`+pid+`"}`] != 3 || m[`varta_agents{state="stalled"}`] != 1 {
+		t.Fatalf("status %v stalled %v", m[`varta_status{pid="`+pid+`"}`], m[`varta_agents{state="stalled"}`])
+	}
+	if m["varta_stall_detection_lag_seconds_count"] != 1 {
+		t.Fatalf("lag histogram count %v", m["varta_stall_detection_lag_seconds_count"])
+	}
+}
+
+func TestMetricsPerPidOff(t *testing.T) {
+	d := startWithMetrics(t, "--threshold-ms", "60000", "--prom-per-pid=false")
+	d.dial().beat(1)
+	d.waitMetric(`varta_agents{state="ok"}`, 1)
+	for k := range d.scrape() {
+		if strings.HasPrefix(k, "varta_beats_total{") {
+			t.Fatalf("per-pid series %s exported with --prom-per-pid=false", k)
+		}
+	}
+}
+
+func TestMetricsSeriesRemovedOnEviction(t *testing.T) {
+	d := startWithMetrics(t, "--threshold-ms", "50", "--tracker-capacity", "1")
+	d.dial().beat(1)
+	self := fmt.Sprintf(`varta_beats_total{pid="%d"}`, os.Getpid())
+	d.waitMetric(`varta_agents{state="stalled"}`, 1)
+	time.Sleep(600 * time.Millisecond)
+	_, pid := d.agent(t.Context(), "self", "1", 0, nil)
+	d.waitMetric(fmt.Sprintf(`varta_beats_total{pid="%d"}`, pid), 1)
+	if _, ok := d.scrape()[self]; ok {
+		t.Fatal("evicted pid's series still exported")
+	}
+	d.waitMetric("varta_tracker_evicted_total", 1)
+}
+
+func TestMetricsAuthOnRealEndpoint(t *testing.T) {
+	d := startWithMetrics(t, "--threshold-ms", "60000", "--prom-rate-limit-per-sec", "0")
+	for _, tc := range []struct {
+		header string
+		want   int
+	}{
+		{"", 401}, {"Basic " + d.token, 401}, {"Bearer " + strings.Repeat("0", 64), 401},
+		{"Bearer " + d.token[:63], 401}, {"bearer " + d.token, 200}, {"Bearer " + d.token, 200},
+	} {
+		req, _ := http.NewRequest("GET", "http://"+d.promAddr+"/metrics", nil)
+		if tc.header != "" {
+			req.Header.Set("Authorization", tc.header)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("Authorization %q: %d, want %d", tc.header, resp.StatusCode, tc.want)
+		}
+		if tc.want == 401 && resp.Header.Get("WWW-Authenticate") != `Bearer realm="varta"` {
+			t.Errorf("WWW-Authenticate %q", resp.Header.Get("WWW-Authenticate"))
+		}
+	}
+	if v := d.metric("varta_prom_auth_failures_total"); v != 4 {
+		t.Fatalf("auth failures %v, want 4", v)
+	}
+}
+
+// TestRealPrometheusScrapesDaemon runs a real Prometheus server against
+// the real binary and waits until it has stored the sender's beats.
+func TestRealPrometheusScrapesDaemon(t *testing.T) {
+	d := startWithMetrics(t, "--threshold-ms", "60000")
+	s := d.dial()
+	for i := uint64(1); i <= 4; i++ {
+		s.beat(i)
+	}
+	p := promtest.StartPrometheus(t, d.promAddr, d.tokenPath)
+	p.WaitForValue(t, fmt.Sprintf(`varta_beats_total{pid="%d"}`, os.Getpid()), 4, 90*time.Second)
+}

@@ -1,0 +1,61 @@
+package listener
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"syscall"
+)
+
+// UDP is a bound UDP socket for plain or secure beats.
+type UDP struct {
+	conn   *net.UDPConn
+	raw    syscall.RawConn
+	rcvbuf int
+	rd     reader
+}
+
+// ListenUDP binds addr ("IP:PORT"; port 0 picks a free one).
+func ListenUDP(addr string, rcvbuf int) (*UDP, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("udp address %q: %w", addr, err)
+	}
+	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
+	if err != nil {
+		return nil, fmt.Errorf("bind udp %s: %w", addr, err)
+	}
+	u := &UDP{conn: conn}
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	u.raw = raw
+	var serr error
+	if err := raw.Control(func(fd uintptr) { serr = setRcvBuf(int(fd), rcvbuf, &u.rcvbuf) }); err != nil || serr != nil {
+		conn.Close()
+		return nil, fmt.Errorf("udp %s receive buffer: %v %v", addr, err, serr)
+	}
+	u.rd.init(raw, false)
+	return u, nil
+}
+
+// Addr returns the bound address.
+func (u *UDP) Addr() net.Addr { return u.conn.LocalAddr() }
+
+// RcvBuf returns the receive buffer size the kernel granted.
+func (u *UDP) RcvBuf() int { return u.rcvbuf }
+
+// Read blocks until at least one datagram arrives and fills b.
+func (u *UDP) Read(b *Batch) (int, error) { return u.rd.read(b) }
+
+// Close closes the socket.
+func (u *UDP) Close() error { return u.conn.Close() }
+
+// IsLoopback reports whether the bind address of addr ("IP:PORT") is a
+// loopback address.
+func IsLoopback(addr string) bool {
+	ap, err := netip.ParseAddrPort(addr)
+	return err == nil && ap.Addr().IsLoopback()
+}

@@ -1,0 +1,195 @@
+package observer
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/varta-go/varta/cmd/varta-watch/internal/listener"
+	"github.com/varta-go/varta/pkg/vlp"
+	"github.com/varta-go/varta/pkg/vlp/secure"
+)
+
+// UDPOptions configure the UDP listener. With any key file it is the
+// secure listener (60/64-byte AEAD frames); without, the plain one.
+type UDPOptions struct {
+	Addr            string // IP:PORT
+	KeyFile         string
+	AcceptedKeyFile string
+	MasterKeyFile   string
+	// AcceptRecovery marks this listener's beats OperatorAttestedTransport
+	// (eligible for recovery) instead of NetworkUnverified.
+	AcceptRecovery bool
+	// ReplayCapacity and ReplayIdle bound the secure replay table.
+	ReplayCapacity int
+	ReplayIdle     time.Duration
+}
+
+// Secure reports whether keys are configured.
+func (u *UDPOptions) Secure() bool {
+	return u.KeyFile != "" || u.AcceptedKeyFile != "" || u.MasterKeyFile != ""
+}
+
+// udpState is the running UDP listener.
+type udpState struct {
+	l      *listener.UDP
+	opener *secure.Opener
+	guard  *secure.ReplayGuard
+	origin vlp.Origin
+	plain  [vlp.FrameSize]byte
+	frame  vlp.Frame
+}
+
+// startUDP loads the keys and binds the UDP listener. Key problems are
+// runtime errors naming the file and the rule.
+func (o *Observer) startUDP() error {
+	uo := o.opts.UDP
+	if uo == nil {
+		return nil
+	}
+	st := &udpState{origin: vlp.OriginNetworkUnverified}
+	if uo.AcceptRecovery {
+		st.origin = vlp.OriginOperatorAttestedTransport
+	}
+	if uo.Secure() {
+		var cfg secure.OpenerConfig
+		if uo.KeyFile != "" {
+			k, err := secure.ParseKeyFile(uo.KeyFile)
+			if err != nil {
+				return fmt.Errorf("--key-file: %w", err)
+			}
+			cfg.SharedKeys = append(cfg.SharedKeys, k)
+		}
+		if uo.AcceptedKeyFile != "" {
+			ks, err := secure.ParseAcceptedKeysFile(uo.AcceptedKeyFile)
+			if err != nil {
+				return fmt.Errorf("--accepted-key-file: %w", err)
+			}
+			cfg.SharedKeys = append(cfg.SharedKeys, ks...)
+		}
+		if uo.MasterKeyFile != "" {
+			k, err := secure.ParseKeyFile(uo.MasterKeyFile)
+			if err != nil {
+				return fmt.Errorf("--master-key-file: %w", err)
+			}
+			cfg.MasterKey = &k
+		}
+		op, err := secure.NewOpener(cfg)
+		if err != nil {
+			return fmt.Errorf("secure udp: %w", err)
+		}
+		st.opener = op
+		capacity, idle := uo.ReplayCapacity, uo.ReplayIdle
+		if capacity <= 0 {
+			capacity = 1024
+		}
+		if idle <= 0 {
+			idle = 600 * time.Second
+		}
+		st.guard = secure.NewReplayGuard(secure.ReplayConfig{Capacity: capacity, IdleTimeout: idle})
+	}
+	l, err := listener.ListenUDP(uo.Addr, o.opts.Unix.RcvBuf)
+	if err != nil {
+		return err
+	}
+	st.l = l
+	o.udp = st
+	o.closeFns = append(o.closeFns, func() { l.Close() })
+	mode := "plain"
+	if st.opener != nil {
+		mode = "secure"
+	}
+	o.log.Info("udp listener bound", "addr", l.Addr().String(), "mode", mode, "origin", st.origin.String())
+	if !listener.IsLoopback(uo.Addr) {
+		o.log.Warn("udp listener is bound to a non-loopback address", "addr", uo.Addr)
+	}
+	return nil
+}
+
+// UDPAddr returns the bound UDP address, or nil.
+func (o *Observer) UDPAddr() net.Addr {
+	if o.udp == nil {
+		return nil
+	}
+	return o.udp.l.Addr()
+}
+
+func (o *Observer) receiveUDP() {
+	defer o.wg.Done()
+	st := o.udp
+	b := listener.NewBatch()
+	for {
+		n, err := st.l.Read(b)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			o.c.IOErrors.Add(1)
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		now := o.clk.Now()
+		o.tr.Lock()
+		if st.opener == nil {
+			for i := 0; i < n; i++ {
+				d := &b.D[i]
+				o.pipe.Plain(d.Data[:min(d.Len, len(d.Data))], st.origin, now)
+			}
+		} else {
+			wall := time.Now()
+			for i := 0; i < n; i++ {
+				o.secureDatagram(st, &b.D[i], now, wall)
+			}
+		}
+		o.tr.Unlock()
+	}
+}
+
+// secureDatagram runs one secure datagram through length dispatch, the
+// AEAD, decode, the pid_max check and the replay guard before the tracker.
+// The tracker lock is held.
+func (o *Observer) secureDatagram(st *udpState, d *listener.Datagram, now int64, wall time.Time) {
+	o.c.Datagrams.Add(1)
+	if d.Len != secure.SharedFrameSize && d.Len != secure.MasterFrameSize {
+		o.c.TruncatedDatagrams.Add(1)
+		return
+	}
+	if !o.pipe.TakeToken(now) {
+		return
+	}
+	info, err := st.opener.Open(&st.plain, d.Data)
+	o.c.SecureAEADAttempts.Add(uint64(info.Attempts))
+	if err != nil {
+		o.c.FrameDecryptFailures.Add(1)
+		return
+	}
+	f := &st.frame
+	if !o.pipe.Decode(st.plain[:], now, f) {
+		return
+	}
+	if !o.pipe.PidPlausible(f.Pid) {
+		return
+	}
+	switch st.guard.Check(wall, info.IV, f) {
+	case secure.Replay:
+		o.c.SecureReplayRefused.Add(1)
+		return
+	case secure.TableFull:
+		o.c.SenderStateFull.Add(1)
+		return
+	}
+	o.pipe.Track(f, st.origin, now)
+}
+
+// expireReplay drops idle replay-table entries (once per tick).
+func (o *Observer) expireReplay() {
+	if o.udp == nil || o.udp.guard == nil {
+		return
+	}
+	o.tr.Lock()
+	o.udp.guard.Expire(time.Now())
+	o.tr.Unlock()
+}
+
+
