@@ -118,7 +118,7 @@ func terminalCommand() *cli.Command {
 		Usage: "send one terminal (dying-gasp) frame; exit codes as for once",
 		Flags: transportFlags(),
 		Action: func(c *cli.Context) error {
-			return sendOne(c, (*agent.Agent).Terminal)
+			return sendOne(c, func(a *agent.Agent) agent.Result { return beatloop.SendTerminal(a, beatloop.TerminalPatience) })
 		},
 	}
 }

@@ -70,7 +70,7 @@ func Run(ctx context.Context, a *agent.Agent, o Options) (Summary, error) {
 	}
 	rep.Flush()
 	s.Stopped = true
-	s.Terminal = a.Terminal()
+	s.Terminal = SendTerminal(a, TerminalPatience)
 	if o.Verbose && o.Out != nil {
 		fmt.Fprintf(o.Out, "terminal %s\n", s.Terminal)
 	}

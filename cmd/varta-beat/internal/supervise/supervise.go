@@ -195,7 +195,7 @@ loop:
 			}
 		}
 		if a != nil {
-			r := a.Terminal()
+			r := beatloop.SendTerminal(a, beatloop.TerminalPatience)
 			res.TerminalAttempted = true
 			res.TerminalSent = r.Sent()
 			rep.Every = 0
