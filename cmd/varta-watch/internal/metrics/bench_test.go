@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/metrics"
@@ -42,7 +43,9 @@ func bigTable(n int) tableSource {
 // BenchmarkScrape65536 measures one scrape of a 65,536-agent table:
 // "gather" is Registry.Gather (what the collectors cost), "http" a full
 // request through the server's handler with the text encoding Prometheus
-// negotiates. Run:
+// negotiates. "const-reference" gathers the same per-pid families the
+// generic way (MustNewConstMetric on a plain prometheus.Registry), the
+// design the fast path replaced. Run:
 //
 //	go test -run '^$' -bench Scrape65536 -benchmem -benchtime 20x ./internal/metrics/
 func BenchmarkScrape65536(b *testing.B) {
@@ -67,6 +70,18 @@ func BenchmarkScrape65536(b *testing.B) {
 				}
 			}
 		})
+		if perPid {
+			b.Run("perpid/const-reference/gather", func(b *testing.B) {
+				ref := prometheus.NewRegistry()
+				ref.MustRegister(referenceCollector{src})
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := ref.Gather(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 		b.Run(name+"/http", func(b *testing.B) {
 			s, err := metrics.NewServer(metrics.ServerOptions{Addr: "127.0.0.1:0", TokenFile: writeToken(b)}, reg, c)
 			if err != nil {
