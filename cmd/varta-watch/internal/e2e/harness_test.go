@@ -24,7 +24,7 @@ import (
 // binPath is the varta-watch binary built once for the whole package;
 // agentPath is a world-executable copy of the test binary, so that agents
 // can run under other uids.
-var binPath, agentPath, auditPath string
+var binPath, agentPath, auditPath, beatPath string
 
 // agentEnv switches the test binary into a tiny agent (see runAgent).
 const agentEnv = "VARTA_E2E_AGENT"
@@ -44,9 +44,11 @@ func TestMain(m *testing.M) {
 	os.Chmod(dir, 0o755)
 	binPath = filepath.Join(dir, "varta-watch")
 	auditPath = filepath.Join(dir, "varta-audit")
+	beatPath = filepath.Join(dir, "varta-beat")
 	for _, b := range [][]string{
 		{"build", "-race", "-o", binPath, "github.com/varta-go/varta/cmd/varta-watch"},
 		{"build", "-o", auditPath, "github.com/varta-go/varta/cmd/varta-audit"},
+		{"build", "-o", beatPath, "github.com/varta-go/varta/cmd/varta-beat"},
 	} {
 		build := exec.Command("go", b...)
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr

@@ -191,5 +191,3 @@ func (o *Observer) expireReplay() {
 	o.udp.guard.Expire(time.Now())
 	o.tr.Unlock()
 }
-
-
