@@ -463,6 +463,14 @@ func TestClosed(t *testing.T) {
 	}
 }
 
+func TestSocketPathTooLong(t *testing.T) {
+	p := "/tmp/" + strings.Repeat("x", 120)
+	_, err := agent.DialUnix(p)
+	if err == nil || !strings.Contains(err.Error(), "too long for a Unix socket address") {
+		t.Fatalf("err %v", err)
+	}
+}
+
 func TestInvalidOptions(t *testing.T) {
 	tests := []struct {
 		name string

@@ -46,6 +46,9 @@ func unixDialer(path string) dialer {
 			if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ECONNREFUSED) {
 				return -1, fmt.Errorf("connect to observer socket %q: %w: %w", path, ErrNoObserver, err)
 			}
+			if errors.Is(err, unix.EINVAL) && len(path) >= 104 {
+				return -1, fmt.Errorf("connect to observer socket %q: path is %d bytes, too long for a Unix socket address: %w", path, len(path), err)
+			}
 			return -1, fmt.Errorf("connect to observer socket %q: %w", path, err)
 		}
 		return fd, nil
