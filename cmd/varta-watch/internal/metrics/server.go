@@ -66,7 +66,6 @@ type Server struct {
 	limiter *ipLimiter // nil when rate limiting is off
 	metrics http.Handler
 	logf    func(format string, args ...any)
-	now     func() time.Time
 
 	closeOnce sync.Once
 	closeErr  error
@@ -104,7 +103,6 @@ func NewServer(opts ServerOptions, reg *Registry, c *stats.Counters) (*Server, e
 		token: token,
 		c:     c,
 		logf:  logf,
-		now:   time.Now,
 	}
 	if opts.RateLimitPerSec > 0 && opts.RateLimitBurst > 0 {
 		maxClients := opts.MaxClients
@@ -184,7 +182,7 @@ func (s *Server) Close() error {
 // reveal only that the endpoint exists.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.limiter != nil {
-		if ok, reason := s.limiter.allow(clientKey(r.RemoteAddr), s.now()); !ok {
+		if ok, reason := s.limiter.allow(clientKey(r.RemoteAddr), time.Now()); !ok {
 			s.c.PromConnectionsDropped[reason].Add(1)
 			w.Header().Set("Retry-After", "1")
 			if reason == stats.PromDropIPTableFull {
