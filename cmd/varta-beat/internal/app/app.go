@@ -48,6 +48,17 @@ its Unix datagram socket (the default, kernel-attested), plain UDP (--udp) or
 secure UDP (--udp with --key-file or --master-key-file). A dropped beat is
 normal while the observer restarts; only sustained silence is a stall.
 
+run beats until SIGINT/SIGTERM, then sends one terminal (dying-gasp) frame
+and exits 0; it fails at start when no observer listens. once and terminal
+treat an absent observer as a drop (exit 3). exec runs CMD even without an
+observer, beats while it lives (with --require-output-within only while it
+writes output), forwards SIGINT/SIGTERM/SIGHUP/SIGQUIT, sends a terminal
+frame when it fails and exits with its code (128+N for signal N). load
+starts one child process per agent over a Unix socket and uses synthetic
+pids over UDP. keygen never overwrites a file.
+
+The socket path defaults to $VARTA_SOCKET, else /run/varta/varta.sock.
+
 Exit codes: 0 success, 1 failure, 2 usage error, 3 beat dropped (once, terminal).`
 
 // ManPage renders the man page of the App.
