@@ -99,8 +99,8 @@ type scalarCounter struct {
 	get        func(*stats.Counters) uint64
 }
 
-// scalarCounters lists every unlabelled counter, in exposition order. It is
-// read-only.
+// scalarCounters lists every unlabelled counter (the registry sorts them
+// by name). It is read-only.
 var scalarCounters = []scalarCounter{
 	{"varta_tracker_evicted_total", "Tracker slots taken over from a long-silent pid to make room for a new one.",
 		func(c *stats.Counters) uint64 { return c.TrackerEvicted.Load() }},
