@@ -1,3 +1,7 @@
+// Package app defines the varta-audit command line: the cli.App with its
+// subcommands and flags, and thin actions that turn flags into pkg/audit
+// options and hand results to internal/report. It owns the mapping of
+// outcomes to exit codes; it must not implement verification or rendering.
 package app
 
 import (
@@ -5,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/varta-go/varta/cmd/varta-audit/internal/progress"
 	"github.com/varta-go/varta/pkg/buildinfo"
 	"github.com/varta-go/varta/pkg/exitcode"
 )
@@ -15,15 +21,35 @@ import (
 // Name of the program.
 const Name = "varta-audit"
 
+// env is what the commands take from the process: the clock (for --since
+// 1h) and the terminal test (for progress bars). Tests replace both.
+type env struct {
+	now        func() time.Time
+	isTerminal func(io.Writer) bool
+}
+
 // New builds the varta-audit command-line application. main, the tests and the
 // man-page generator all use this constructor.
-func New() *cli.App {
+func New() *cli.App { return newApp(env{now: time.Now, isTerminal: progress.IsTerminal}) }
+
+func newApp(e env) *cli.App {
 	return &cli.App{
-		Name:            Name,
-		Usage:           "verify, summarize, show and rotate varta recovery audit logs",
+		Name:  Name,
+		Usage: "verify, summarize, show and rotate varta recovery audit logs",
+		Description: "varta-audit reads the recovery audit log (schema v2) that varta-watch writes with " +
+			"--recovery-audit-file, together with its rotated generations PATH.5 ... PATH.1. " +
+			"Exit status: 0 intact (seq gaps and torn tails are warnings), 1 verification failed " +
+			"(or rotate refused), 2 usage or I/O error.",
 		Version:         buildinfo.Version,
 		HideHelpCommand: true,
 		ExitErrHandler:  func(*cli.Context, error) {},
+		Commands: []*cli.Command{
+			verifyCommand(e),
+			headCommand(e),
+			summarizeCommand(e),
+			showCommand(e),
+			rotateCommand(e),
+		},
 	}
 }
 

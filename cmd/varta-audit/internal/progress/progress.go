@@ -1,0 +1,57 @@
+// Package progress shows a progress bar for long varta-audit runs on a
+// terminal. It owns the decision (terminal and size) and the bar; it must
+// not write anywhere but the writer it is given (stderr).
+package progress
+
+import (
+	"io"
+	"os"
+
+	"github.com/mattn/go-isatty"
+	"github.com/schollz/progressbar/v3"
+)
+
+// MinBytes is the input size from which a bar is shown.
+const MinBytes = 64 << 20
+
+// IsTerminal reports whether w is a terminal.
+func IsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	return isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())
+}
+
+// Bar counts bytes read; a nil *Bar does nothing.
+type Bar struct{ bar *progressbar.ProgressBar }
+
+// Start returns a bar on w for total bytes when show is true and the input
+// is large enough, and nil otherwise.
+func Start(w io.Writer, show bool, total int64, description string) *Bar {
+	if !show || total < MinBytes {
+		return nil
+	}
+	return &Bar{bar: progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(description),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionThrottle(100_000_000),
+		progressbar.OptionClearOnFinish(),
+	)}
+}
+
+// Add reports n more bytes read.
+func (b *Bar) Add(n int64) {
+	if b != nil {
+		b.bar.Add64(n)
+	}
+}
+
+// Finish removes the bar.
+func (b *Bar) Finish() {
+	if b != nil {
+		b.bar.Finish()
+	}
+}
