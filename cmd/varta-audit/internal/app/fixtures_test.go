@@ -20,7 +20,7 @@ type fixtureClock struct {
 	t  time.Time
 }
 
-func (c *fixtureClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fixtureClock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *fixtureClock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 var fixtureBase = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
