@@ -22,15 +22,18 @@ import (
 const Name = "varta-audit"
 
 // env is what the commands take from the process: the clock (for --since
-// 1h) and the terminal test (for progress bars). Tests replace both.
+// 1h) and the terminal test (for progress bars). Tests replace them.
 type env struct {
-	now        func() time.Time
-	isTerminal func(io.Writer) bool
+	now         func() time.Time
+	isTerminal  func(io.Writer) bool
+	progressMin int64 // input size from which a progress bar is shown
 }
 
 // New builds the varta-audit command-line application. main, the tests and the
 // man-page generator all use this constructor.
-func New() *cli.App { return newApp(env{now: time.Now, isTerminal: progress.IsTerminal}) }
+func New() *cli.App {
+	return newApp(env{now: time.Now, isTerminal: progress.IsTerminal, progressMin: progress.MinBytes})
+}
 
 func newApp(e env) *cli.App {
 	return &cli.App{

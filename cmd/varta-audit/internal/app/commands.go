@@ -67,7 +67,8 @@ func verifyWithProgress(c *cli.Context, e env, path string, opts audit.VerifyOpt
 			total += g.Size
 		}
 	}
-	bar := progress.Start(c.App.ErrWriter, !c.Bool("no-progress") && e.isTerminal(c.App.ErrWriter), total, c.Command.Name)
+	show := !c.Bool("no-progress") && e.isTerminal(c.App.ErrWriter) && total >= e.progressMin
+	bar := progress.Start(c.App.ErrWriter, show, total, c.Command.Name)
 	opts.Progress = bar.Add
 	rep, err := audit.Verify(path, opts)
 	bar.Finish()

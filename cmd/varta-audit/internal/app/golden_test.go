@@ -19,7 +19,7 @@ var testNow = time.Date(2024, 5, 1, 12, 30, 0, 0, time.UTC)
 // exit code.
 func runApp(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	a := newApp(env{now: func() time.Time { return testNow }, isTerminal: func(io.Writer) bool { return false }})
+	a := newApp(env{now: func() time.Time { return testNow }, isTerminal: func(io.Writer) bool { return false }, progressMin: 1})
 	var out, errOut bytes.Buffer
 	a.Writer, a.ErrWriter = &out, &errOut
 	code := RunWith(a, append([]string{Name}, args...), &errOut)
@@ -146,5 +146,40 @@ func TestShowWarnsWhenTampered(t *testing.T) {
 	out, errOut, code := runApp(t, "show", "--utc", "--kind", "boot", "testdata/tampered/audit.log")
 	if code != exitcode.OK || !strings.Contains(errOut, "does not verify") || !strings.Contains(out, "rotation") {
 		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+}
+
+// TestProgressOnlyOnTerminal: the bar goes to stderr, only when stderr is a
+// terminal and the input is large enough; stdout is the same either way.
+func TestProgressOnlyOnTerminal(t *testing.T) {
+	tests := []struct {
+		name     string
+		terminal bool
+		min      int64
+		args     []string
+		bar      bool
+	}{
+		{"terminal, large input", true, 1, nil, true},
+		{"terminal, small input", true, 1 << 40, nil, false},
+		{"not a terminal", false, 1, nil, false},
+		{"--no-progress", true, 1, []string{"--no-progress"}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newApp(env{now: func() time.Time { return testNow }, isTerminal: func(io.Writer) bool { return tc.terminal }, progressMin: tc.min})
+			var out, errOut bytes.Buffer
+			a.Writer, a.ErrWriter = &out, &errOut
+			args := append(append([]string{Name, "verify"}, tc.args...), "testdata/rotated/audit.log")
+			if code := RunWith(a, args, &errOut); code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut.String())
+			}
+			if got := strings.Contains(errOut.String(), "verify"); got != tc.bar {
+				t.Fatalf("progress on stderr = %v, want %v: %q", got, tc.bar, errOut.String())
+			}
+			want, _ := os.ReadFile("testdata/golden/verify-rotated.txt")
+			if out.String() != string(want) {
+				t.Fatalf("stdout changed:\n%s", out.String())
+			}
+		})
 	}
 }

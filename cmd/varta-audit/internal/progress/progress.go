@@ -11,7 +11,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 )
 
-// MinBytes is the input size from which a bar is shown.
+// MinBytes is the input size from which varta-audit shows a bar.
 const MinBytes = 64 << 20
 
 // IsTerminal reports whether w is a terminal.
@@ -26,10 +26,10 @@ func IsTerminal(w io.Writer) bool {
 // Bar counts bytes read; a nil *Bar does nothing.
 type Bar struct{ bar *progressbar.ProgressBar }
 
-// Start returns a bar on w for total bytes when show is true and the input
-// is large enough, and nil otherwise.
+// Start returns a bar on w for total bytes when show is true, and nil
+// otherwise.
 func Start(w io.Writer, show bool, total int64, description string) *Bar {
-	if !show || total < MinBytes {
+	if !show {
 		return nil
 	}
 	return &Bar{bar: progressbar.NewOptions64(total,
