@@ -2,7 +2,10 @@ package audit
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"math"
+	"math/bits"
 	"strconv"
 )
 
@@ -52,11 +55,31 @@ var columnNames = [...][]string{
 }
 
 // splitLine splits line on TAB into cols and returns the column count; a
-// count above maxColumns means "too many" (the rest is not split).
+// count above maxColumns means "too many" (the rest is not split). It scans
+// eight bytes at a time.
 func splitLine(line []byte, cols *[maxColumns + 1][]byte) int {
-	n, start := 0, 0
-	for i, c := range line {
-		if c != '\t' {
+	const ones, highs, tabs = 0x0101010101010101, 0x8080808080808080, 0x0909090909090909
+	n, start, i := 0, 0, 0
+	for ; i+8 <= len(line); i += 8 {
+		w := binary.LittleEndian.Uint64(line[i:]) ^ tabs
+		m := (w - ones) &^ w & highs // a set high bit marks a candidate TAB
+		for m != 0 {
+			j := i + bits.TrailingZeros64(m)>>3
+			m &= m - 1
+			if line[j] != '\t' { // a borrow can flag the byte after a TAB
+				continue
+			}
+			cols[n] = line[start:j:j]
+			n++
+			start = j + 1
+			if n == maxColumns {
+				cols[n] = line[start:]
+				return n + 1
+			}
+		}
+	}
+	for ; i < len(line); i++ {
+		if line[i] != '\t' {
 			continue
 		}
 		cols[n] = line[start:i:i]
@@ -291,19 +314,24 @@ func (p *parser) text(c *[maxColumns + 1][]byte, i int, names []string) (string,
 // canonicalUint parses plain decimal without sign or leading zeros that fits
 // in bits.
 func canonicalUint(b []byte, bits int) (uint64, bool) {
-	if len(b) == 0 || len(b) > 20 || (b[0] == '0' && len(b) > 1) {
+	n := len(b)
+	if n == 0 || n > 20 || (b[0] == '0' && n > 1) {
 		return 0, false
 	}
 	var v uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
+	for _, c := range b[:min(n, 19)] { // 19 digits never overflow
+		d := c - '0'
+		if d > 9 {
 			return 0, false
 		}
-		d := uint64(c - '0')
-		if v > (^uint64(0)-d)/10 {
+		v = v*10 + uint64(d)
+	}
+	if n == 20 {
+		d := b[19] - '0'
+		if d > 9 || v > (math.MaxUint64-uint64(d))/10 {
 			return 0, false
 		}
-		v = v*10 + d
+		v = v*10 + uint64(d)
 	}
 	if bits < 64 && v >= 1<<uint(bits) {
 		return 0, false

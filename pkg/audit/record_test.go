@@ -133,3 +133,49 @@ func TestParseHash(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitLine checks the word-at-a-time splitter against bytes.Split,
+// including bytes next to TABs that can fool the zero-byte trick.
+func TestSplitLine(t *testing.T) {
+	lines := []string{
+		"", "\t", "a", "a\tb", "\t\t\t", "12345678\t12345678\t", "\x08\t\x08\t\x01\t\x09\x08",
+		strings.Repeat("x\t", 13) + "tail", strings.Repeat("\t", 20), "1\t2\t3\trefused\t5\tdebounced\t-",
+	}
+	for _, l := range lines {
+		var cols [maxColumns + 1][]byte
+		n := splitLine([]byte(l), &cols)
+		want := strings.Split(l, "\t")
+		if len(want) > maxColumns {
+			want = append(want[:maxColumns:maxColumns], strings.Join(want[maxColumns:], "\t"))
+		}
+		if n != len(want) {
+			t.Fatalf("%q: %d columns, want %d", l, n, len(want))
+		}
+		for i := 0; i < n; i++ {
+			if string(cols[i]) != want[i] {
+				t.Fatalf("%q: column %d = %q, want %q", l, i, cols[i], want[i])
+			}
+		}
+	}
+}
+
+func TestCanonicalUint(t *testing.T) {
+	tests := []struct {
+		in   string
+		bits int
+		want uint64
+		ok   bool
+	}{
+		{"0", 64, 0, true}, {"7", 32, 7, true}, {"4294967295", 32, 4294967295, true}, {"4294967296", 32, 0, false},
+		{"18446744073709551615", 64, 18446744073709551615, true}, {"18446744073709551616", 64, 0, false},
+		{"99999999999999999999", 64, 0, false}, {"9223372036854775808", 63, 0, false}, {"9223372036854775807", 63, 9223372036854775807, true},
+		{"", 64, 0, false}, {"00", 64, 0, false}, {"01", 64, 0, false}, {"+1", 64, 0, false}, {"1a", 64, 0, false}, {"1/", 64, 0, false},
+		{"123456789012345678901", 64, 0, false},
+	}
+	for _, tc := range tests {
+		got, ok := canonicalUint([]byte(tc.in), tc.bits)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("canonicalUint(%q, %d) = %d, %v; want %d, %v", tc.in, tc.bits, got, ok, tc.want, tc.ok)
+		}
+	}
+}

@@ -86,7 +86,7 @@ func headCommand(e env) *cli.Command {
 		Description: "Prints \"SEQ HASH\" of the last record of PATH (or of the newest generation holding one), " +
 			"read from the tail of the file without verifying. Seal it in write-once storage; " +
 			"verify --anchor (or --anchor-file) later proves the log still contains it. " +
-			"Exit status 1 when the last record carries no chain.",
+			"Exit status 1 when the log holds no record, its last record line is malformed or carries no chain.",
 		Flags: []cli.Flag{formatFlag},
 		Action: func(c *cli.Context) error {
 			path, err := pathArg(c)
@@ -98,7 +98,10 @@ func headCommand(e env) *cli.Command {
 				return err
 			}
 			h, err := audit.ReadHead(path)
-			if err != nil {
+			switch {
+			case errors.Is(err, audit.ErrMalformed), errors.Is(err, audit.ErrNoRecords):
+				return cli.Exit(fmt.Sprintf("head: %v", err), exitcode.Failure)
+			case err != nil:
 				return ioExit("head", err)
 			}
 			if err := report.Head(c.App.Writer, h, f); err != nil {
