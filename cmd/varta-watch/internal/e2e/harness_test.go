@@ -100,6 +100,21 @@ func runAgent(spec string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	if rest, ok := strings.CutPrefix(parts[2], "blast:"); ok {
+		// Send rest frames with nonces 1..rest as fast as the socket takes
+		// them (a blocking socket: the receiver paces us).
+		n, _ := strconv.Atoi(rest)
+		var w [vlp.FrameSize]byte
+		for i := 1; i <= n; i++ {
+			f := vlp.Frame{Status: vlp.StatusOk, Pid: pid, Nonce: uint64(i)}
+			f.Encode(&w)
+			if _, err := c.Write(w[:]); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+		}
+		return 0
+	}
 	for _, n := range strings.Split(parts[2], ",") {
 		if n == "" {
 			continue

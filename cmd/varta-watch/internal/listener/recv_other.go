@@ -41,6 +41,9 @@ type reader struct {
 	err  error
 }
 
+// shutdown is a no-op here: closing the socket wakes the poller.
+func (r *reader) shutdown() {}
+
 func (r *reader) init(raw syscall.RawConn, isUnix bool) {
 	r.raw, r.unix = raw, isUnix
 	r.fn = r.recv

@@ -51,7 +51,10 @@ func (u *UDP) RcvBuf() int { return u.rcvbuf }
 func (u *UDP) Read(b *Batch) (int, error) { return u.rd.read(b) }
 
 // Close closes the socket.
-func (u *UDP) Close() error { return u.conn.Close() }
+func (u *UDP) Close() error {
+	u.rd.shutdown()
+	return u.conn.Close()
+}
 
 // IsLoopback reports whether the bind address of addr ("IP:PORT") is a
 // loopback address.

@@ -1,8 +1,10 @@
 package listener
 
 import (
+	"errors"
 	"net"
 	"testing"
+	"time"
 )
 
 func TestUDPBatchAndSizes(t *testing.T) {
@@ -47,5 +49,27 @@ func TestIsLoopback(t *testing.T) {
 		if IsLoopback(addr) != want {
 			t.Errorf("IsLoopback(%q) != %v", addr, want)
 		}
+	}
+}
+
+func TestUDPCloseWakesRead(t *testing.T) {
+	u, err := ListenUDP("127.0.0.1:0", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := u.Read(NewBatch())
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	u.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Read after Close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not wake a blocked Read")
 	}
 }

@@ -275,10 +275,15 @@ func (o *Observer) receiveUnix() {
 func (o *Observer) loop(ctx context.Context, hup <-chan os.Signal) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	tick := time.NewTicker(o.opts.TickInterval)
+	period := o.opts.TickInterval
+	tick := time.NewTicker(period)
 	defer tick.Stop()
 	o.lastNow = o.clk.Now()
 	for {
+		if want := o.tickPeriod(); want != period {
+			period = want
+			tick.Reset(period)
+		}
 		o.stage.set("idle")
 		select {
 		case <-ctx.Done():
@@ -301,6 +306,14 @@ func (o *Observer) loop(ctx context.Context, hup <-chan os.Signal) error {
 		}
 		o.arm(timer)
 	}
+}
+
+// tickPeriod is the housekeeping period for the current load.
+func (o *Observer) tickPeriod() time.Duration {
+	if o.rec != nil && (o.rec.Outstanding() > 0 || o.rec.Pending() > 0) {
+		return min(BusyTickInterval, o.opts.TickInterval)
+	}
+	return o.opts.TickInterval
 }
 
 // arm sets the stall timer to the next deadline.

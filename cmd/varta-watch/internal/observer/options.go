@@ -66,7 +66,9 @@ type Options struct {
 	NotifySocket     string
 	WatchdogInterval time.Duration
 
-	// TickInterval is the control loop's housekeeping period.
+	// TickInterval is the control loop's idle housekeeping period (default
+	// DefaultTickInterval); while recovery is busy it ticks at
+	// BusyTickInterval or TickInterval, whichever is shorter.
 	TickInterval time.Duration
 
 	Logger *slog.Logger
@@ -74,7 +76,13 @@ type Options struct {
 	Stdout io.Writer
 }
 
-// DefaultTickInterval is the control loop's housekeeping period: heartbeat
-// file, watchdog pings, recovery reaping and spawning, liveness sweep.
-// Stalls do not wait for it; they have their own timer.
-const DefaultTickInterval = 100 * time.Millisecond
+// DefaultTickInterval is the control loop's housekeeping period while
+// nothing is in flight: heartbeat file, hardware watchdog, liveness sweep,
+// replay-table expiry. Stalls do not wait for it; they have their own
+// timer. A slow idle tick keeps the daemon's CPU use negligible.
+const DefaultTickInterval = time.Second
+
+// BusyTickInterval is the housekeeping period while recovery children are
+// running or stalls wait for a spawn slot: reaping and the per-tick spawn
+// budget need a faster beat.
+const BusyTickInterval = 100 * time.Millisecond

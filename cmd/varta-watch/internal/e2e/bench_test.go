@@ -1,0 +1,313 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/varta-go/varta/cmd/varta-watch/internal/listener"
+	"github.com/varta-go/varta/pkg/vlp"
+)
+
+// The benchmarks here run the real binary built without the race detector,
+// so that the numbers mean what they say. docs/benchmarks.md records them.
+
+var (
+	fastOnce sync.Once
+	fastBin  string
+	fastErr  error
+)
+
+func fastBinary(b *testing.B) string {
+	b.Helper()
+	fastOnce.Do(func() {
+		dir := filepath.Dir(binPath)
+		fastBin = filepath.Join(dir, "varta-watch-fast")
+		out, err := exec.Command("go", "build", "-o", fastBin, "github.com/varta-go/varta/cmd/varta-watch").CombinedOutput()
+		if err != nil {
+			fastErr = fmt.Errorf("%v: %s", err, out)
+		}
+	})
+	if fastErr != nil {
+		b.Fatal(fastErr)
+	}
+	return fastBin
+}
+
+// startFast starts the non-race binary with the given args (socket and
+// events file included by the caller) and returns it.
+func startFast(b *testing.B, args ...string) *exec.Cmd {
+	b.Helper()
+	cmd := exec.Command(fastBinary(b), args...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cmd.Process.Signal(syscall.SIGKILL); cmd.Wait() })
+	return cmd
+}
+
+// BenchmarkStallDetectionLag measures, at 10,000 agents, how long after
+// its deadline (last accepted beat + threshold) each stall is surfaced,
+// using the observer's own timestamps from the events file. It fails if a
+// single stall is surfaced early.
+func BenchmarkStallDetectionLag(b *testing.B) {
+	const agents = 10000
+	const threshold = 500 * time.Millisecond
+	for b.Loop() {
+		dir := newDirB(b)
+		port := freeUDPPortB(b)
+		events := filepath.Join(dir, "events.tsv")
+		startFast(b, "--socket", filepath.Join(dir, "s.sock"), "--threshold-ms", strconv.Itoa(int(threshold/time.Millisecond)),
+			"--tracker-capacity", "16384", "--udp-port", port, "--i-accept-plaintext-udp", "--udp-bind-addr", "127.0.0.1",
+			"--uds-rcvbuf-bytes", strconv.Itoa(32<<20), "--export-file", events)
+		waitSocket(b, filepath.Join(dir, "s.sock"))
+		c, err := net.Dial("udp", "127.0.0.1:"+port)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var w [vlp.FrameSize]byte
+		for round := uint64(1); round <= 3; round++ {
+			for pid := uint32(2); pid < agents+2; pid++ {
+				f := vlp.Frame{Pid: pid, Nonce: round}
+				f.Encode(&w)
+				c.Write(w[:])
+				if pid%500 == 0 {
+					time.Sleep(2 * time.Millisecond)
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		c.Close()
+		lastBeat := map[string]uint64{}
+		stalls := map[string]uint64{}
+		deadline := time.Now().Add(60 * time.Second)
+		for len(stalls) < agents && time.Now().Before(deadline) {
+			time.Sleep(200 * time.Millisecond)
+			clear(lastBeat)
+			clear(stalls)
+			raw, _ := os.ReadFile(events)
+			for _, l := range strings.Split(string(raw), "\n") {
+				cols := strings.Split(l, "\t")
+				if len(cols) != 6 {
+					continue
+				}
+				ns, _ := strconv.ParseUint(cols[0], 10, 64)
+				switch cols[1] {
+				case "beat":
+					lastBeat[cols[2]] = ns
+				case "stall":
+					stalls[cols[2]] = ns
+				}
+			}
+		}
+		if len(stalls) != agents {
+			b.Fatalf("%d stalls surfaced for %d agents", len(stalls), agents)
+		}
+		lags := make([]float64, 0, agents)
+		for pid, s := range stalls {
+			lag := int64(s) - int64(lastBeat[pid]) - int64(threshold)
+			if lag < 0 {
+				b.Fatalf("pid %s: stall surfaced %v before its deadline", pid, time.Duration(-lag))
+			}
+			lags = append(lags, float64(lag)/1e6)
+		}
+		slices.Sort(lags)
+		b.ReportMetric(lags[len(lags)/2], "p50-ms")
+		b.ReportMetric(lags[len(lags)*99/100], "p99-ms")
+		b.ReportMetric(lags[len(lags)-1], "max-ms")
+	}
+}
+
+// BenchmarkUnixIngestThroughput compares the daemon's ingest rate over the
+// Unix socket with a minimal recvmmsg loop that only counts datagrams,
+// both fed by the same sender processes on the same machine in the same
+// run. Unix datagram sockets block the sender when the receiver falls
+// behind, so the rate is the receiver's (or the senders', whichever is
+// slower; see docs/benchmarks.md).
+func BenchmarkUnixIngestThroughput(b *testing.B) {
+	const senders = 2
+	const perSender = 200000
+	total := senders * perSender
+	for b.Loop() {
+		// Minimal receiver.
+		dir := newDirB(b)
+		sock := filepath.Join(dir, "min.sock")
+		u, err := listener.ListenUnix(listener.UnixOptions{Path: sock, Mode: 0o600, RcvBuf: 1 << 20})
+		if err != nil {
+			b.Fatal(err)
+		}
+		got := make(chan time.Time, 1)
+		go func() {
+			batch := listener.NewBatch()
+			n := 0
+			for n < total {
+				k, err := u.Read(batch)
+				if err != nil {
+					return
+				}
+				n += k
+			}
+			got <- time.Now()
+		}()
+		began := time.Now()
+		blast(b, sock, senders, perSender)
+		minimal := float64(total) / (<-got).Sub(began).Seconds()
+		u.Close()
+
+		// The daemon: no events file, rate limits off so that every frame
+		// of the two senders is accepted.
+		dir2 := newDirB(b)
+		sock2 := filepath.Join(dir2, "s.sock")
+		tf, token := tokenFileB(b, dir2)
+		cmd := exec.Command(fastBinary(b), "--socket", sock2, "--threshold-ms", "60000", "--max-beat-rate", "0",
+			"--global-beat-rate", "0", "--prom-addr", "127.0.0.1:0", "--prom-token-file", tf, "--prom-rate-limit-per-sec", "0")
+		var stdout lockedBuf
+		cmd.Stdout = &stdout
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		waitSocket(b, sock2)
+		var addr string
+		for !strings.Contains(stdout.String(), "\n") {
+			time.Sleep(5 * time.Millisecond)
+		}
+		addr = strings.TrimSpace(stdout.String())
+		d := &daemon{t: &testing.T{}, promAddr: addr, token: token}
+		began = time.Now()
+		blast(b, sock2, senders, perSender)
+		for {
+			m := scrapeRaw(b, d)
+			if m["varta_datagrams_received_total"] >= float64(total) {
+				break
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		daemonRate := float64(total) / time.Since(began).Seconds()
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		b.ReportMetric(minimal, "minimal-datagrams/s")
+		b.ReportMetric(daemonRate, "daemon-datagrams/s")
+		b.ReportMetric(100*daemonRate/minimal, "ratio-%")
+	}
+}
+
+// BenchmarkIdleCPU50Agents measures the daemon's CPU time with 50 agent
+// processes beating once a second over the Unix socket for 20 seconds.
+func BenchmarkIdleCPU50Agents(b *testing.B) {
+	const agents = 50
+	const beats = 20
+	for b.Loop() {
+		dir := newDirB(b)
+		sock := filepath.Join(dir, "s.sock")
+		cmd := startFast(b, "--socket", sock, "--threshold-ms", "5000")
+		waitSocket(b, sock)
+		var sched []string
+		for i := 1; i <= beats; i++ {
+			sched = append(sched, strconv.Itoa(i), "+1s")
+		}
+		spec := strings.Join(sched, ",")
+		var procs []*exec.Cmd
+		for i := 0; i < agents; i++ {
+			p := exec.Command(agentPath)
+			p.Env = append(os.Environ(), agentEnv+"="+strings.Join([]string{sock, "self", spec, "0s"}, "|"))
+			if err := p.Start(); err != nil {
+				b.Fatal(err)
+			}
+			procs = append(procs, p)
+		}
+		time.Sleep(2 * time.Second) // settle: first contacts done
+		t0, w0 := cpuTicks(b, cmd.Process.Pid), time.Now()
+		time.Sleep(15 * time.Second)
+		t1, w1 := cpuTicks(b, cmd.Process.Pid), time.Now()
+		for _, p := range procs {
+			p.Process.Kill()
+			p.Wait()
+		}
+		const hz = 100 // USER_HZ
+		b.ReportMetric(100*float64(t1-t0)/hz/w1.Sub(w0).Seconds(), "cpu-%")
+	}
+}
+
+func cpuTicks(b *testing.B, pid int) uint64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := string(raw)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	ut, _ := strconv.ParseUint(f[11], 10, 64)
+	st, _ := strconv.ParseUint(f[12], 10, 64)
+	return ut + st
+}
+
+// blast sends n frames from each of k sender processes (the test binary
+// in agent mode, strictly increasing nonces) and waits for them.
+func blast(b *testing.B, sock string, k, n int) {
+	var wg sync.WaitGroup
+	for i := 0; i < k; i++ {
+		p := exec.Command(agentPath)
+		p.Env = append(os.Environ(), agentEnv+"="+strings.Join([]string{sock, "self", "blast:" + strconv.Itoa(n), "0s"}, "|"))
+		p.Stderr = os.Stderr
+		if err := p.Start(); err != nil {
+			b.Fatal(err)
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); p.Wait() }()
+	}
+	wg.Wait()
+}
+
+func scrapeRaw(b *testing.B, d *daemon) map[string]float64 {
+	d.t = &testing.T{}
+	return d.scrape()
+}
+
+func newDirB(b *testing.B) string {
+	d, err := os.MkdirTemp("", "varta-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+func tokenFileB(b *testing.B, dir string) (string, string) {
+	token := strings.Repeat("5a", 32)
+	p := filepath.Join(dir, "token")
+	if err := os.WriteFile(p, []byte(token), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return p, token
+}
+
+func freeUDPPortB(b *testing.B) string {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	return strconv.Itoa(c.LocalAddr().(*net.UDPAddr).Port)
+}
+
+func waitSocket(b *testing.B, p string) {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(p); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("socket %s never appeared", p)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
