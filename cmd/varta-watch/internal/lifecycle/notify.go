@@ -6,7 +6,11 @@ import (
 	"net"
 	"runtime"
 	"strings"
+	"time"
 )
+
+// sendTimeout bounds one notification when the receiver's queue is full.
+const sendTimeout = time.Second
 
 // ErrBadNotifySocket reports a $NOTIFY_SOCKET value that is neither an
 // absolute path nor (on Linux) an abstract "@name".
@@ -62,6 +66,11 @@ func (n *Notifier) Notify(state string) error {
 		return fmt.Errorf("sd_notify %q: %w", s, err)
 	}
 	defer conn.Close()
+	// A service manager that does not read its socket must not wedge the
+	// caller (the watchdog pinger, shutdown): give up after sendTimeout.
+	if err := conn.SetWriteDeadline(time.Now().Add(sendTimeout)); err != nil {
+		return fmt.Errorf("sd_notify %q: %w", s, err)
+	}
 	if _, err := conn.Write([]byte(state)); err != nil {
 		return fmt.Errorf("sd_notify %q: send %q: %w", s, firstLine(state), err)
 	}

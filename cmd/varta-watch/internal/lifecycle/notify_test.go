@@ -102,3 +102,25 @@ func TestNotifierDisabled(t *testing.T) {
 		}
 	}
 }
+
+// TestNotifierDoesNotHangOnFullSocket: a receiver that never reads must not
+// block Notify (and so the pinger's Stop or shutdown) for long.
+func TestNotifierDoesNotHangOnFullSocket(t *testing.T) {
+	path := tempSocketPath(t)
+	listenNotify(t, path) // never read
+	n := NewNotifier(path)
+	start := time.Now()
+	var err error
+	for i := 0; i < 100000 && err == nil; i++ {
+		err = n.Watchdog()
+	}
+	if err == nil {
+		t.Fatal("100000 unread datagrams all sent: the receive queue never filled")
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("error %v, want a send timeout", err)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Fatalf("took %v to give up", d)
+	}
+}
