@@ -58,7 +58,7 @@ run: build
 	@mkdir -p $(RUN_DIR) && chmod 0700 $(RUN_DIR)
 	@echo "varta-watch listening on $(RUN_DIR)/varta.sock (threshold 1500 ms); in another shell:"
 	@echo "  $(BIN)/varta-beat run --socket $(RUN_DIR)/varta.sock"
-	$(BIN)/varta-watch --socket $(RUN_DIR)/varta.sock --threshold-ms 1500 --export-file /dev/stdout
+	$(BIN)/varta-watch --socket $(RUN_DIR)/varta.sock --threshold-ms 1500 --export-file -
 
 tidy:
 	@for m in $(MODULES); do (cd $$m && $(GO) mod tidy); done
