@@ -10,8 +10,8 @@ import (
 )
 
 // TestCrashSafety SIGKILLs a writing helper process at random points, again
-// and again. Every restart must resume (or repair a torn tail) and the log
-// with its generations must verify: losses are allowed (records still in
+// and again. Every restart must resume (or repair a torn tail, or finish an
+// interrupted rotation) and the log with its generations must verify: losses are allowed (records still in
 // the queue die with the process, full queues drop), tamper is not.
 func TestCrashSafety(t *testing.T) {
 	if testing.Short() {
@@ -24,7 +24,9 @@ func TestCrashSafety(t *testing.T) {
 	for run := 0; run < 6; run++ {
 		cmd, line, _ := startHelper(t, "writeloop", path)
 		reason := strings.TrimPrefix(line, "ready ")
-		want := []string{string(BootResume), string(BootCorruptTail)}
+		// rotation: the previous helper died between moving PATH to PATH.1
+		// and writing the new generation's boot.
+		want := []string{string(BootResume), string(BootCorruptTail), string(BootRotation)}
 		if run == 0 {
 			want = []string{string(BootFresh)}
 		}
@@ -42,7 +44,7 @@ func TestCrashSafety(t *testing.T) {
 	// The last kill may have left a torn tail: open once more, as the
 	// daemon's restart would, then verify.
 	w := openWriter(t, Options{Path: path, MaxBytes: 64 << 10})
-	if r := w.Boot().Reason; r != BootResume && r != BootCorruptTail {
+	if r := w.Boot().Reason; r != BootResume && r != BootCorruptTail && r != BootRotation {
 		t.Fatalf("final open: %s", r)
 	}
 	closeWriter(t, w)
