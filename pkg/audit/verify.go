@@ -212,7 +212,6 @@ type verifier struct {
 	lastSeq     uint64
 	haveSeq     bool
 	lastChain   Hash // stored chain of the previous record
-	lastPos     Position
 	lastChained bool
 
 	// Generation state.
@@ -483,7 +482,6 @@ func (v *verifier) record(pos Position, line []byte) {
 	default:
 		v.checkChain(pos, r, link, linkKnown, kind, body)
 	}
-	v.lastPos = pos
 	if a := rep.Anchor; a != nil && !a.Found && !r.Unchained && r.Chain == a.Hash {
 		p := pos
 		a.Found, a.At, a.Seq = true, &p, r.Seq

@@ -47,7 +47,9 @@ type Options struct {
 	// DaemonPid is written in boot records; 0 means this process.
 	DaemonPid uint32
 	// Now is the wall clock for record timestamps, fsync timing and sync
-	// intervals; nil means time.Now.
+	// intervals; nil means time.Now. It is called from the enqueue methods'
+	// goroutines and the writing goroutine, so it must be safe for
+	// concurrent use.
 	Now func() time.Time
 	// ObserveFsync, if set, is called (from the writing goroutine) with the
 	// duration of every fdatasync, e.g. to feed varta_audit_fsync_seconds.

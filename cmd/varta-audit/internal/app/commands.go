@@ -27,7 +27,7 @@ func verifyCommand(e env) *cli.Command {
 			&cli.BoolFlag{Name: "strict", Usage: "treat warnings (seq gaps, torn tails, legacy lines) as failures"},
 			&cli.StringFlag{Name: "anchor", Usage: "the chain must contain this 64-digit hex value (a head sealed earlier)"},
 			&cli.StringFlag{Name: "anchor-file", Usage: "read the anchor from this file (e.g. the saved output of varta-audit head)"},
-			formatFlag, noProgress,
+			formatFlag(), noProgressFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			path, err := pathArg(c)
@@ -87,7 +87,7 @@ func headCommand(e env) *cli.Command {
 			"read from the tail of the file without verifying. Seal it in write-once storage; " +
 			"verify --anchor (or --anchor-file) later proves the log still contains it. " +
 			"Exit status 1 when the log holds no record, its last record line is malformed or carries no chain.",
-		Flags: []cli.Flag{formatFlag},
+		Flags: []cli.Flag{formatFlag()},
 		Action: func(c *cli.Context) error {
 			path, err := pathArg(c)
 			if err != nil {
@@ -123,7 +123,7 @@ func summarizeCommand(e env) *cli.Command {
 		Description: "Per agent pid: stalls acted on (spawns plus refusals), spawns, outcomes, refusals by reason and the " +
 			"recovery duration p50/p95/max (nearest rank over complete records); daemon boots by reason and restarts; totals. " +
 			"The log is verified in the same pass and the verdict is shown; the exit status does not depend on it (use verify).",
-		Flags: []cli.Flag{formatFlag, utcFlag, noProgress},
+		Flags: []cli.Flag{formatFlag(), utcFlag(), noProgressFlag()},
 		Action: func(c *cli.Context) error {
 			path, err := pathArg(c)
 			if err != nil {
@@ -163,7 +163,7 @@ func showCommand(e env) *cli.Command {
 			&cli.StringSliceFlag{Name: "kind", Usage: "only records of these kinds"},
 			&cli.StringFlag{Name: "since", Usage: "only records at or after this time"},
 			&cli.StringFlag{Name: "until", Usage: "only records at or before this time"},
-			formatFlag, utcFlag, noProgress,
+			formatFlag(), utcFlag(), noProgressFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			path, err := pathArg(c)
@@ -211,7 +211,7 @@ func rotateCommand(e env) *cli.Command {
 			"file systems) and creates a new PATH (0600) with the v2 header and a rotation boot continuing the chain " +
 			"and seq of PATH.1; then syncs the file and the directory. Refuses (exit status 1) while another process " +
 			"— a running varta-watch — holds the file's lock, or when PATH does not end with a complete chained record.",
-		Flags: []cli.Flag{formatFlag},
+		Flags: []cli.Flag{formatFlag()},
 		Action: func(c *cli.Context) error {
 			path, err := pathArg(c)
 			if err != nil {

@@ -14,11 +14,19 @@ import (
 	"github.com/varta-go/varta/pkg/audit"
 )
 
-var (
-	formatFlag = &cli.StringFlag{Name: "format", Value: "text", Usage: "output format: text or json"}
-	utcFlag    = &cli.BoolFlag{Name: "utc", Usage: "print times in UTC instead of the local time zone"}
-	noProgress = &cli.BoolFlag{Name: "no-progress", Usage: "never show a progress bar (one is shown on a terminal for inputs over 64 MiB)"}
-)
+// Flags shared by several commands; each command gets its own instances
+// (cli flags record their parse state).
+func formatFlag() cli.Flag {
+	return &cli.StringFlag{Name: "format", Value: "text", Usage: "output format: text or json"}
+}
+
+func utcFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "utc", Usage: "print times in UTC instead of the local time zone"}
+}
+
+func noProgressFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "no-progress", Usage: "never show a progress bar (one is shown on a terminal for inputs over 64 MiB)"}
+}
 
 // pathArg returns the single PATH argument.
 func pathArg(c *cli.Context) (string, error) {
