@@ -16,7 +16,7 @@ import (
 func verifyCommand(e env) *cli.Command {
 	return &cli.Command{
 		Name:      "verify",
-		Usage:     "verify the hash chain of PATH and its rotated generations",
+		Usage:     "verify PATH and its rotated generations; exit 0 intact, 1 failed, 2 usage or I/O error",
 		ArgsUsage: "PATH",
 		Description: "Verifies PATH.5 ... PATH.1 (oldest first; missing ones are fine) and PATH: columns and " +
 			"field domains of every record, the hash chain (every independent break is reported with file, line and seq), " +
@@ -159,10 +159,10 @@ func showCommand(e env) *cli.Command {
 			"refused (repeat or separate with commas); --since and --until take an RFC 3339 time or a duration meaning " +
 			"that long ago (1h, 30m) and are inclusive. A warning goes to stderr when the log does not verify.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "pid", Usage: "only records of this agent pid"},
-			&cli.StringSliceFlag{Name: "kind", Usage: "only records of these kinds"},
-			&cli.StringFlag{Name: "since", Usage: "only records at or after this time"},
-			&cli.StringFlag{Name: "until", Usage: "only records at or before this time"},
+			&cli.StringFlag{Name: "pid", Usage: "only spawn, complete and refused records of this agent pid"},
+			&cli.StringSliceFlag{Name: "kind", Usage: "only records of these kinds: boot, spawn, complete, refused (repeat or separate with commas)"},
+			&cli.StringFlag{Name: "since", Usage: "only records at or after this time: RFC 3339 (2024-05-01T12:00:00Z) or a duration ago (90m, 24h)"},
+			&cli.StringFlag{Name: "until", Usage: "only records at or before this time: RFC 3339 or a duration ago"},
 			formatFlag(), utcFlag(), noProgressFlag(),
 		},
 		Action: func(c *cli.Context) error {
