@@ -160,17 +160,17 @@ func outcomeOf(b []byte) (Outcome, bool) {
 // accepts any sanitized token in this column, so that a newer daemon's
 // reasons still verify; these are the ones the suite writes today.
 const (
-	RefusedCrossNamespaceAgent     = "cross_namespace_agent"
-	RefusedUnauthenticated         = "unauthenticated_transport"
-	RefusedSocketModeOnly          = "socket_mode_only"
-	RefusedDebounced               = "debounced"
-	RefusedOutstandingInFlight     = "outstanding_in_flight"
-	RefusedOutstandingCapacity     = "outstanding_capacity"
-	RefusedDebounceCapacity        = "debounce_capacity"
-	RefusedSpawnFailed             = "spawn_failed"
-	RefusedSkippedPidRecycled      = "skipped_pid_recycled"
-	RefusedSkippedAgentResumed     = "skipped_agent_resumed"
-	RefusedSkippedStallUnverifable = "skipped_stall_unverifiable"
+	RefusedCrossNamespaceAgent      = "cross_namespace_agent"
+	RefusedUnauthenticated          = "unauthenticated_transport"
+	RefusedSocketModeOnly           = "socket_mode_only"
+	RefusedDebounced                = "debounced"
+	RefusedOutstandingInFlight      = "outstanding_in_flight"
+	RefusedOutstandingCapacity      = "outstanding_capacity"
+	RefusedDebounceCapacity         = "debounce_capacity"
+	RefusedSpawnFailed              = "spawn_failed"
+	RefusedSkippedPidRecycled       = "skipped_pid_recycled"
+	RefusedSkippedAgentResumed      = "skipped_agent_resumed"
+	RefusedSkippedStallUnverifiable = "skipped_stall_unverifiable"
 )
 
 // ModeExec is the only spawn mode (no shell is ever involved).
