@@ -9,6 +9,7 @@ MODULES    := ./pkg ./cmd/varta-watch ./cmd/varta-beat ./cmd/varta-audit
 PKGS       := ./pkg/... ./cmd/varta-watch/... ./cmd/varta-beat/... ./cmd/varta-audit/...
 TESTFLAGS  ?= -race -count=1 -timeout 30m
 FUZZTIME   ?= 10s
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 RUN_DIR    ?= $(CURDIR)/run
 
 .PHONY: all build test lint bench fuzz cross man run e2e clean help tidy
@@ -19,7 +20,8 @@ help:
 	@echo "build  build the three binaries into $(BIN)/"
 	@echo "run    build and start varta-watch on $(RUN_DIR)/varta.sock, events on stdout"
 	@echo "test   run every module's tests with -race"
-	@echo "lint   gofmt check and go vet on every module"
+	@echo "lint   gofmt check, go vet and staticcheck on every module"
+	@echo "e2e    only the end-to-end tests (real binaries, real sockets)"
 	@echo "bench  run the benchmarks (see docs/benchmarks.md)"
 	@echo "fuzz   run every fuzz target for FUZZTIME (default $(FUZZTIME))"
 	@echo "cross  build the binaries for darwin and freebsd too"
@@ -35,6 +37,10 @@ test:
 lint:
 	@out=$$(gofmt -l pkg cmd); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(STATICCHECK) $(PKGS)
+
+e2e:
+	$(GO) test $(TESTFLAGS) ./cmd/varta-watch/internal/e2e/ ./cmd/varta-beat/ ./cmd/varta-audit/internal/app/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

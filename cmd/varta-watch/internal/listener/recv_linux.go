@@ -92,15 +92,16 @@ func (r *reader) init(raw syscall.RawConn, isUnix bool) {
 }
 
 // shutdown wakes a blocked reader (shutdown(2) makes a blocked recvmmsg
-// return) and waits until no reader is in the kernel, so that the caller
-// can close the descriptor safely. Later Reads return net.ErrClosed.
-func (r *reader) shutdown() {
-	if r.closed.Swap(true) {
-		return
+// return), then runs closeFn while holding the lock readers hold in the
+// kernel, so the descriptor is never closed (and its number reused) under
+// a reader. Later Reads return net.ErrClosed.
+func (r *reader) shutdown(closeFn func() error) error {
+	if !r.closed.Swap(true) {
+		unix.Shutdown(r.fd, unix.SHUT_RD)
 	}
-	unix.Shutdown(r.fd, unix.SHUT_RD)
 	r.mu.Lock()
-	r.mu.Unlock()
+	defer r.mu.Unlock()
+	return closeFn()
 }
 
 func (r *reader) recv() (int, syscall.Errno) {

@@ -41,8 +41,8 @@ type reader struct {
 	err  error
 }
 
-// shutdown is a no-op here: closing the socket wakes the poller.
-func (r *reader) shutdown() {}
+// shutdown closes the socket; closing wakes the poller.
+func (r *reader) shutdown(closeFn func() error) error { return closeFn() }
 
 func (r *reader) init(raw syscall.RawConn, isUnix bool) {
 	r.raw, r.unix = raw, isUnix

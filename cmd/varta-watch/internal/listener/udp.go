@@ -52,8 +52,7 @@ func (u *UDP) Read(b *Batch) (int, error) { return u.rd.read(b) }
 
 // Close closes the socket.
 func (u *UDP) Close() error {
-	u.rd.shutdown()
-	return u.conn.Close()
+	return u.rd.shutdown(u.conn.Close)
 }
 
 // IsLoopback reports whether the bind address of addr ("IP:PORT") is a

@@ -132,8 +132,7 @@ func (u *Unix) Read(b *Batch) (int, error) { return u.rd.read(b) }
 // is compared too, because a file system may hand a freed inode number to
 // the replacement socket.
 func (u *Unix) Close() error {
-	u.rd.shutdown()
-	err := u.conn.Close()
+	err := u.rd.shutdown(u.conn.Close)
 	var st unix.Stat_t
 	if unix.Lstat(u.path, &st) == nil && uint64(st.Dev) == u.dev && uint64(st.Ino) == u.ino && st.Ctim == u.ctime {
 		if rerr := os.Remove(u.path); rerr != nil && err == nil {
