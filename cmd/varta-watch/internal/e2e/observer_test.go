@@ -323,8 +323,9 @@ func TestForeignUIDRefusedUnlessAllowed(t *testing.T) {
 		t.Skip("needs root to run an agent under another uid")
 	}
 	nobody := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	d := start(t, "--threshold-ms", "60000", "--socket-mode", "0666")
+	d := startWithMetrics(t, "--threshold-ms", "60000", "--socket-mode", "0666")
 	_, pid := d.agent(context.Background(), "self", "1", 0, nobody)
+	d.waitMetric("varta_frame_uid_refused_total", 1)
 	d.dial().beat(1) // a control beat from our own uid, sent after the foreign one
 	evs := d.waitEvents(10*time.Second, "control beat", func(e []event) bool { return len(filter(e, "beat", selfPid)) == 1 })
 	if len(filter(evs, "beat", strconv.Itoa(pid))) != 0 {

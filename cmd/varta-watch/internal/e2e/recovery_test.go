@@ -258,8 +258,16 @@ func TestRecoveryOutstandingCapacityRefusal(t *testing.T) {
 	r := newRecoveryEnv(t)
 	// Capacity 1: the first agent's child is still running when the second
 	// agent (which evicted the first) stalls.
+	tf, token := tokenFile(t, r.dir)
 	d := startIn(t, r.dir, nil, "--threshold-ms", "50", "--tracker-capacity", "1", "--tracker-eviction-policy", "balanced",
-		"--recovery-exec", r.exec(30000, 0, "{pid}"), "--recovery-audit-file", r.audit)
+		"--recovery-exec", r.exec(30000, 0, "{pid}"), "--recovery-audit-file", r.audit,
+		"--prom-addr", "127.0.0.1:0", "--prom-token-file", tf)
+	d.token = token
+	waitFor(t, 10*time.Second, "metrics address", func() bool {
+		line, _, ok := strings.Cut(d.stdout.String(), "\n")
+		d.promAddr = strings.TrimSpace(line)
+		return ok
+	})
 	d.agent(context.Background(), "self", "1", 30*time.Second, nil)
 	waitAudit(t, r.audit, "first spawn", func(rs []audit.Record) bool { return len(ofKind(rs, audit.KindSpawn)) == 1 })
 	time.Sleep(700 * time.Millisecond)
@@ -271,6 +279,9 @@ func TestRecoveryOutstandingCapacityRefusal(t *testing.T) {
 	if len(readRecordings(t, r.out)) != 1 {
 		t.Fatal("the refused recovery ran")
 	}
+	d.waitMetric(`varta_recovery_refused_total{reason="outstanding_capacity"}`, 1)
+	d.waitMetric(`varta_recovery_outcomes_total{outcome="refused_outstanding_capacity"}`, 1)
+	d.waitMetric(`varta_recovery_outcomes_total{outcome="spawned"}`, 1)
 }
 
 func TestRecoveryShutdownKillsChildAndAudits(t *testing.T) {
