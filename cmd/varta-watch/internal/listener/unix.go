@@ -1,6 +1,7 @@
 package listener
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -81,11 +82,26 @@ func ListenUnix(o UnixOptions) (*Unix, error) {
 		return nil, fmt.Errorf("socket path %q: %w", o.Path, err)
 	}
 
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: o.Path, Net: "unixgram"})
+	// Credentials and the receive buffer are set before bind: a datagram
+	// that arrives between bind and SO_PASSCRED would carry no
+	// credentials and be refused. The umask makes the socket file appear
+	// with its final mode instead of the process default.
+	u := &Unix{path: o.Path}
+	var serr error
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		if err := c.Control(func(fd uintptr) { serr = setupUnixSocket(int(fd), o.RcvBuf, &u.rcvbuf) }); err != nil {
+			return err
+		}
+		return serr
+	}}
+	old := unix.Umask(int(0o777 &^ o.Mode.Perm()))
+	pc, err := lc.ListenPacket(context.Background(), "unixgram", o.Path)
+	unix.Umask(old)
 	if err != nil {
 		return nil, fmt.Errorf("bind %q: %w", o.Path, err)
 	}
-	u := &Unix{conn: conn, path: o.Path}
+	conn := pc.(*net.UnixConn)
+	u.conn = conn
 	fail := func(err error) (*Unix, error) {
 		conn.Close()
 		os.Remove(o.Path)
@@ -104,15 +120,6 @@ func ListenUnix(o UnixOptions) (*Unix, error) {
 		return fail(err)
 	}
 	u.raw = raw
-	var serr error
-	if err := raw.Control(func(fd uintptr) {
-		serr = setupUnixSocket(int(fd), o.RcvBuf, &u.rcvbuf)
-	}); err != nil {
-		return fail(err)
-	}
-	if serr != nil {
-		return fail(fmt.Errorf("socket %q: %w", o.Path, serr))
-	}
 	u.rd.init(raw, true)
 	return u, nil
 }
