@@ -120,8 +120,8 @@ func TestVartaBeatObserverAbsentAndRestart(t *testing.T) {
 	}
 	d := startIn(t, dir, nil, "--threshold-ms", "60000")
 	cmd := beatCmd("run", "--socket", sock, "--interval", "30ms", "--reconnect-after", "3")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &lockedBuf{} // read while the command still runs
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
