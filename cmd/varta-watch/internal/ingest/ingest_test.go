@@ -19,7 +19,7 @@ func (c *collect) Emit(e export.Event) { *c = append(*c, e) }
 func newPipe(t testing.TB, o Options, capacity int) (*Pipeline, *stats.Counters, *collect) {
 	t.Helper()
 	c := stats.New()
-	tr, err := tracker.New(tracker.Options{Capacity: capacity, Threshold: 1e9}, c)
+	tr, err := tracker.New(tracker.Options{Capacity: capacity, Threshold: 1e9, PidLimit: tracker.MaxDenseIndex}, c)
 	if err != nil {
 		t.Fatal(err)
 	}

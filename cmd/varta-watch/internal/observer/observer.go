@@ -100,6 +100,10 @@ func Start(opts Options) (_ *Observer, err error) {
 		}
 	}()
 
+	var pidMax uint32
+	if m, perr := procfs.Default.PidMax(); perr == nil {
+		pidMax = m
+	}
 	var selfNS uint64
 	if listener.KernelCredentials {
 		o.resolver = procfs.Default
@@ -115,6 +119,7 @@ func Start(opts Options) (_ *Observer, err error) {
 		SelfNS:              selfNS,
 		AllowCrossNamespace: opts.AllowCrossNamespace,
 		Resolver:            o.resolver,
+		PidLimit:            pidMax,
 	}, o.c)
 	if err != nil {
 		return nil, err
@@ -148,10 +153,6 @@ func Start(opts Options) (_ *Observer, err error) {
 		return nil, err
 	}
 
-	var pidMax uint32
-	if m, perr := procfs.Default.PidMax(); perr == nil {
-		pidMax = m
-	}
 	var emit ingest.Emitter
 	if o.exp != nil {
 		emit = o.exp

@@ -65,7 +65,17 @@ type Options struct {
 	// read (non-Linux), and kernel-attested beats are tracked as
 	// SocketModeOnly.
 	Resolver Resolver
+	// PidLimit, when between 1 and MaxDenseIndex, promises that every pid
+	// handed to Observe is below it (the observer passes pid_max: kernel
+	// pids are, and claimed UDP pids are checked against it first). The
+	// pid → slot index is then a plain array instead of a hash map: one
+	// memory access per beat. Pids at or above it fall back to the map.
+	PidLimit uint32
 }
+
+// MaxDenseIndex bounds the array index (4 bytes per possible pid: 16 MiB at
+// Linux's largest pid_max, 128 KiB at the common default of 32768).
+const MaxDenseIndex = 1 << 22
 
 // Verdict is what the tracker decided about one frame.
 type Verdict uint8
@@ -163,6 +173,7 @@ type Tracker struct {
 	c     *stats.Counters
 	slots []slot
 	index map[uint32]int32
+	dense []int32 // pid → slot index + 1 (0 = none) for pids < len(dense)
 	free  []int32
 	// live: slots not stalled, ordered by lastSeen (head = oldest).
 	liveHead, liveTail int32
@@ -186,16 +197,46 @@ func New(opts Options, c *stats.Counters) (*Tracker, error) {
 		opts:     opts,
 		c:        c,
 		slots:    make([]slot, opts.Capacity),
-		index:    make(map[uint32]int32, opts.Capacity),
+		index:    make(map[uint32]int32),
 		free:     make([]int32, opts.Capacity),
 		liveHead: nilIdx, liveTail: nilIdx,
 		stHead: nilIdx, stTail: nilIdx,
+	}
+	if opts.PidLimit > 0 && opts.PidLimit <= MaxDenseIndex {
+		t.dense = make([]int32, opts.PidLimit)
+	} else {
+		t.index = make(map[uint32]int32, opts.Capacity)
 	}
 	for i := range t.free {
 		t.free[i] = int32(opts.Capacity - 1 - i)
 		t.slots[i].prev, t.slots[i].next = nilIdx, nilIdx
 	}
 	return t, nil
+}
+
+func (t *Tracker) lookup(pid uint32) (int32, bool) {
+	if pid < uint32(len(t.dense)) {
+		v := t.dense[pid]
+		return v - 1, v != 0
+	}
+	idx, ok := t.index[pid]
+	return idx, ok
+}
+
+func (t *Tracker) setIndex(pid uint32, idx int32) {
+	if pid < uint32(len(t.dense)) {
+		t.dense[pid] = idx + 1
+		return
+	}
+	t.index[pid] = idx
+}
+
+func (t *Tracker) clearIndex(pid uint32) {
+	if pid < uint32(len(t.dense)) {
+		t.dense[pid] = 0
+		return
+	}
+	delete(t.index, pid)
 }
 
 // Lock takes the tracker lock (one acquisition per received batch).
@@ -245,7 +286,7 @@ func (t *Tracker) EachAgent(fn func(AgentView)) {
 // Observe applies the tracker rules to one decoded frame received at now
 // (stall clock ns) with the given origin. The caller holds the lock.
 func (t *Tracker) Observe(f *vlp.Frame, origin vlp.Origin, now int64) Result {
-	idx, known := t.index[f.Pid]
+	idx, known := t.lookup(f.Pid)
 	if !known {
 		return t.admit(f, origin, now)
 	}
@@ -376,7 +417,7 @@ func (t *Tracker) admit(f *vlp.Frame, origin vlp.Origin, now int64) Result {
 	idx := t.free[len(t.free)-1]
 	t.free = t.free[:len(t.free)-1]
 	wasEmpty := t.liveHead == nilIdx
-	t.index[f.Pid] = idx
+	t.setIndex(f.Pid, idx)
 	t.tracked.Add(1)
 	t.reset(idx, f.Pid, origin, id, crossNS)
 	t.accept(idx, f, now)
@@ -445,7 +486,7 @@ func (t *Tracker) release(idx int32) {
 	s := &t.slots[idx]
 	pid := s.pid.Load()
 	t.unlink(idx)
-	delete(t.index, pid)
+	t.clearIndex(pid)
 	s.pid.Store(0)
 	t.free = append(t.free, idx)
 	t.tracked.Add(-1)
@@ -604,7 +645,7 @@ type Snapshot struct {
 func (t *Tracker) Lookup(pid uint32) (Snapshot, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	idx, ok := t.index[pid]
+	idx, ok := t.lookup(pid)
 	if !ok {
 		return Snapshot{}, false
 	}
