@@ -33,6 +33,9 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(agentEnv); spec != "" {
 		os.Exit(runAgent(spec))
 	}
+	if spec := os.Getenv(minRecvEnv); spec != "" {
+		os.Exit(runMinimalReceiver(spec))
+	}
 	if len(os.Args) > 1 && os.Args[1] == recordArg {
 		os.Exit(runRecord(os.Args[2:]))
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -67,44 +66,36 @@ func setRcvBuf(fd, rcvbuf int, granted *int) error {
 	return nil
 }
 
-// reader receives with a blocking recvmmsg(MSG_WAITFORONE) on its own
-// thread: the kernel wakes the reader directly when a datagram arrives,
-// with no poller round trip, which keeps the cost of a lone beat (the
-// common case for a fleet beating once a second) to one wake-up and one
-// system call. shutdown(2) wakes a blocked reader for Close; the lock
-// keeps the descriptor from being closed under a reader in the kernel.
+// reader receives through the runtime's network poller: the goroutine
+// parks until the socket is readable, then drains it with non-blocking
+// recvmmsg calls of up to 64 datagrams. The receive is a raw system call
+// (it never blocks), so it neither hands the P off nor wakes the runtime's
+// sysmon thread: a lone beat costs one poller wake-up and one recvmmsg,
+// which is what keeps an idle fleet cheap. Close wakes a parked reader.
 type reader struct {
 	raw    syscall.RawConn
 	unix   bool
 	batch  *Batch
-	fd     int
-	mu     sync.RWMutex
+	n      int
+	errno  syscall.Errno
+	fn     func(fd uintptr) bool // bound once: no allocation per Read
 	closed atomic.Bool
 }
 
 func (r *reader) init(raw syscall.RawConn, isUnix bool) {
 	r.raw = raw
 	r.unix = isUnix
-	raw.Control(func(fd uintptr) {
-		r.fd = int(fd)
-		unix.SetNonblock(r.fd, false)
-	})
+	r.fn = r.recv
 }
 
-// shutdown wakes a blocked reader (shutdown(2) makes a blocked recvmmsg
-// return), then runs closeFn while holding the lock readers hold in the
-// kernel, so the descriptor is never closed (and its number reused) under
-// a reader. Later Reads return net.ErrClosed.
+// shutdown marks the reader closed and runs closeFn (closing the socket
+// wakes a parked reader with net.ErrClosed).
 func (r *reader) shutdown(closeFn func() error) error {
-	if !r.closed.Swap(true) {
-		unix.Shutdown(r.fd, unix.SHUT_RD)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.closed.Store(true)
 	return closeFn()
 }
 
-func (r *reader) recv() (int, syscall.Errno) {
+func (r *reader) recv(fd uintptr) bool {
 	b := r.batch
 	for i := range b.sys.hdrs {
 		h := &b.sys.hdrs[i].Hdr
@@ -118,36 +109,28 @@ func (r *reader) recv() (int, syscall.Errno) {
 		h.Flags = 0
 		b.sys.hdrs[i].Len = 0
 	}
-	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(r.fd), uintptr(unsafe.Pointer(&b.sys.hdrs[0])),
-		BatchSize, unix.MSG_WAITFORONE|unix.MSG_CMSG_CLOEXEC|unix.MSG_TRUNC, 0, 0)
-	return int(n), e
+	n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.sys.hdrs[0])),
+		BatchSize, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC|unix.MSG_TRUNC, 0, 0)
+	if e == unix.EAGAIN || e == unix.EINTR {
+		return false // wait for readiness
+	}
+	r.n, r.errno = int(n), e
+	return true
 }
 
 func (r *reader) read(b *Batch) (int, error) {
 	r.batch = b
-	var n int
-	for {
-		r.mu.RLock()
-		if r.closed.Load() {
-			r.mu.RUnlock()
-			return 0, net.ErrClosed
-		}
-		var e syscall.Errno
-		n, e = r.recv()
-		r.mu.RUnlock()
-		if e == unix.EINTR || e == unix.EAGAIN {
-			continue
-		}
-		if e != 0 {
-			return 0, e
-		}
-		if r.closed.Load() {
-			return 0, net.ErrClosed
-		}
-		if n > 0 {
-			break
-		}
+	r.n, r.errno = 0, 0
+	if r.closed.Load() {
+		return 0, net.ErrClosed
 	}
+	if err := r.raw.Read(r.fn); err != nil {
+		return 0, err
+	}
+	if r.errno != 0 {
+		return 0, r.errno
+	}
+	n := r.n
 	for i := 0; i < n; i++ {
 		m := &b.sys.hdrs[i]
 		d := &b.D[i]
