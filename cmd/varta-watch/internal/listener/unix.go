@@ -26,14 +26,15 @@ type UnixOptions struct {
 
 // Unix is a bound Unix datagram socket.
 type Unix struct {
-	conn   *net.UnixConn
-	raw    syscall.RawConn
-	path   string
-	dev    uint64
-	ino    uint64
-	ctime  unix.Timespec
-	rcvbuf int
-	rd     reader
+	conn    *net.UnixConn
+	raw     syscall.RawConn
+	path    string
+	dev     uint64
+	ino     uint64
+	ctime   unix.Timespec
+	rcvbuf  int
+	rd      reader
+	stopped bool
 }
 
 // CheckSocketDir applies the directory rules: the parent directory must
@@ -134,12 +135,22 @@ func (u *Unix) RcvBuf() int { return u.rcvbuf }
 // how many datagrams it holds. It returns net.ErrClosed after Close.
 func (u *Unix) Read(b *Batch) (int, error) { return u.rd.read(b) }
 
+// Stop closes the socket (a blocked Read returns net.ErrClosed) and keeps
+// the socket file; Close does both. Stop is idempotent.
+func (u *Unix) Stop() error {
+	if u.stopped {
+		return nil
+	}
+	u.stopped = true
+	return u.rd.shutdown(u.conn.Close)
+}
+
 // Close closes the socket and removes the socket file if it is still the
 // inode we bound (another observer may have replaced it). The change time
 // is compared too, because a file system may hand a freed inode number to
 // the replacement socket.
 func (u *Unix) Close() error {
-	err := u.rd.shutdown(u.conn.Close)
+	err := u.Stop()
 	var st unix.Stat_t
 	if unix.Lstat(u.path, &st) == nil && uint64(st.Dev) == u.dev && uint64(st.Ino) == u.ino && st.Ctim == u.ctime {
 		if rerr := os.Remove(u.path); rerr != nil && err == nil {

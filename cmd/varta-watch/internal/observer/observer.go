@@ -191,7 +191,11 @@ func Start(opts Options) (_ *Observer, err error) {
 		if err != nil {
 			return nil, err
 		}
-		o.closeFns = append(o.closeFns, func() { o.hw.Close() })
+		o.closeFns = append(o.closeFns, func() {
+			if o.hw != nil {
+				o.hw.Close()
+			}
+		})
 	}
 	o.notif = lifecycle.NewNotifier(opts.NotifySocket)
 	return o, nil
@@ -388,7 +392,7 @@ func (o *Observer) housekeeping() {
 // shutdown stops everything in the order of observer.md §7.
 func (o *Observer) shutdown() {
 	o.stage.set("shutdown")
-	o.unix.Close()
+	o.unix.Stop() // stop receiving; the socket file goes last (closeAll)
 	if o.udp != nil {
 		o.udp.l.Close()
 	}
@@ -403,7 +407,17 @@ func (o *Observer) shutdown() {
 		o.selfw.Stop()
 	}
 	o.shutdownRecovery()
+	// Audit log and events file are flushed and synced, then the socket
+	// file is removed (closeAll runs in reverse opening order); the
+	// hardware watchdog is disarmed last, once everything else is done.
+	hw := o.hw
+	o.hw = nil
 	o.closeAll()
+	if hw != nil {
+		if err := hw.Close(); err != nil {
+			o.log.Warn("disarming the hardware watchdog failed", "err", err)
+		}
+	}
 }
 
 func (o *Observer) closeAll() {
