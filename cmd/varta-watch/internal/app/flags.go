@@ -31,6 +31,13 @@ func num(name, usage, cat string, def int64) *cli.Int64Flag {
 	return &cli.Int64Flag{Name: name, Usage: usage, Category: cat, Value: def, EnvVars: env(name)}
 }
 
+// computed sets the default shown in help for a flag whose default is
+// derived from other settings.
+func computed(f *cli.Int64Flag, text string) *cli.Int64Flag {
+	f.DefaultText = text
+	return f
+}
+
 func boolean(name, usage, cat string, def bool) *cli.BoolFlag {
 	return &cli.BoolFlag{Name: name, Usage: usage, Category: cat, Value: def, EnvVars: env(name)}
 }
@@ -60,13 +67,13 @@ func flags() []cli.Flag {
 		num("uds-rcvbuf-bytes", "SO_RCVBUF request in `BYTES` (0 = kernel default)", catSocket, 1048576),
 
 		// Tracking.
-		&cli.Int64Flag{Name: "threshold-ms", Usage: "an agent silent for `MS` milliseconds is stalled (>= 10)", Category: catTracker, Required: true, EnvVars: env("threshold-ms")},
+		&cli.Int64Flag{Name: "threshold-ms", Usage: "an agent silent for `MS` milliseconds is stalled (>= 10)", Category: catTracker, Required: true, EnvVars: env("threshold-ms"), DefaultText: "required"},
 		num("tracker-capacity", "maximum tracked agents (`N`, 1 ... 1048576)", catTracker, 4096),
 		str("tracker-eviction-policy", "which silent slots may be evicted when full: `strict` (stall surfaced) or balanced", catTracker, "strict", false),
 		str("clock-source", "stall clock: `monotonic` (pauses during suspend) or boottime (counts suspend)", catTracker, "monotonic", false),
 		num("max-beat-rate", "per-pid accepted frames per second (`N`; 0 = off)", catTracker, 100),
-		num("global-beat-rate", "global frames per second, rejected frames included (`N`; default max(5000, 2 x capacity); 0 = off)", catTracker, -1),
-		num("global-beat-burst", "global token bucket size (`N`; default 2 x rate)", catTracker, -1),
+		computed(num("global-beat-rate", "global frames per second, rejected frames included (`N`; 0 = off)", catTracker, -1), "max(5000, 2 x --tracker-capacity)"),
+		computed(num("global-beat-burst", "global token bucket size (`N`)", catTracker, -1), "2 x --global-beat-rate"),
 		boolean("allow-cross-namespace-agents", "track senders from other PID namespaces", catTracker, false),
 		boolean("strict-namespace-check", "exit 1 on the first sender from another PID namespace", catTracker, false),
 
@@ -112,7 +119,7 @@ func flags() []cli.Flag {
 
 		// Lifecycle.
 		str("heartbeat-file", "rewrite `PATH` atomically every tick with \"<ticks> <observer_ns>\"", catLife, "", false),
-		num("self-watchdog-secs", "abort if the observer loop makes no progress for `N` s (default 4 when $WATCHDOG_USEC is set; 0 = off)", catLife, -1),
+		computed(num("self-watchdog-secs", "abort if the observer loop makes no progress for `N` s (0 = off)", catLife, -1), "4 when $WATCHDOG_USEC is set, else off"),
 		str("hw-watchdog", "kick the hardware watchdog character device at `PATH` every tick", catLife, "", false),
 		num("shutdown-after-secs", "exit cleanly after `N` seconds (0 = never)", catLife, 0),
 		num("shutdown-grace-ms", "how long shutdown waits for killed recovery children (`MS`, >= 100)", catLife, 5000),
