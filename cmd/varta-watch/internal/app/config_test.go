@@ -1,0 +1,135 @@
+package app
+
+import (
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/varta-go/varta/cmd/varta-watch/internal/observer"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/tracker"
+)
+
+// parse runs the real App over args with the environment env and returns
+// the Options it would start the daemon with.
+func parse(t *testing.T, env map[string]string, args ...string) (observer.Options, error) {
+	t.Helper()
+	a := New()
+	a.Writer, a.ErrWriter = io.Discard, io.Discard
+	var got observer.Options
+	var perr error
+	a.Action = func(c *cli.Context) error {
+		got, perr = options(c, func(k string) string { return env[k] })
+		return nil
+	}
+	if err := a.Run(append([]string{Name}, args...)); err != nil {
+		return got, err
+	}
+	return got, perr
+}
+
+func TestParseSocketMode(t *testing.T) {
+	for in, want := range map[string]os.FileMode{"600": 0o600, "0600": 0o600, "0o660": 0o660, "0O640": 0o640, "7": 0o7} {
+		if got, err := ParseSocketMode(in); err != nil || got != want {
+			t.Errorf("%q: %v %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "0o", "999", "1000", "rw-------", "-1"} {
+		if _, err := ParseSocketMode(in); err == nil {
+			t.Errorf("%q accepted", in)
+		}
+	}
+}
+
+func TestOptionsDefaultsAndDerivedValues(t *testing.T) {
+	base := []string{"--socket", "/run/varta/v.sock", "--threshold-ms", "1500"}
+	for _, tc := range []struct {
+		name  string
+		env   map[string]string
+		args  []string
+		check func(t *testing.T, o observer.Options)
+	}{
+		{"defaults", nil, nil, func(t *testing.T, o observer.Options) {
+			if o.Threshold != 1500*time.Millisecond || o.TrackerCapacity != 4096 || o.Unix.Mode != 0o600 || o.Unix.RcvBuf != 1<<20 {
+				t.Fatalf("%+v", o)
+			}
+			if o.GlobalBeatRate != 8192 || o.GlobalBeatBurst != 16384 || o.MaxBeatRate != 100 {
+				t.Fatalf("rates %v %v %v", o.GlobalBeatRate, o.GlobalBeatBurst, o.MaxBeatRate)
+			}
+			if o.EvictionPolicy != tracker.Strict || o.Export != nil || o.Recovery != nil || o.Audit != nil || o.Prom != nil || o.UDP != nil {
+				t.Fatalf("optional features on by default: %+v", o)
+			}
+			if o.SelfWatchdog != 0 || o.WatchdogInterval != 0 || o.ShutdownGrace != 5*time.Second || !o.PromPerPid {
+				t.Fatalf("%+v", o)
+			}
+		}},
+		{"global rate follows capacity", nil, []string{"--tracker-capacity", "65536"}, func(t *testing.T, o observer.Options) {
+			if o.GlobalBeatRate != 131072 || o.GlobalBeatBurst != 262144 {
+				t.Fatalf("%v %v", o.GlobalBeatRate, o.GlobalBeatBurst)
+			}
+		}},
+		{"explicit global rate off", nil, []string{"--global-beat-rate", "0"}, func(t *testing.T, o observer.Options) {
+			if o.GlobalBeatRate != 0 {
+				t.Fatal(o.GlobalBeatRate)
+			}
+		}},
+		{"systemd watchdog", map[string]string{"WATCHDOG_USEC": "2000000", "NOTIFY_SOCKET": "@sd"}, nil, func(t *testing.T, o observer.Options) {
+			if o.WatchdogInterval != time.Second || o.SelfWatchdog != 4*time.Second || o.NotifySocket != "@sd" {
+				t.Fatalf("%+v", o)
+			}
+		}},
+		{"watchdog for another pid", map[string]string{"WATCHDOG_USEC": "2000000", "WATCHDOG_PID": "1"}, nil, func(t *testing.T, o observer.Options) {
+			if o.WatchdogInterval != 0 || o.SelfWatchdog != 0 {
+				t.Fatalf("%+v", o)
+			}
+		}},
+		{"explicit self-watchdog off", map[string]string{"WATCHDOG_USEC": "2000000"}, []string{"--self-watchdog-secs", "0"}, func(t *testing.T, o observer.Options) {
+			if o.SelfWatchdog != 0 {
+				t.Fatal(o.SelfWatchdog)
+			}
+		}},
+		{"recovery command", nil, []string{"--recovery-exec", "/usr/bin/restart  --pid={pid}  x", "--recovery-debounce-ms", "0", "--tracker-capacity", "10"}, func(t *testing.T, o observer.Options) {
+			r := o.Recovery
+			if r == nil || r.Program != "/usr/bin/restart" || strings.Join(r.Args, "|") != "--pid={pid}|x" || r.Source != "inline" {
+				t.Fatalf("%+v", r)
+			}
+			if r.Debounce != time.Nanosecond || r.OutstandingCapacity != 10 || r.CaptureBytes != 4096 {
+				t.Fatalf("%+v", r)
+			}
+		}},
+		{"secure udp defaults to loopback", nil, []string{"--udp-port", "7000", "--key-file", "/k"}, func(t *testing.T, o observer.Options) {
+			if o.UDP == nil || o.UDP.Addr != "127.0.0.1:7000" || o.UDP.AcceptRecovery {
+				t.Fatalf("%+v", o.UDP)
+			}
+		}},
+		{"plain udp defaults to all addresses", nil, []string{"--udp-port", "7000", "--i-accept-plaintext-udp"}, func(t *testing.T, o observer.Options) {
+			if o.UDP == nil || o.UDP.Addr != "0.0.0.0:7000" || o.UDP.Secure() {
+				t.Fatalf("%+v", o.UDP)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := parse(t, tc.env, append(append([]string{}, base...), tc.args...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, o)
+		})
+	}
+}
+
+func TestFlagsFromEnvironment(t *testing.T) {
+	t.Setenv("VARTA_WATCH_SOCKET", "/tmp/x.sock")
+	t.Setenv("VARTA_WATCH_THRESHOLD_MS", "250")
+	t.Setenv("VARTA_WATCH_TRACKER_EVICTION_POLICY", "balanced")
+	o, err := parse(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Unix.Path != "/tmp/x.sock" || o.Threshold != 250*time.Millisecond || o.EvictionPolicy != tracker.Balanced {
+		t.Fatalf("%+v", o)
+	}
+}
