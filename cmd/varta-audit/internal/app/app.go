@@ -5,8 +5,6 @@
 package app
 
 import (
-	"errors"
-	"fmt"
 	"io"
 	"os"
 	"time"
@@ -62,20 +60,10 @@ func ManPage() (string, error) { return New().ToManWithSection(1) }
 // Run runs the App with args and returns the process exit code.
 func Run(args []string) int { return RunWith(New(), args, os.Stderr) }
 
-// RunWith runs app and maps its error to an exit code: an error carrying
-// its own code (cli.ExitCoder) keeps it; any other error is a usage error.
+// RunWith runs app and maps its error to an exit code (exitcode.Report):
+// an error carrying its own code (cli.Exit) keeps it; any other error, such
+// as a flag the App does not know, is a usage error.
 func RunWith(a *cli.App, args []string, stderr io.Writer) int {
-	err := a.Run(args)
-	if err == nil {
-		return exitcode.OK
-	}
-	var ec cli.ExitCoder
-	if errors.As(err, &ec) {
-		if msg := err.Error(); msg != "" {
-			fmt.Fprintf(stderr, "%s: %s\n", Name, msg)
-		}
-		return ec.ExitCode()
-	}
-	fmt.Fprintf(stderr, "%s: %v\nRun '%s --help' for usage.\n", Name, err, Name)
-	return exitcode.Usage
+	a.ErrWriter = stderr
+	return exitcode.Report(Name, a.Run(args), stderr)
 }

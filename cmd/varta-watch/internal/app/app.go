@@ -1,8 +1,6 @@
 package app
 
 import (
-	"errors"
-	"fmt"
 	"io"
 	"os"
 
@@ -43,25 +41,10 @@ func ManPage() (string, error) { return New().ToManWithSection(8) }
 // Run runs the App with args and returns the process exit code.
 func Run(args []string) int { return RunWith(New(), args, os.Stderr) }
 
-// RunWith runs app and maps its error to an exit code: an error carrying
-// its own code (cli.ExitCoder) keeps it; any other error is a
-// configuration error.
+// RunWith runs app and maps its error to an exit code (exitcode.Report):
+// an error carrying its own code (cli.Exit) keeps it; any other error, such
+// as a flag the App does not know, is a usage error.
 func RunWith(a *cli.App, args []string, stderr io.Writer) int {
 	a.ErrWriter = stderr
-	err := a.Run(args)
-	if err == nil {
-		return exitcode.OK
-	}
-	var ec cli.ExitCoder
-	if errors.As(err, &ec) {
-		if msg := err.Error(); msg != "" {
-			fmt.Fprintf(stderr, "%s: %s\n", Name, msg)
-		}
-		if ec.ExitCode() == exitcode.Usage {
-			fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", Name)
-		}
-		return ec.ExitCode()
-	}
-	fmt.Fprintf(stderr, "%s: %v\nRun '%s --help' for usage.\n", Name, err, Name)
-	return exitcode.Usage
+	return exitcode.Report(Name, a.Run(args), stderr)
 }

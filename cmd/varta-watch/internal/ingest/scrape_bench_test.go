@@ -8,17 +8,8 @@ import (
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/listener"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/metrics"
-	"github.com/varta-go/varta/cmd/varta-watch/internal/tracker"
 	"github.com/varta-go/varta/pkg/vlp"
 )
-
-type trackerSource struct{ tr *tracker.Tracker }
-
-func (s trackerSource) EachAgent(fn func(metrics.AgentView)) {
-	s.tr.EachAgent(func(v tracker.AgentView) { fn(metrics.AgentView(v)) })
-}
-func (s trackerSource) Tracked() int  { return s.tr.Tracked() }
-func (s trackerSource) Capacity() int { return s.tr.Capacity() }
 
 // BenchmarkUnixBatchDuringScrape runs the ingest pipeline for 65,536
 // agents while another goroutine scrapes the full per-pid registry in a
@@ -40,7 +31,7 @@ func BenchmarkUnixBatchDuringScrape(b *testing.B) {
 		fill(batch, frames[i:i+k], 7)
 		p.UnixBatch(batch, k, now)
 	}
-	reg := metrics.NewRegistry(c, trackerSource{p.tr}, metrics.Options{PerPid: true, Start: time.Now()})
+	reg := metrics.NewRegistry(c, metrics.FromTracker(p.tr), metrics.Options{PerPid: true, Start: time.Now()})
 	var stop atomic.Bool
 	var scrapes atomic.Int64
 	var wg sync.WaitGroup

@@ -6,18 +6,7 @@ import (
 	"net/http"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/metrics"
-	"github.com/varta-go/varta/cmd/varta-watch/internal/tracker"
 )
-
-// trackerSource exposes the tracker to the metrics registry; EachAgent is
-// lock-free.
-type trackerSource struct{ tr *tracker.Tracker }
-
-func (s trackerSource) EachAgent(fn func(metrics.AgentView)) {
-	s.tr.EachAgent(func(v tracker.AgentView) { fn(metrics.AgentView(v)) })
-}
-func (s trackerSource) Tracked() int  { return s.tr.Tracked() }
-func (s trackerSource) Capacity() int { return s.tr.Capacity() }
 
 // startMetrics binds the metrics endpoint and prints its address on
 // stdout (so that port 0 can be used).
@@ -25,7 +14,7 @@ func (o *Observer) startMetrics() error {
 	if o.opts.Prom == nil {
 		return nil
 	}
-	reg := metrics.NewRegistry(o.c, trackerSource{o.tr}, metrics.Options{PerPid: o.opts.PromPerPid, Start: o.clk.Start()})
+	reg := metrics.NewRegistry(o.c, metrics.FromTracker(o.tr), metrics.Options{PerPid: o.opts.PromPerPid, Start: o.clk.Start()})
 	so := *o.opts.Prom
 	if so.Logf == nil {
 		so.Logf = o.logf
