@@ -61,14 +61,15 @@ func TestSelfWatchdogQuietWhileProgressing(t *testing.T) {
 	// Advance for 6 timeouts, then freeze: the abort must come only after
 	// the freeze.
 	deadline := time.Now().Add(6 * timeout)
+	var frozen time.Time // the last progress: the freeze starts here
 	for time.Now().Before(deadline) {
 		count.Add(1)
+		frozen = time.Now()
 		time.Sleep(timeout / 10)
 	}
 	if n := fa.calls(); n != 0 {
 		t.Fatalf("aborted %d times while the loop was advancing: %q", n, fa.msgs)
 	}
-	frozen := time.Now()
 	eventually(t, "abort after the freeze", func() bool { return fa.calls() == 1 })
 	if d := fa.at[0].Sub(frozen); d < timeout-timeout/4 {
 		t.Fatalf("aborted %v after the freeze, want about %v", d, timeout)
