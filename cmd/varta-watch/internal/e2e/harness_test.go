@@ -207,6 +207,11 @@ func startIn(t *testing.T, dir string, env []string, extra ...string) *daemon {
 	t.Cleanup(func() {
 		d.cmd.Process.Signal(syscall.SIGKILL)
 		<-d.done
+		// The daemon is built with the race detector: a report on its
+		// stderr fails the test that drove it.
+		if strings.Contains(d.stderr.String(), "WARNING: DATA RACE") {
+			t.Errorf("data race in varta-watch")
+		}
 		if t.Failed() {
 			t.Logf("varta-watch stderr:\n%s", d.stderr.String())
 		}
