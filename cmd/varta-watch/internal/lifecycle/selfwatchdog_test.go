@@ -79,18 +79,29 @@ func TestSelfWatchdogQuietWhileProgressing(t *testing.T) {
 
 func TestSelfWatchdogStop(t *testing.T) {
 	const fn = "lifecycle.(*SelfWatchdog).run("
+	const timeout = 20 * time.Millisecond
 	before := goroutinesIn(fn, 0)
 	fa := &fakeAbort{}
-	s := NewSelfWatchdog(20*time.Millisecond, func() (uint64, string) { return 0, "x" }, fa.abort)
+	// The loop advances until Stop, then freezes: a watchdog still running
+	// after Stop would abort within a few timeouts.
+	var frozen atomic.Bool
+	var count atomic.Uint64
+	s := NewSelfWatchdog(timeout, func() (uint64, string) {
+		if frozen.Load() {
+			return count.Load(), "x"
+		}
+		return count.Add(1), "x"
+	}, fa.abort)
 	if n := goroutinesIn(fn, before+1); n != before+1 {
 		t.Fatalf("%d self-watchdog goroutines, want %d", n, before+1)
 	}
 	s.Stop()
 	s.Stop()
+	frozen.Store(true)
 	if n := goroutinesIn(fn, before); n != before {
 		t.Fatalf("%d self-watchdog goroutines after Stop, want %d", n, before)
 	}
-	time.Sleep(60 * time.Millisecond)
+	time.Sleep(5 * timeout)
 	if fa.calls() != 0 {
 		t.Fatal("abort called after Stop")
 	}
