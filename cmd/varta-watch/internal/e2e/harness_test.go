@@ -382,3 +382,10 @@ func copyFile(from, to string) error {
 	}
 	return os.WriteFile(to, b, 0o755)
 }
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
