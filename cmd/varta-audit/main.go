@@ -1,4 +1,3 @@
-// Command varta-audit: see man/varta-audit.1.
 package main
 
 import (

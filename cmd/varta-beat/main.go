@@ -1,4 +1,3 @@
-// Command varta-beat: see man/varta-beat.1.
 package main
 
 import (

@@ -1,4 +1,3 @@
-// Command varta-watch: see man/varta-watch.8.
 package main
 
 import (
