@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -109,7 +110,7 @@ func (p *Pipeline) unix(d *listener.Datagram, now int64) {
 		}
 		origin = vlp.OriginKernelAttested
 	}
-	if !p.takeToken(now) {
+	if !p.admit(d.Data, now) {
 		return
 	}
 	f := &p.frame
@@ -132,7 +133,7 @@ func (p *Pipeline) Plain(data []byte, origin vlp.Origin, now int64) {
 		p.c.TruncatedDatagrams.Add(1)
 		return
 	}
-	if !p.takeToken(now) {
+	if !p.admit(data, now) {
 		return
 	}
 	f := &p.frame
@@ -157,9 +158,40 @@ func (p *Pipeline) PidPlausible(pid uint32) bool {
 
 // TakeToken charges one frame to the global bucket, counting a drop when
 // the bucket is empty.
-func (p *Pipeline) TakeToken(now int64) bool { return p.takeToken(now) }
+func (p *Pipeline) TakeToken(now int64) bool {
+	if p.bucket(now) {
+		return true
+	}
+	p.c.RateLimited[stats.RateLimitGlobal].Add(1)
+	return false
+}
 
-func (p *Pipeline) takeToken(now int64) bool {
+// admit charges a plaintext frame to the global bucket. A dying gasp is
+// never rate-limited: when the bucket is empty, a frame whose bytes say
+// "terminal" from a pid whose last accepted frame was a regular beat
+// passes anyway (the tracker lets only the first one through its own
+// per-pid limit; a forged look-alike still has to pass decode, the CRC and
+// the identity checks behind this).
+func (p *Pipeline) admit(data []byte, now int64) bool {
+	if p.bucket(now) {
+		return true
+	}
+	if looksTerminal(data) && p.tr.GaspPending(binary.LittleEndian.Uint32(data[4:8])) {
+		return true
+	}
+	p.c.RateLimited[stats.RateLimitGlobal].Add(1)
+	return false
+}
+
+// looksTerminal reports whether a 32-byte datagram claims to be a terminal
+// frame (Critical status and the terminal nonce), without validating it.
+func looksTerminal(b []byte) bool {
+	return len(b) == vlp.FrameSize && b[3] == byte(vlp.StatusCritical) &&
+		binary.LittleEndian.Uint64(b[16:24]) == vlp.NonceTerminal
+}
+
+// bucket takes a token from the global bucket.
+func (p *Pipeline) bucket(now int64) bool {
 	if p.opts.GlobalRate <= 0 {
 		return true
 	}
@@ -172,7 +204,6 @@ func (p *Pipeline) takeToken(now int64) bool {
 		p.tokens = p.opts.GlobalBurst
 	}
 	if p.tokens < 1 {
-		p.c.RateLimited[stats.RateLimitGlobal].Add(1)
 		return false
 	}
 	p.tokens--

@@ -202,3 +202,32 @@ func TestMemoryPerAgent(t *testing.T) {
 	}
 	runtime.KeepAlive(tr)
 }
+
+// TestDyingGaspPassesEmptyBucket: with the global bucket empty, the first
+// terminal frame after regular beats is still accepted; a second terminal
+// frame, a regular beat and a terminal frame from an unknown pid are not.
+func TestDyingGaspPassesEmptyBucket(t *testing.T) {
+	p, c, ev := newPipe(t, Options{KernelCredentials: true, SelfUID: 7, GlobalRate: 1, GlobalBurst: 1}, 16)
+	b := listener.NewBatch()
+	send := func(f vlp.Frame) {
+		fill(b, []vlp.Frame{f}, 7)
+		p.UnixBatch(b, 1, 1000) // same instant: the bucket never refills
+	}
+	send(vlp.Frame{Pid: 100, Nonce: 1})                                                           // takes the only token
+	send(vlp.Frame{Pid: 100, Nonce: 2})                                                           // bucket empty: refused
+	send(vlp.Frame{Pid: 100, Status: vlp.StatusCritical, Nonce: vlp.NonceTerminal, Timestamp: 5}) // the gasp: accepted
+	send(vlp.Frame{Pid: 100, Status: vlp.StatusCritical, Nonce: vlp.NonceTerminal, Timestamp: 6}) // not the first: refused
+	send(vlp.Frame{Pid: 200, Status: vlp.StatusCritical, Nonce: vlp.NonceTerminal, Timestamp: 1}) // unknown pid: refused
+	var nonces []uint64
+	for _, e := range *ev {
+		if e.Kind == export.KindBeat {
+			nonces = append(nonces, e.Nonce)
+		}
+	}
+	if len(nonces) != 2 || nonces[0] != 1 || nonces[1] != vlp.NonceTerminal {
+		t.Fatalf("accepted %v", nonces)
+	}
+	if got := c.RateLimited[stats.RateLimitGlobal].Load(); got != 3 {
+		t.Fatalf("global drops %d, want 3", got)
+	}
+}

@@ -628,6 +628,18 @@ func (t *Tracker) Sweep(max int, alive func(pid uint32) bool, fn func(pid uint32
 	}
 }
 
+// GaspPending reports whether pid is tracked and its last accepted frame
+// was a regular beat, so that its next terminal frame would be its dying
+// gasp. The caller holds the lock.
+func (t *Tracker) GaspPending(pid uint32) bool {
+	idx, ok := t.lookup(pid)
+	if !ok {
+		return false
+	}
+	s := &t.slots[idx]
+	return s.hasNonce && !s.gaspSent
+}
+
 // Snapshot is the state of one slot, for tests and the recovery verifier.
 type Snapshot struct {
 	Pid            uint32
