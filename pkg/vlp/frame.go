@@ -3,6 +3,7 @@ package vlp
 import (
 	"encoding/binary"
 	"hash/crc32"
+	"sync"
 )
 
 // FrameSize is the exact size of a VLP v0.2 frame on the wire.
@@ -83,9 +84,18 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // Checksum returns the CRC-32C (Castagnoli) of b.
 func Checksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 
-// Encode writes f into dst and returns it. It does not validate f; use
-// Validate first when f comes from an untrusted source.
+// Encode writes f into dst. It does not validate f; use Validate first
+// when f comes from an untrusted source. Encode does not allocate when dst
+// outlives the call (a sender's buffer); hash/crc32 reaches the hardware
+// CRC through a function value, so escape analysis moves a dst declared in
+// the caller to the heap. Marshal has no such cost.
 func (f *Frame) Encode(dst *[FrameSize]byte) {
+	f.fields(dst)
+	binary.LittleEndian.PutUint32(dst[28:32], Checksum(dst[:28]))
+}
+
+// fields writes everything but the CRC.
+func (f *Frame) fields(dst *[FrameSize]byte) {
 	dst[0] = Magic0
 	dst[1] = Magic1
 	dst[2] = Version
@@ -94,13 +104,20 @@ func (f *Frame) Encode(dst *[FrameSize]byte) {
 	binary.LittleEndian.PutUint64(dst[8:16], f.Timestamp)
 	binary.LittleEndian.PutUint64(dst[16:24], f.Nonce)
 	binary.LittleEndian.PutUint32(dst[24:28], f.Payload)
-	binary.LittleEndian.PutUint32(dst[28:32], Checksum(dst[:28]))
 }
 
-// Marshal returns the wire form of f.
+// crcScratch holds heap buffers the CRC is computed over on behalf of
+// callers whose bytes live on the stack, so that those bytes do not escape.
+var crcScratch = sync.Pool{New: func() any { return new([FrameSize - 4]byte) }}
+
+// Marshal returns the wire form of f. It never allocates.
 func (f *Frame) Marshal() [FrameSize]byte {
 	var b [FrameSize]byte
-	f.Encode(&b)
+	f.fields(&b)
+	s := crcScratch.Get().(*[FrameSize - 4]byte)
+	copy(s[:], b[:28])
+	binary.LittleEndian.PutUint32(b[28:32], Checksum(s[:]))
+	crcScratch.Put(s)
 	return b
 }
 
@@ -151,10 +168,21 @@ func Decode(b []byte, f *Frame) error {
 }
 
 // Validate reports the first field error Decode would report for the frame
-// f encodes to. Encoders use it to refuse frames the observer would reject.
+// f encodes to (the magic, version and CRC of an encoded frame are always
+// right, so only the field checks remain, in the normative order). It
+// never allocates on success.
 func (f *Frame) Validate() error {
-	var b [FrameSize]byte
-	f.Encode(&b)
-	var g Frame
-	return Decode(b[:], &g)
+	switch {
+	case f.Status > StatusStall:
+		return &BadStatusError{Status: uint8(f.Status)}
+	case f.Status == StatusStall:
+		return errStallOnWire
+	case f.Pid <= 1:
+		return &BadPidError{Pid: f.Pid}
+	case f.Timestamp == TimestampInvalid:
+		return &BadTimestampError{Timestamp: f.Timestamp}
+	case f.Nonce == NonceTerminal && f.Status != StatusCritical:
+		return &BadNonceError{Nonce: f.Nonce, Status: f.Status}
+	}
+	return nil
 }
