@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -74,3 +76,23 @@ func TestSIGHUPReopensEventsFile(t *testing.T) {
 var nonceCounter atomic.Uint64
 
 func nonceNow() uint64 { return 1000 + nonceCounter.Add(1) }
+
+// TestLogFormats: text logs are "varta-watch: <message>" lines; JSON logs
+// are one object per line with a msg field.
+func TestLogFormats(t *testing.T) {
+	d := start(t, "--threshold-ms", "1000")
+	waitFor(t, 10*time.Second, "startup log", func() bool { return strings.Contains(d.stderr.String(), "observing") })
+	for _, l := range strings.Split(strings.TrimSpace(d.stderr.String()), "\n") {
+		if !strings.HasPrefix(l, "varta-watch: ") {
+			t.Fatalf("text log line %q", l)
+		}
+	}
+	j := start(t, "--threshold-ms", "1000", "--log-format", "json")
+	waitFor(t, 10*time.Second, "startup log", func() bool { return strings.Contains(j.stderr.String(), "observing") })
+	for _, l := range strings.Split(strings.TrimSpace(j.stderr.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil || m["msg"] == nil || m["level"] == nil {
+			t.Fatalf("json log line %q: %v", l, err)
+		}
+	}
+}
