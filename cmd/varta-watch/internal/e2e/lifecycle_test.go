@@ -96,3 +96,15 @@ func TestLogFormats(t *testing.T) {
 		}
 	}
 }
+
+// TestBoottimeClock: with --clock-source boottime the stall clock still
+// surfaces a stall no earlier than the threshold.
+func TestBoottimeClock(t *testing.T) {
+	d := start(t, "--threshold-ms", "200", "--clock-source", "boottime")
+	d.dial().beat(1)
+	evs := d.waitEvents(10*time.Second, "a stall", func(e []event) bool { return len(filter(e, "stall", selfPid)) == 1 })
+	b, s := filter(evs, "beat", selfPid)[0], filter(evs, "stall", selfPid)[0]
+	if s.ns < b.ns+uint64(200*time.Millisecond) {
+		t.Fatalf("stall at %d ns, beat at %d ns", s.ns, b.ns)
+	}
+}
