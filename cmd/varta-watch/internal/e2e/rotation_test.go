@@ -66,10 +66,15 @@ func TestEventsFileRotates(t *testing.T) {
 	for i := uint64(1); i <= 800; i++ { // about 31 bytes a line: six files' worth
 		s.beat(i)
 	}
-	waitFor(t, 15*time.Second, "five rotated generations", func() bool {
-		_, err := os.Stat(d.events + ".5")
-		return err == nil
+	// Wait for the last beat to be written: datagrams still queued in the
+	// socket when the daemon stops are not read.
+	waitFor(t, 15*time.Second, "the last beat in the current file", func() bool {
+		b, _ := os.ReadFile(d.events)
+		return strings.Contains(string(b), "\t800\tok\t")
 	})
+	if _, err := os.Stat(d.events + ".5"); err != nil {
+		t.Fatalf("five rotated generations expected: %v", err)
+	}
 	if code := d.stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
