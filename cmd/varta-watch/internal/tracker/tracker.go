@@ -299,14 +299,11 @@ func (t *Tracker) Observe(f *vlp.Frame, origin vlp.Origin, now int64) Result {
 	}
 	if origin > s.origin {
 		// A stronger origin replaces the weaker stream.
-		id, crossNS, ok, v := t.pin(f.Pid, origin)
-		if !ok {
+		st, v := t.pin(f.Pid, origin)
+		if v != Accepted {
 			return Result{Verdict: v}
 		}
-		wasEmpty := t.liveHead == nilIdx
-		t.reset(idx, f.Pid, origin, id, crossNS)
-		t.accept(idx, f, now)
-		return Result{Verdict: Accepted, First: true, WasEmpty: wasEmpty}
+		return t.restart(idx, f, st, now)
 	}
 
 	if v := t.rateLimit(s, f, now); v != Accepted {
@@ -320,16 +317,12 @@ func (t *Tracker) Observe(f *vlp.Frame, origin vlp.Origin, now int64) Result {
 			id, err := t.opts.Resolver.Identity(f.Pid)
 			if err == nil && id.Generation != s.generation {
 				t.c.TrackerPidRecycle.Add(1)
-				wasEmpty := t.liveHead == nilIdx
-				crossNS := t.opts.SelfNS != 0 && id.NSInode != t.opts.SelfNS
-				if crossNS && !t.opts.AllowCrossNamespace {
+				st, v := t.withIdentity(stream{origin: origin}, id)
+				if v != Accepted {
 					t.release(idx)
-					t.c.FrameNamespaceMismatch.Add(1)
-					return Result{Verdict: DroppedNamespace}
+					return Result{Verdict: v}
 				}
-				t.reset(idx, f.Pid, origin, id, crossNS)
-				t.accept(idx, f, now)
-				return Result{Verdict: Accepted, First: true, WasEmpty: wasEmpty}
+				return t.restart(idx, f, st, now)
 			}
 		}
 		t.c.OutOfOrder.Add(1)
@@ -338,6 +331,14 @@ func (t *Tracker) Observe(f *vlp.Frame, origin vlp.Origin, now int64) Result {
 	wasEmpty := t.liveHead == nilIdx
 	t.accept(idx, f, now)
 	return Result{Verdict: Accepted, WasEmpty: wasEmpty}
+}
+
+// restart begins a fresh stream in slot idx with frame f.
+func (t *Tracker) restart(idx int32, f *vlp.Frame, st stream, now int64) Result {
+	wasEmpty := t.liveHead == nilIdx
+	t.reset(idx, f.Pid, st)
+	t.accept(idx, f, now)
+	return Result{Verdict: Accepted, First: true, WasEmpty: wasEmpty}
 }
 
 // inOrder applies the nonce rules (and counts a wrap).
@@ -374,34 +375,46 @@ func (t *Tracker) rateLimit(s *slot, f *vlp.Frame, now int64) Verdict {
 	return Accepted
 }
 
-// pin resolves the identity of a new stream. It may downgrade a
-// kernel-attested origin to SocketModeOnly when the identity cannot be read.
-func (t *Tracker) pin(pid uint32, origin vlp.Origin) (procfs.Identity, bool, bool, Verdict) {
+// stream is what a slot pins when a new stream starts: its origin and, for
+// kernel-attested senders, the process identity.
+type stream struct {
+	origin  vlp.Origin
+	id      procfs.Identity
+	crossNS bool
+}
+
+// pin resolves the identity of a new stream. A kernel-attested sender
+// whose identity cannot be read (it exited between sending and our read)
+// is trusted no more than the socket's mode: SocketModeOnly.
+func (t *Tracker) pin(pid uint32, origin vlp.Origin) (stream, Verdict) {
+	st := stream{origin: origin}
 	if origin != vlp.OriginKernelAttested || t.opts.Resolver == nil {
-		return procfs.Identity{}, false, true, Accepted
+		return st, Accepted
 	}
 	id, err := t.opts.Resolver.Identity(pid)
 	if err != nil {
-		return procfs.Identity{}, false, true, Accepted
+		st.origin = vlp.OriginSocketModeOnly
+		return st, Accepted
 	}
-	crossNS := t.opts.SelfNS != 0 && id.NSInode != t.opts.SelfNS
-	if crossNS && !t.opts.AllowCrossNamespace {
+	return t.withIdentity(st, id)
+}
+
+// withIdentity pins id and applies the namespace rule.
+func (t *Tracker) withIdentity(st stream, id procfs.Identity) (stream, Verdict) {
+	st.id = id
+	st.crossNS = t.opts.SelfNS != 0 && id.NSInode != t.opts.SelfNS
+	if st.crossNS && !t.opts.AllowCrossNamespace {
 		t.c.FrameNamespaceMismatch.Add(1)
-		return id, crossNS, false, DroppedNamespace
+		return st, DroppedNamespace
 	}
-	return id, crossNS, true, Accepted
+	return st, Accepted
 }
 
 // admit handles the first frame from an unknown pid.
 func (t *Tracker) admit(f *vlp.Frame, origin vlp.Origin, now int64) Result {
-	id, crossNS, ok, v := t.pin(f.Pid, origin)
-	if !ok {
+	st, v := t.pin(f.Pid, origin)
+	if v != Accepted {
 		return Result{Verdict: v}
-	}
-	if origin == vlp.OriginKernelAttested && t.opts.Resolver != nil && id.Generation == 0 {
-		// The identity could not be pinned: the beat is trusted no more
-		// than the socket's mode.
-		origin = vlp.OriginSocketModeOnly
 	}
 	var evicted uint32
 	if len(t.free) == 0 {
@@ -416,12 +429,11 @@ func (t *Tracker) admit(f *vlp.Frame, origin vlp.Origin, now int64) Result {
 	}
 	idx := t.free[len(t.free)-1]
 	t.free = t.free[:len(t.free)-1]
-	wasEmpty := t.liveHead == nilIdx
 	t.setIndex(f.Pid, idx)
 	t.tracked.Add(1)
-	t.reset(idx, f.Pid, origin, id, crossNS)
-	t.accept(idx, f, now)
-	return Result{Verdict: Accepted, Evicted: evicted, First: true, WasEmpty: wasEmpty}
+	r := t.restart(idx, f, st, now)
+	r.Evicted = evicted
+	return r
 }
 
 // victim picks a slot to evict, or nilIdx.
@@ -439,15 +451,15 @@ func (t *Tracker) victim(now int64) int32 {
 }
 
 // reset starts a fresh stream in slot idx (unlinked from any list).
-func (t *Tracker) reset(idx int32, pid uint32, origin vlp.Origin, id procfs.Identity, crossNS bool) {
+func (t *Tracker) reset(idx int32, pid uint32, st stream) {
 	s := &t.slots[idx]
 	t.unlink(idx)
 	s.lastNonce, s.lastTerminalTs = 0, 0
 	s.hasNonce, s.hasTerminal, s.gaspSent = false, false, false
 	s.rateStart, s.rateCount = 0, 0
-	s.origin = origin
-	s.nsInode, s.generation = id.NSInode, id.Generation
-	s.crossNS = crossNS
+	s.origin = st.origin
+	s.nsInode, s.generation = st.id.NSInode, st.id.Generation
+	s.crossNS = st.crossNS
 	s.beats.Store(0)
 	s.stalls.Store(0)
 	s.status.Store(uint32(vlp.StatusOk))

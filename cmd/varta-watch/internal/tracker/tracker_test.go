@@ -162,6 +162,15 @@ func TestNamespace(t *testing.T) {
 	if s, _ := tr2.Lookup(99); s.Origin != vlp.OriginSocketModeOnly {
 		t.Fatalf("unpinned origin %v", s.Origin)
 	}
+	// The same rule applies when a kernel-attested stream takes over a UDP
+	// slot.
+	observe(tr2, beat(98, 1), vlp.OriginNetworkUnverified, 0)
+	if r := observe(tr2, beat(98, 1), vlp.OriginKernelAttested, 0); r.Verdict != Accepted || !r.First {
+		t.Fatalf("%+v", r)
+	}
+	if s, _ := tr2.Lookup(98); s.Origin != vlp.OriginSocketModeOnly {
+		t.Fatalf("upgraded unpinned origin %v", s.Origin)
+	}
 }
 
 func TestRateLimit(t *testing.T) {
