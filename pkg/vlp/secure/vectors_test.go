@@ -156,47 +156,19 @@ func TestSecureVectors(t *testing.T) {
 
 func checkSharedVector(t *testing.T, v *secureVector) {
 	k := key(t, v.KeyHex)
-	pt := frame32(t, v.PlaintextHex)
-	want := unhex(t, v.ExpectedWireHex)
-
 	s, err := secure.NewSharedSealer(k)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.SetIV(iv8(t, v.IVRandomHex), v.IVCounter)
-	buf := make([]byte, secure.MaxFrameSize)
-	n := s.Seal(buf, pt)
-	if !bytes.Equal(buf[:n], want) {
-		t.Errorf("Seal:\n got %x\nwant %x", buf[:n], want)
-	}
-
 	o, err := secure.NewOpener(secure.OpenerConfig{SharedKeys: []secure.Key{k}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got [vlp.FrameSize]byte
-	info, err := o.Open(&got, want)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	if got != *pt {
-		t.Errorf("Open = %x, want %x", got, *pt)
-	}
-	wantIV := secure.IV{Random: iv8(t, v.IVRandomHex), Counter: v.IVCounter}
-	if info.IV != wantIV || info.KeyIndex != 0 || info.Attempts != 1 {
-		t.Errorf("OpenInfo = %+v, want IV %+v, key 0, 1 attempt", info, wantIV)
-	}
-	var f vlp.Frame
-	if err := vlp.Decode(got[:], &f); err != nil {
-		t.Errorf("plaintext does not decode: %v", err)
-	}
+	checkSealOpen(t, v, s, o, 0)
 }
 
 func checkMasterVector(t *testing.T, v *secureVector) {
 	master := key(t, v.MasterKeyHex)
-	pt := frame32(t, v.PlaintextHex)
-	want := unhex(t, v.ExpectedWireHex)
-
 	if got := secure.AgentKey(master, v.AgentPid); hex.EncodeToString(got[:]) != v.DerivedAgentKeyHex {
 		t.Errorf("AgentKey(pid %d) = %x, want %s", v.AgentPid, got[:], v.DerivedAgentKeyHex)
 	}
@@ -204,6 +176,22 @@ func checkMasterVector(t *testing.T, v *secureVector) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	o, err := secure.NewOpener(secure.OpenerConfig{MasterKey: &master})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSealOpen(t, v, s, o, -1)
+}
+
+// checkSealOpen seals the vector's plaintext under its IV with s and
+// compares the wire bytes, then opens the expected wire with o: the
+// plaintext, the OpenInfo (one attempt, KeyIndex wantKey) and a clean
+// vlp.Decode of the result.
+func checkSealOpen(t *testing.T, v *secureVector, s *secure.Sealer, o *secure.Opener, wantKey int) {
+	t.Helper()
+	pt := frame32(t, v.PlaintextHex)
+	want := unhex(t, v.ExpectedWireHex)
+
 	s.SetIV(iv8(t, v.IVRandomHex), v.IVCounter)
 	buf := make([]byte, secure.MaxFrameSize)
 	n := s.Seal(buf, pt)
@@ -211,10 +199,6 @@ func checkMasterVector(t *testing.T, v *secureVector) {
 		t.Errorf("Seal:\n got %x\nwant %x", buf[:n], want)
 	}
 
-	o, err := secure.NewOpener(secure.OpenerConfig{MasterKey: &master})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var got [vlp.FrameSize]byte
 	info, err := o.Open(&got, want)
 	if err != nil {
@@ -224,8 +208,12 @@ func checkMasterVector(t *testing.T, v *secureVector) {
 		t.Errorf("Open = %x, want %x", got, *pt)
 	}
 	wantIV := secure.IV{Random: iv8(t, v.IVRandomHex), Counter: v.IVCounter}
-	if info.IV != wantIV || info.KeyIndex != -1 || info.Attempts != 1 {
-		t.Errorf("OpenInfo = %+v, want IV %+v, key -1, 1 attempt", info, wantIV)
+	if info.IV != wantIV || info.KeyIndex != wantKey || info.Attempts != 1 {
+		t.Errorf("OpenInfo = %+v, want IV %+v, key %d, 1 attempt", info, wantIV, wantKey)
+	}
+	var f vlp.Frame
+	if err := vlp.Decode(got[:], &f); err != nil {
+		t.Errorf("plaintext does not decode: %v", err)
 	}
 }
 
