@@ -170,9 +170,10 @@ func (a *Agent) Beat(status vlp.Status, payload uint32) Result {
 		}
 		return Result{Outcome: Failed, err: ErrBadStatus}
 	}
+	pid := uint32(unix.Getpid()) // before locking: the lock need not cover the syscall
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	f := vlp.Frame{Status: status, Timestamp: a.timestampLocked(), Nonce: a.nonce, Payload: payload}
+	f := vlp.Frame{Status: status, Pid: pid, Timestamp: a.timestampLocked(), Nonce: a.nonce, Payload: payload}
 	r := a.sendLocked(&f)
 	if r.Outcome == Sent {
 		if a.nonce == vlp.NonceWrapFrom {
@@ -189,6 +190,7 @@ func (a *Agent) Beat(status vlp.Status, payload uint32) Result {
 // any terminal frame this Agent sent or tried to send before. It does not
 // close the Agent and does not touch the regular nonce.
 func (a *Agent) Terminal() Result {
+	pid := uint32(unix.Getpid())
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	ts := a.timestampLocked()
@@ -196,7 +198,7 @@ func (a *Agent) Terminal() Result {
 		ts = a.lastTerm + 1
 	}
 	a.lastTerm, a.termSent = ts, true
-	f := vlp.Frame{Status: vlp.StatusCritical, Timestamp: ts, Nonce: vlp.NonceTerminal}
+	f := vlp.Frame{Status: vlp.StatusCritical, Pid: pid, Timestamp: ts, Nonce: vlp.NonceTerminal}
 	r := a.sendLocked(&f)
 	if r.Outcome == Sent {
 		a.terminals.Add(1)
@@ -267,19 +269,19 @@ func (a *Agent) timestampLocked() uint64 {
 	return ts
 }
 
-// sendLocked fills in the pid, encodes f and sends it, reconnecting and
-// retrying once when the run of drops reaches the reconnect threshold.
+// sendLocked encodes f (whose Pid the caller read for this very frame) and
+// sends it, reconnecting and retrying once when the run of drops reaches the
+// reconnect threshold.
 func (a *Agent) sendLocked(f *vlp.Frame) Result {
 	if a.closed {
 		a.failed.Add(1)
 		return Result{Outcome: Failed, err: ErrClosed, Nonce: f.Nonce}
 	}
-	pid := uint32(unix.Getpid())
-	if pid != a.pid {
+	if f.Pid != a.pid {
 		// A forked child: it must not reuse the parent's secure session.
-		a.pid = pid
+		a.pid = f.Pid
 		if a.newSealer != nil {
-			if s, err := a.newSealer(pid); err == nil {
+			if s, err := a.newSealer(f.Pid); err == nil {
 				a.sealer = s
 			} else {
 				a.failed.Add(1)
@@ -287,7 +289,6 @@ func (a *Agent) sendLocked(f *vlp.Frame) Result {
 			}
 		}
 	}
-	f.Pid = pid
 	f.Encode(&a.plain)
 	r := a.writeLocked()
 	if r.Outcome == Dropped {
