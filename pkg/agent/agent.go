@@ -12,18 +12,10 @@ import (
 	"github.com/varta-go/varta/pkg/vlp/secure"
 )
 
-// sealer turns the 32-byte frame into a secure UDP datagram. Seal must not
-// allocate and must not advance any state; Commit advances the IV counter
-// after the kernel accepted the datagram; Reset draws a fresh salt.
-type sealer interface {
-	Seal(dst []byte, frame *[vlp.FrameSize]byte) int
-	Commit()
-	Reset() error
-}
-
-// sealerFactory builds the sealer for a sender pid (the master-key mode
-// derives a per-pid key; the shared-key mode ignores the pid).
-type sealerFactory func(pid uint32) (sealer, error)
+// sealerFactory builds the secure UDP sealer for a sender pid (the
+// master-key mode derives a per-pid key; the shared-key mode ignores the
+// pid).
+type sealerFactory func(pid uint32) (*secure.Sealer, error)
 
 // Agent sends beats to one observer. Create it with Connect (or DialUnix,
 // DialUDP); all methods are safe for concurrent use.
@@ -45,8 +37,8 @@ type Agent struct {
 	consec     int    // consecutive drops
 	reconnectN int    // reconnect after this many consecutive drops; 0 = never
 
-	newSealer sealerFactory // nil for plain transports
-	sealer    sealer
+	newSealer sealerFactory  // nil for plain transports
+	sealer    *secure.Sealer // nil for plain transports
 
 	plain [vlp.FrameSize]byte
 	wire  [secure.MaxFrameSize]byte

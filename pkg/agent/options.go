@@ -46,10 +46,10 @@ func (o *Options) sealerFactory() sealerFactory {
 	switch {
 	case o.SharedKey != nil:
 		k := *o.SharedKey
-		return func(uint32) (sealer, error) { return secure.NewSharedSealer(k) }
+		return func(uint32) (*secure.Sealer, error) { return secure.NewSharedSealer(k) }
 	case o.MasterKey != nil:
 		m := *o.MasterKey
-		return func(pid uint32) (sealer, error) { return secure.NewMasterSealer(m, pid) }
+		return func(pid uint32) (*secure.Sealer, error) { return secure.NewMasterSealer(m, pid) }
 	}
 	return nil
 }
