@@ -100,9 +100,6 @@ func NewOpener(cfg OpenerConfig) (*Opener, error) {
 		o.shared = append(o.shared, a)
 	}
 	if cfg.MasterKey != nil {
-		if _, err := chacha20poly1305.New(cfg.MasterKey[:]); err != nil {
-			return nil, fmt.Errorf("secure: master key: %w", err)
-		}
 		m := *cfg.MasterKey
 		o.master = &m
 		n := cfg.AgentKeyCache
