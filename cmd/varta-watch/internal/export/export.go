@@ -363,16 +363,16 @@ func (w *Writer) writeOut(n int) {
 		return
 	}
 	p := w.buf[:n]
-	lines := bytes.Count(p, []byte{'\n'})
 	defer func() { w.buf = append(w.buf[:0], w.buf[n:]...) }()
+	// Lines are counted only when they are dropped, not on every write.
 	if w.f == nil && !w.retryOpen() {
-		w.c.ExportDropped.Add(uint64(lines))
+		w.c.ExportDropped.Add(countLines(p))
 		return
 	}
 	if w.needNL {
 		if _, err := w.f.Write([]byte{'\n'}); err != nil {
 			w.ioError("write", err)
-			w.c.ExportDropped.Add(uint64(lines))
+			w.c.ExportDropped.Add(countLines(p))
 			return
 		}
 		w.size++
@@ -388,8 +388,10 @@ func (w *Writer) writeOut(n int) {
 	if whole < nw {
 		w.cutTornLine(int64(nw - whole))
 	}
-	w.c.ExportDropped.Add(uint64(bytes.Count(p[whole:], []byte{'\n'})))
+	w.c.ExportDropped.Add(countLines(p[whole:]))
 }
+
+func countLines(p []byte) uint64 { return uint64(bytes.Count(p, []byte{'\n'})) }
 
 // cutTornLine truncates the torn trailing partial line of torn bytes off the
 // file. If that is impossible (standard output, or truncate fails), the next
