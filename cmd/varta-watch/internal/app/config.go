@@ -15,7 +15,6 @@ import (
 	"github.com/varta-go/varta/cmd/varta-watch/internal/export"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/ingest"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/lifecycle"
-	"github.com/varta-go/varta/cmd/varta-watch/internal/listener"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/observer"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/tracker"
 	"github.com/varta-go/varta/pkg/exitcode"
@@ -227,5 +226,3 @@ func runAction(c *cli.Context) error {
 	}
 	return nil
 }
-
-var _ = listener.KernelCredentials

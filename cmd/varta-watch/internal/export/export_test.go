@@ -159,34 +159,35 @@ func TestOpenRefusesUnsafeFiles(t *testing.T) {
 		name    string
 		setup   func(t *testing.T, dir, path string)
 		wantErr error
-		root    bool // needs root (chown)
+		root    bool   // needs root (chown)
+		detail  string // the error also names this, e.g. the file type found
 	}{
 		{"symlink to a file", func(t *testing.T, dir, path string) {
 			target := filepath.Join(dir, "target")
 			mustWrite(t, target, 0o600)
 			mustSymlink(t, target, path)
-		}, ErrSymlink, false},
+		}, ErrSymlink, false, ""},
 		{"dangling symlink", func(t *testing.T, dir, path string) {
 			mustSymlink(t, filepath.Join(dir, "nowhere"), path)
-		}, ErrSymlink, false},
+		}, ErrSymlink, false, ""},
 		{"directory", func(t *testing.T, dir, path string) {
 			if err := os.Mkdir(path, 0o700); err != nil {
 				t.Fatal(err)
 			}
-		}, ErrNotRegular, false},
+		}, ErrNotRegular, false, "(a directory)"},
 		{"named pipe without reader", func(t *testing.T, dir, path string) {
 			if err := syscall.Mkfifo(path, 0o600); err != nil {
 				t.Fatal(err)
 			}
-		}, ErrNotRegular, false},
-		{"group readable", func(t *testing.T, dir, path string) { mustWrite(t, path, 0o640) }, ErrGroupOtherAccess, false},
-		{"other writable", func(t *testing.T, dir, path string) { mustWrite(t, path, 0o602) }, ErrGroupOtherAccess, false},
+		}, ErrNotRegular, false, "(a named pipe)"},
+		{"group readable", func(t *testing.T, dir, path string) { mustWrite(t, path, 0o640) }, ErrGroupOtherAccess, false, "mode 0640"},
+		{"other writable", func(t *testing.T, dir, path string) { mustWrite(t, path, 0o602) }, ErrGroupOtherAccess, false, "mode 0602"},
 		{"other user's file", func(t *testing.T, dir, path string) {
 			mustWrite(t, path, 0o600)
 			if err := os.Chown(path, 65534, 65534); err != nil {
 				t.Fatal(err)
 			}
-		}, ErrNotOwner, true},
+		}, ErrNotOwner, true, "owner uid 65534"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -208,6 +209,9 @@ func TestOpenRefusesUnsafeFiles(t *testing.T) {
 			if !strings.Contains(err.Error(), path) {
 				t.Fatalf("error %q does not name the file", err)
 			}
+			if !strings.Contains(err.Error(), tt.detail) {
+				t.Fatalf("error %q does not say %q", err, tt.detail)
+			}
 			if after := snapshot(t, dir); after != before {
 				t.Fatalf("Open changed the directory:\nbefore %s\nafter  %s", before, after)
 			}
@@ -217,6 +221,9 @@ func TestOpenRefusesUnsafeFiles(t *testing.T) {
 		_, err := Open(Options{Path: os.DevNull}, nil)
 		if !errors.Is(err, ErrNotRegular) {
 			t.Fatalf("Open(%s) error = %v, want ErrNotRegular", os.DevNull, err)
+		}
+		if !strings.Contains(err.Error(), "(a character device)") {
+			t.Fatalf("Open(%s) error %q does not name the file type", os.DevNull, err)
 		}
 	})
 }

@@ -23,12 +23,14 @@ var (
 func openChecked(path string, uid int) (*os.File, int64, error) {
 	fd, err := unix.Open(path, unix.O_CREAT|unix.O_APPEND|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NONBLOCK, 0o600)
 	if err != nil {
-		if fi, lerr := os.Lstat(path); lerr == nil {
-			if fi.Mode()&os.ModeSymlink != 0 {
+		var st unix.Stat_t
+		if unix.Lstat(path, &st) == nil {
+			switch st.Mode & unix.S_IFMT {
+			case unix.S_IFREG:
+			case unix.S_IFLNK:
 				return nil, 0, fmt.Errorf("events file %q %w", path, ErrSymlink)
-			}
-			if !fi.Mode().IsRegular() {
-				return nil, 0, fmt.Errorf("events file %q %w (%s)", path, ErrNotRegular, fileType(fi.Mode()))
+			default:
+				return nil, 0, fmt.Errorf("events file %q %w (%s)", path, ErrNotRegular, fileType(uint32(st.Mode)))
 			}
 		}
 		return nil, 0, fmt.Errorf("open events file %q: %w", path, err)
@@ -51,7 +53,7 @@ func openChecked(path string, uid int) (*os.File, int64, error) {
 
 func checkStat(path string, st *unix.Stat_t, uid int) error {
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return fmt.Errorf("events file %q %w (%s)", path, ErrNotRegular, fileType(modeType(uint32(st.Mode))))
+		return fmt.Errorf("events file %q %w (%s)", path, ErrNotRegular, fileType(uint32(st.Mode)))
 	}
 	if int(st.Uid) != uid {
 		return fmt.Errorf("events file %q %w (owner uid %d, observer uid %d)", path, ErrNotOwner, st.Uid, uid)
@@ -62,37 +64,20 @@ func checkStat(path string, st *unix.Stat_t, uid int) error {
 	return nil
 }
 
-func modeType(m uint32) os.FileMode {
-	switch m & unix.S_IFMT {
+// fileType names the file type in mode (a stat st_mode).
+func fileType(mode uint32) string {
+	switch mode & unix.S_IFMT {
 	case unix.S_IFDIR:
-		return os.ModeDir
-	case unix.S_IFCHR:
-		return os.ModeDevice | os.ModeCharDevice
-	case unix.S_IFBLK:
-		return os.ModeDevice
-	case unix.S_IFIFO:
-		return os.ModeNamedPipe
-	case unix.S_IFSOCK:
-		return os.ModeSocket
-	case unix.S_IFLNK:
-		return os.ModeSymlink
-	}
-	return os.ModeIrregular
-}
-
-func fileType(m os.FileMode) string {
-	switch {
-	case m&os.ModeDir != 0:
 		return "a directory"
-	case m&os.ModeCharDevice != 0:
+	case unix.S_IFCHR:
 		return "a character device"
-	case m&os.ModeDevice != 0:
+	case unix.S_IFBLK:
 		return "a block device"
-	case m&os.ModeNamedPipe != 0:
+	case unix.S_IFIFO:
 		return "a named pipe"
-	case m&os.ModeSocket != 0:
+	case unix.S_IFSOCK:
 		return "a socket"
-	case m&os.ModeSymlink != 0:
+	case unix.S_IFLNK:
 		return "a symbolic link"
 	}
 	return "not a regular file"

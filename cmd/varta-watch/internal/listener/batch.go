@@ -29,9 +29,6 @@ type Datagram struct {
 	Gid      uint32
 	// FDs counts SCM_RIGHTS descriptors received (and already closed).
 	FDs int
-	// Port is the sender's UDP port (UDP listeners only); Addr4/Addr16
-	// hold the address.
-	Port uint16
 }
 
 // Batch holds the buffers for one receive call. It is allocated once per

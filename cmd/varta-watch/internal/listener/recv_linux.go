@@ -22,10 +22,9 @@ var (
 )
 
 type batchSys struct {
-	hdrs  [BatchSize]unix.Mmsghdr
-	iovs  [BatchSize]unix.Iovec
-	ctrl  [BatchSize][]byte
-	names [BatchSize]unix.RawSockaddrInet6
+	hdrs [BatchSize]unix.Mmsghdr
+	iovs [BatchSize]unix.Iovec
+	ctrl [BatchSize][]byte
 }
 
 func (b *Batch) init() {
@@ -102,9 +101,6 @@ func (r *reader) recv(fd uintptr) bool {
 		if r.unix {
 			h.Control = &b.sys.ctrl[i][0]
 			h.SetControllen(ctrlSize)
-		} else {
-			h.Name = (*byte)(unsafe.Pointer(&b.sys.names[i]))
-			h.Namelen = unix.SizeofSockaddrInet6
 		}
 		h.Flags = 0
 		b.sys.hdrs[i].Len = 0
@@ -143,12 +139,9 @@ func (r *reader) read(b *Batch) (int, error) {
 		d.Data = b.bufs[i][:ln]
 		d.CtrlTruncated = m.Hdr.Flags&unix.MSG_CTRUNC != 0
 		d.HasCreds, d.FDs = false, 0
-		d.Pid, d.Uid, d.Gid, d.Port = 0, 0, 0, 0
+		d.Pid, d.Uid, d.Gid = 0, 0, 0
 		if r.unix {
 			parseControl(b.sys.ctrl[i][:m.Hdr.Controllen], d)
-		} else {
-			sa := &b.sys.names[i]
-			d.Port = binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:])
 		}
 	}
 	return n, nil

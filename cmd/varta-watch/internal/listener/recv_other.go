@@ -2,10 +2,7 @@
 
 package listener
 
-import (
-	"net"
-	"syscall"
-)
+import "syscall"
 
 // KernelCredentials reports whether this platform attaches the sender's
 // pid and uid to every Unix datagram. Elsewhere beats are SocketModeOnly.
@@ -50,16 +47,11 @@ func (r *reader) init(raw syscall.RawConn, isUnix bool) {
 }
 
 func (r *reader) recv(fd uintptr) bool {
-	n, from, err := syscall.Recvfrom(int(fd), r.b.bufs[0][:], 0)
+	n, _, err := syscall.Recvfrom(int(fd), r.b.bufs[0][:], 0)
 	if err == syscall.EAGAIN || err == syscall.EINTR {
 		return false
 	}
 	r.n, r.err = n, err
-	if sa, ok := from.(*syscall.SockaddrInet4); ok {
-		r.b.D[0].Port = uint16(sa.Port)
-	} else if sa, ok := from.(*syscall.SockaddrInet6); ok {
-		r.b.D[0].Port = uint16(sa.Port)
-	}
 	return true
 }
 
@@ -82,5 +74,3 @@ func (r *reader) read(b *Batch) (int, error) {
 	d.Data = b.bufs[0][:ln]
 	return 1, nil
 }
-
-var _ = net.ErrClosed

@@ -1,10 +1,8 @@
 package listener
 
 import (
-	"errors"
 	"net"
 	"testing"
-	"time"
 )
 
 func TestUDPBatchAndSizes(t *testing.T) {
@@ -33,13 +31,9 @@ func TestUDPBatchAndSizes(t *testing.T) {
 		}
 		got = append(got, b.D[:n]...)
 	}
-	port := uint16(c.LocalAddr().(*net.UDPAddr).Port)
 	for i, d := range got {
 		if d.Len != sizes[i] || d.Truncated != (sizes[i] > BufSize) || d.HasCreds {
 			t.Errorf("datagram %d: %+v", i, d)
-		}
-		if d.Port != port {
-			t.Errorf("datagram %d: port %d, want %d", i, d.Port, port)
 		}
 	}
 }
@@ -49,27 +43,5 @@ func TestIsLoopback(t *testing.T) {
 		if IsLoopback(addr) != want {
 			t.Errorf("IsLoopback(%q) != %v", addr, want)
 		}
-	}
-}
-
-func TestUDPCloseWakesRead(t *testing.T) {
-	u, err := ListenUDP("127.0.0.1:0", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := u.Read(NewBatch())
-		done <- err
-	}()
-	time.Sleep(20 * time.Millisecond)
-	u.Close()
-	select {
-	case err := <-done:
-		if !errors.Is(err, net.ErrClosed) {
-			t.Fatalf("Read after Close: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close did not wake a blocked Read")
 	}
 }

@@ -1,13 +1,10 @@
 package observer
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/varta-go/varta/cmd/varta-watch/internal/procfs"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/recovery"
-	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/tracker"
 	"github.com/varta-go/varta/pkg/audit"
 	"github.com/varta-go/varta/pkg/secretfile"
@@ -137,7 +134,7 @@ func (v verifier) Verify(s recovery.Stall) recovery.Verdict {
 	if snap.Origin == vlp.OriginKernelAttested && v.o.resolver != nil {
 		id, err := v.o.resolver.Identity(s.Pid)
 		switch {
-		case errors.Is(err, procfs.ErrGone), err != nil:
+		case err != nil: // gone, or unreadable
 			return recovery.VerdictUnverifiable
 		case id.Generation != s.Generation:
 			return recovery.VerdictRecycled
@@ -176,5 +173,3 @@ func (a auditSink) Complete(r recovery.CompleteRecord) {
 func (a auditSink) Refused(r recovery.RefusedRecord) {
 	a.w.Refused(audit.RefusedRecord{ObserverNs: r.ObserverNs, AgentPid: r.AgentPid, Reason: r.Reason})
 }
-
-var _ = stats.OutcomeSpawned

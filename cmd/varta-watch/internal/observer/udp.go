@@ -134,7 +134,7 @@ func (o *Observer) receiveUDP() {
 		if st.opener == nil {
 			for i := 0; i < n; i++ {
 				d := &b.D[i]
-				o.pipe.Plain(d.Data[:min(d.Len, len(d.Data))], st.origin, now)
+				o.pipe.Plain(d.Data, st.origin, now)
 			}
 		} else {
 			wall := time.Now()
