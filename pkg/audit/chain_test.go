@@ -60,6 +60,11 @@ func TestExampleReencodes(t *testing.T) {
 		if r.Chain != want {
 			t.Fatalf("line %d seq %d: chain %s, recomputed %s", line, r.Seq, want, r.Chain)
 		}
+		// The Writer's path links and encodes in one pass.
+		r.Chain, r.Unchained = Hash{}, true
+		if got := r.appendLinked([]byte("x"), prev); string(got) != "x"+string(text)+"\n" || r.Chain != want || r.Unchained {
+			t.Fatalf("line %d seq %d: appendLinked = %q (chain %s), want the line with chain %s", line, r.Seq, got, r.Chain, want)
+		}
 		prev = r.Chain
 		out.Write(r.AppendLine(nil))
 		records++
@@ -69,5 +74,19 @@ func TestExampleReencodes(t *testing.T) {
 	}
 	if !bytes.Equal(out.Bytes(), raw) {
 		t.Fatalf("re-encoding differs:\n%s\nwant:\n%s", out.Bytes(), raw)
+	}
+}
+
+// TestLinkDoesNotAllocate pins the Writer's per-record encoding (link and
+// line) to zero allocations into a reused buffer.
+func TestLinkDoesNotAllocate(t *testing.T) {
+	r := Record{Seq: 7, Kind: KindSpawn, Spawn: SpawnRecord{WallclockMs: 1700000000000, ObserverNs: 5e9, AgentPid: 4242, ChildPid: 4343,
+		Program: "/usr/local/bin/restart-agent", Source: "/etc/varta/recovery.cmd", TemplateLen: 41}}
+	buf := make([]byte, 0, 512)
+	if n := testing.AllocsPerRun(100, func() { buf, _ = headerAndBoot(buf[:0], false, true, &r, ZeroHash) }); n != 0 {
+		t.Fatalf("headerAndBoot: %v allocs per record, want 0", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { r.Link(ZeroHash) }); n != 0 {
+		t.Fatalf("Link: %v allocs, want 0", n)
 	}
 }

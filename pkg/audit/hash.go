@@ -99,8 +99,8 @@ func appendHex(dst []byte, h Hash) []byte {
 // body is the line from the start of seq up to, not including, the TAB
 // before the chain column.
 func ChainHash(prev Hash, kind Kind, body []byte) Hash {
-	var c chainer
-	return c.link(prev, kind.bytes(), body)
+	var buf [512]byte // a record's hash input fits: no heap buffer per link
+	return sha256.Sum256(appendChainInput(buf[:0], prev, kind.bytes(), body))
 }
 
 // chainer computes links in one reusable buffer, so that a verification
@@ -110,13 +110,17 @@ type chainer struct {
 }
 
 func (c *chainer) link(prev Hash, kind, body []byte) Hash {
-	b := append(c.buf[:0], chainDomain...)
-	b = append(b, 0)
-	b = append(b, kind...)
-	b = append(b, 0)
-	b = append(b, prev[:]...)
-	b = append(b, 0)
-	b = append(b, body...)
-	c.buf = b
-	return sha256.Sum256(b)
+	c.buf = appendChainInput(c.buf[:0], prev, kind, body)
+	return sha256.Sum256(c.buf)
+}
+
+// appendChainInput appends the bytes one link hashes.
+func appendChainInput(dst []byte, prev Hash, kind, body []byte) []byte {
+	dst = append(dst, chainDomain...)
+	dst = append(dst, 0)
+	dst = append(dst, kind...)
+	dst = append(dst, 0)
+	dst = append(dst, prev[:]...)
+	dst = append(dst, 0)
+	return append(dst, body...)
 }

@@ -362,7 +362,10 @@ func (r *Record) AppendBody(dst []byte) []byte {
 // AppendLine appends the whole line: body, TAB, chain column ("-" when
 // Unchained) and LF.
 func (r *Record) AppendLine(dst []byte) []byte {
-	dst = r.AppendBody(dst)
+	return r.appendChainColumn(r.AppendBody(dst))
+}
+
+func (r *Record) appendChainColumn(dst []byte) []byte {
 	dst = append(dst, '\t')
 	if r.Unchained {
 		dst = append(dst, '-')
@@ -376,8 +379,17 @@ func (r *Record) AppendLine(dst []byte) []byte {
 // (the chain column is then a hash, not "-").
 func (r *Record) Link(prev Hash) {
 	var buf [256]byte
+	r.appendLinked(buf[:0], prev)
+}
+
+// appendLinked links r to prev like Link and appends its whole line,
+// encoding the body once: the chain is hashed over the appended body.
+func (r *Record) appendLinked(dst []byte, prev Hash) []byte {
+	start := len(dst)
+	dst = r.AppendBody(dst)
 	r.Unchained = false
-	r.Chain = ChainHash(prev, r.Kind, r.AppendBody(buf[:0]))
+	r.Chain = ChainHash(prev, r.Kind, dst[start:])
+	return r.appendChainColumn(dst)
 }
 
 func appendOptInt(dst []byte, ok bool, v int) []byte {

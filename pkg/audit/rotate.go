@@ -96,8 +96,8 @@ func headerAndBoot(dst []byte, lf, header bool, boot *Record, prev Hash) ([]byte
 	if header {
 		dst = append(dst, HeaderV2+"\n"...)
 	}
-	boot.Link(prev)
-	return boot.AppendLine(dst), boot.Chain
+	dst = boot.appendLinked(dst, prev)
+	return dst, boot.Chain
 }
 
 // RotateOptions configure Rotate. The zero value is ready to use.
