@@ -6,9 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/varta-go/varta/cmd/varta-watch/internal/listener"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/metrics"
-	"github.com/varta-go/varta/pkg/vlp"
 )
 
 // BenchmarkUnixBatchDuringScrape runs the ingest pipeline for 65,536
@@ -17,21 +15,8 @@ import (
 // for one; what remains is the competition for the CPU (2 cores here).
 // Compare with BenchmarkUnixBatch/agents=65536.
 func BenchmarkUnixBatchDuringScrape(b *testing.B) {
-	const n = 65536
-	p, c, _ := newPipe(b, Options{KernelCredentials: true, SelfUID: 7, GlobalRate: 1e9, GlobalBurst: 1e9}, n)
-	p.emit = nopEmitter{}
-	frames := make([]vlp.Frame, n)
-	for i := range frames {
-		frames[i] = vlp.Frame{Pid: uint32(i + 2), Nonce: 1}
-	}
-	batch := listener.NewBatch()
-	now := int64(1)
-	for i := 0; i < n; i += listener.BatchSize {
-		k := min(listener.BatchSize, n-i)
-		fill(batch, frames[i:i+k], 7)
-		p.UnixBatch(batch, k, now)
-	}
-	reg := metrics.NewRegistry(c, metrics.FromTracker(p.tr), metrics.Options{PerPid: true, Start: time.Now()})
+	f := newFleet(b, 65536)
+	reg := metrics.NewRegistry(f.c, metrics.FromTracker(f.p.tr), metrics.Options{PerPid: true, Start: time.Now()})
 	var stop atomic.Bool
 	var scrapes atomic.Int64
 	var wg sync.WaitGroup
@@ -47,20 +32,13 @@ func BenchmarkUnixBatchDuringScrape(b *testing.B) {
 		}
 	}()
 	b.ReportAllocs()
-	b.ResetTimer()
-	i := 0
+	datagrams := 0
 	for b.Loop() {
-		for j := 0; j < listener.BatchSize; j++ {
-			frames[i+j].Nonce++
-		}
-		fill(batch, frames[i:i+listener.BatchSize], 7)
-		now += 1000
-		p.UnixBatch(batch, listener.BatchSize, now)
-		i = (i + listener.BatchSize) % n
+		datagrams += f.step()
 	}
 	b.StopTimer()
 	stop.Store(true)
 	wg.Wait()
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*listener.BatchSize), "ns/datagram")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(datagrams), "ns/datagram")
 	b.ReportMetric(float64(scrapes.Load()), "scrapes")
 }
