@@ -3,22 +3,15 @@ package vlp_test
 import (
 	"errors"
 	"flag"
-	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/varta-go/varta/pkg/vlp"
+	"github.com/varta-go/varta/pkg/vlp/internal/seedcorpus"
 )
 
 var updateCorpus = flag.Bool("update", false, "rewrite testdata/fuzz/FuzzDecode from the conformance vectors")
 
 const corpusDir = "testdata/fuzz/FuzzDecode"
-
-// corpusFile is the "go test fuzz v1" encoding of one []byte input.
-func corpusFile(b []byte) []byte {
-	return fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", b)
-}
 
 // corpusEntries returns the seed corpus: one file per frame vector, named by
 // the vector id, plus the plaintext of every secure vector.
@@ -27,11 +20,11 @@ func corpusEntries(t *testing.T) map[string][]byte {
 	vf := loadVectors(t)
 	m := make(map[string][]byte)
 	for _, v := range vf.Frames {
-		m[v.ID] = corpusFile(v.wire(t))
+		m[v.ID] = seedcorpus.File(v.wire(t))
 	}
 	for _, v := range vf.Secure {
 		if v.PlaintextHex != "" {
-			m[v.ID+"-plaintext"] = corpusFile(mustHex(t, v.PlaintextHex))
+			m[v.ID+"-plaintext"] = seedcorpus.File(mustHex(t, v.PlaintextHex))
 		}
 	}
 	return m
@@ -41,27 +34,7 @@ func corpusEntries(t *testing.T) map[string][]byte {
 // so that a plain `go test` replays every vector through FuzzDecode. Run
 // with -update to regenerate it.
 func TestFuzzCorpus(t *testing.T) {
-	entries := corpusEntries(t)
-	if *updateCorpus {
-		if err := os.MkdirAll(corpusDir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for name, data := range entries {
-			if err := os.WriteFile(filepath.Join(corpusDir, name), data, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	for name, want := range entries {
-		got, err := os.ReadFile(filepath.Join(corpusDir, name))
-		if err != nil {
-			t.Errorf("seed corpus entry missing (run go test -run TestFuzzCorpus -update): %v", err)
-			continue
-		}
-		if string(got) != string(want) {
-			t.Errorf("seed corpus entry %s is stale:\n got %q\nwant %q", name, got, want)
-		}
-	}
+	seedcorpus.Sync(t, corpusDir, corpusEntries(t), *updateCorpus)
 }
 
 func FuzzDecode(f *testing.F) {

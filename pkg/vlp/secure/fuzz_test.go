@@ -5,22 +5,16 @@ import (
 	"encoding/binary"
 	"errors"
 	"flag"
-	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/varta-go/varta/pkg/vlp"
+	"github.com/varta-go/varta/pkg/vlp/internal/seedcorpus"
 	"github.com/varta-go/varta/pkg/vlp/secure"
 )
 
 var updateCorpus = flag.Bool("update", false, "rewrite testdata/fuzz/FuzzOpen from the conformance vectors")
 
 const corpusDir = "testdata/fuzz/FuzzOpen"
-
-func corpusFile(b []byte) []byte {
-	return fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", b)
-}
 
 // corpusEntries: every secure vector's wire bytes, each also with a flipped
 // tag byte, a flipped cleartext byte and one byte short.
@@ -32,14 +26,14 @@ func corpusEntries(t *testing.T) map[string][]byte {
 			continue
 		}
 		w := unhex(t, v.ExpectedWireHex)
-		m[v.ID] = corpusFile(w)
+		m[v.ID] = seedcorpus.File(w)
 		tag := bytes.Clone(w)
 		tag[len(tag)-1] ^= 0x01
-		m[v.ID+"-tag-flipped"] = corpusFile(tag)
+		m[v.ID+"-tag-flipped"] = seedcorpus.File(tag)
 		head := bytes.Clone(w)
 		head[0] ^= 0x01
-		m[v.ID+"-first-byte-flipped"] = corpusFile(head)
-		m[v.ID+"-short"] = corpusFile(w[:len(w)-1])
+		m[v.ID+"-first-byte-flipped"] = seedcorpus.File(head)
+		m[v.ID+"-short"] = seedcorpus.File(w[:len(w)-1])
 	}
 	return m
 }
@@ -47,30 +41,7 @@ func corpusEntries(t *testing.T) map[string][]byte {
 // TestFuzzCorpus keeps the committed FuzzOpen seed corpus in step with the
 // vectors; run with -update to regenerate it.
 func TestFuzzCorpus(t *testing.T) {
-	entries := corpusEntries(t)
-	if len(entries) == 0 {
-		t.Fatal("no secure frame vectors with wire bytes")
-	}
-	if *updateCorpus {
-		if err := os.MkdirAll(corpusDir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for name, data := range entries {
-			if err := os.WriteFile(filepath.Join(corpusDir, name), data, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	for name, want := range entries {
-		got, err := os.ReadFile(filepath.Join(corpusDir, name))
-		if err != nil {
-			t.Errorf("seed corpus entry missing (run go test -run TestFuzzCorpus -update): %v", err)
-			continue
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("seed corpus entry %s is stale", name)
-		}
-	}
+	seedcorpus.Sync(t, corpusDir, corpusEntries(t), *updateCorpus)
 }
 
 // vectorKey is the key of both secure seal vectors (00..1f).
