@@ -36,11 +36,7 @@ Reaching --count ends without a terminal frame.`,
 			verboseFlag(),
 		}),
 		Action: func(c *cli.Context) error {
-			o, err := agentOptions(c)
-			if err != nil {
-				return err
-			}
-			st, payload, err := beatValues(c)
+			o, st, payload, err := beatOptions(c)
 			if err != nil {
 				return err
 			}
@@ -147,11 +143,7 @@ runs even when no observer is listening; connecting is retried every
 			if len(argv) == 0 {
 				return errors.New("exec: no command given (usage: varta-beat exec [OPTIONS] -- CMD [ARGS...])")
 			}
-			o, err := agentOptions(c)
-			if err != nil {
-				return err
-			}
-			st, payload, err := beatValues(c)
+			o, st, payload, err := beatOptions(c)
 			if err != nil {
 				return err
 			}

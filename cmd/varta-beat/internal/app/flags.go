@@ -107,6 +107,17 @@ func agentOptions(c *cli.Context) (agent.Options, error) {
 	return o, nil
 }
 
+// beatOptions parses the transport flags, then --status and --payload: the
+// setup of every command that beats repeatedly (run, exec).
+func beatOptions(c *cli.Context) (agent.Options, vlp.Status, uint32, error) {
+	o, err := agentOptions(c)
+	if err != nil {
+		return o, 0, 0, err
+	}
+	st, payload, err := beatValues(c)
+	return o, st, payload, err
+}
+
 // beatValues parses --status and --payload.
 func beatValues(c *cli.Context) (vlp.Status, uint32, error) {
 	name := c.String(flagStatus)
