@@ -30,11 +30,7 @@ func verifyCommand(e env) *cli.Command {
 			formatFlag(), noProgressFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			path, err := pathArg(c)
-			if err != nil {
-				return err
-			}
-			f, err := formatOf(c)
+			path, f, err := pathAndFormat(c)
 			if err != nil {
 				return err
 			}
@@ -89,11 +85,7 @@ func headCommand(e env) *cli.Command {
 			"Exit status 1 when the log holds no record, its last record line is malformed or carries no chain.",
 		Flags: []cli.Flag{formatFlag()},
 		Action: func(c *cli.Context) error {
-			path, err := pathArg(c)
-			if err != nil {
-				return err
-			}
-			f, err := formatOf(c)
+			path, f, err := pathAndFormat(c)
 			if err != nil {
 				return err
 			}
@@ -125,11 +117,7 @@ func summarizeCommand(e env) *cli.Command {
 			"The log is verified in the same pass and the verdict is shown; the exit status does not depend on it (use verify).",
 		Flags: []cli.Flag{formatFlag(), utcFlag(), noProgressFlag()},
 		Action: func(c *cli.Context) error {
-			path, err := pathArg(c)
-			if err != nil {
-				return err
-			}
-			f, err := formatOf(c)
+			path, f, err := pathAndFormat(c)
 			if err != nil {
 				return err
 			}
@@ -166,11 +154,7 @@ func showCommand(e env) *cli.Command {
 			formatFlag(), utcFlag(), noProgressFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			path, err := pathArg(c)
-			if err != nil {
-				return err
-			}
-			f, err := formatOf(c)
+			path, f, err := pathAndFormat(c)
 			if err != nil {
 				return err
 			}
@@ -213,11 +197,7 @@ func rotateCommand(e env) *cli.Command {
 			"— a running varta-watch — holds the file's lock, or when PATH does not end with a complete chained record.",
 		Flags: []cli.Flag{formatFlag()},
 		Action: func(c *cli.Context) error {
-			path, err := pathArg(c)
-			if err != nil {
-				return err
-			}
-			f, err := formatOf(c)
+			path, f, err := pathAndFormat(c)
 			if err != nil {
 				return err
 			}

@@ -44,12 +44,18 @@ func pathArg(c *cli.Context) (string, error) {
 	return "", fmt.Errorf("%s: want one PATH, got %d arguments", c.Command.Name, c.NArg())
 }
 
-func formatOf(c *cli.Context) (report.Format, error) {
+// pathAndFormat returns the PATH argument and the --format value that
+// every command takes.
+func pathAndFormat(c *cli.Context) (string, report.Format, error) {
+	path, err := pathArg(c)
+	if err != nil {
+		return "", 0, err
+	}
 	f, err := report.ParseFormat(c.String("format"))
 	if err != nil {
-		return f, fmt.Errorf("%s: --format: %w", c.Command.Name, err)
+		return "", f, fmt.Errorf("%s: --format: %w", c.Command.Name, err)
 	}
-	return f, nil
+	return path, f, nil
 }
 
 func locationOf(c *cli.Context) *time.Location {
@@ -78,7 +84,7 @@ func anchorOf(c *cli.Context) (*audit.Hash, error) {
 	case file != "":
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return nil, cli.Exit(fmt.Sprintf("verify: --anchor-file: %v", err), 2)
+			return nil, ioExit("verify", fmt.Errorf("--anchor-file: %w", err))
 		}
 		found := map[string]bool{}
 		for _, m := range hexToken.FindAllString(string(b), -1) {

@@ -89,6 +89,11 @@ func TestUsageErrors(t *testing.T) {
 		{"flag after PATH", []string{"verify", "testdata/rotated/audit.log", "--strict"}, "options go before PATH"},
 		{"two PATHs", []string{"head", "a", "b"}, "want one PATH"},
 		{"bad format", []string{"verify", "--format", "xml", "testdata/rotated/audit.log"}, "unknown format"},
+		{"head bad format", []string{"head", "--format", "xml", "testdata/rotated/audit.log"}, "head: --format: unknown format"},
+		{"summarize bad format", []string{"summarize", "--format", "xml", "testdata/rotated/audit.log"}, "summarize: --format: unknown format"},
+		{"show bad format", []string{"show", "--format", "xml", "testdata/rotated/audit.log"}, "show: --format: unknown format"},
+		{"rotate bad format", []string{"rotate", "--format", "xml", "testdata/none/audit.log"}, "rotate: --format: unknown format"},
+		{"rotate no PATH", []string{"rotate"}, "rotate: missing PATH"},
 		{"bad anchor", []string{"verify", "--anchor", "xyz", "testdata/rotated/audit.log"}, "--anchor"},
 		{"anchor and anchor-file", []string{"verify", "--anchor", strings.Repeat("a", 64), "--anchor-file", "x", "testdata/rotated/audit.log"}, "mutually exclusive"},
 		{"bad kind", []string{"show", "--kind", "reboot", "testdata/rotated/audit.log"}, "--kind"},
@@ -96,7 +101,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bad since", []string{"show", "--since", "yesterday", "testdata/rotated/audit.log"}, "RFC 3339"},
 		{"unknown flag", []string{"verify", "--frobnicate", "testdata/rotated/audit.log"}, "frobnicate"},
 		{"missing log", []string{"verify", "testdata/none/audit.log"}, "does not exist"},
-		{"missing anchor file", []string{"verify", "--anchor-file", "testdata/none", "testdata/rotated/audit.log"}, "no such file"},
+		{"missing anchor file", []string{"verify", "--anchor-file", "testdata/none", "testdata/rotated/audit.log"}, "verify: --anchor-file: open testdata/none: no such file"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
