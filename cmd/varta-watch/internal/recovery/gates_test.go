@@ -278,6 +278,13 @@ func TestDecisionBudget(t *testing.T) {
 	if len(h.a.events) != 5 || h.r.Pending() != 0 {
 		t.Fatalf("after tick 2: %d decisions, %d pending", len(h.a.events), h.r.Pending())
 	}
+	// Each stall is decided exactly once, in submission order: the two
+	// that waited are the last two, not a repeat of the first ones.
+	for i, rec := range h.a.refused {
+		if rec.AgentPid != uint32(i+1) {
+			t.Fatalf("decision %d was for pid %d, want %d (refused %+v)", i, rec.AgentPid, i+1, h.a.refused)
+		}
+	}
 }
 
 func TestPendingOverflowRefused(t *testing.T) {
