@@ -50,7 +50,7 @@ Reaching --count ends without a terminal frame.`,
 			defer a.Close()
 			ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			_, err = beatloop.Run(ctx, a, beatloop.Options{
+			return beatloop.Run(ctx, a, beatloop.Options{
 				Interval: c.Duration(flagInterval),
 				Status:   st,
 				Payload:  payload,
@@ -60,7 +60,6 @@ Reaching --count ends without a terminal frame.`,
 				Errs:     c.App.ErrWriter,
 				Prefix:   prefix,
 			})
-			return err
 		},
 	}
 }

@@ -28,25 +28,15 @@ type Options struct {
 	Prefix string
 }
 
-// Summary tells how a Run ended.
-type Summary struct {
-	// Attempts is the number of Beat calls.
-	Attempts int
-	// Stopped is true when ctx ended the loop; then Terminal holds the
-	// outcome of the terminal frame.
-	Stopped  bool
-	Terminal agent.Result
-}
-
 // Run beats with a immediately and then every o.Interval (on an absolute
 // schedule, so the period does not drift) until o.Count attempts were made or
 // ctx is done. When ctx ends the loop, it sends one terminal frame.
-func Run(ctx context.Context, a *agent.Agent, o Options) (Summary, error) {
+func Run(ctx context.Context, a *agent.Agent, o Options) error {
 	if o.Interval <= 0 {
-		return Summary{}, fmt.Errorf("beat interval must be positive, got %v", o.Interval)
+		return fmt.Errorf("beat interval must be positive, got %v", o.Interval)
 	}
 	rep := &Reporter{W: o.Errs, Prefix: o.Prefix, Every: time.Second}
-	var s Summary
+	attempts := 0
 	t := time.NewTicker(o.Interval)
 	defer t.Stop()
 	for {
@@ -54,14 +44,14 @@ func Run(ctx context.Context, a *agent.Agent, o Options) (Summary, error) {
 			break
 		}
 		r := a.Beat(o.Status, o.Payload)
-		s.Attempts++
+		attempts++
 		if o.Verbose && o.Out != nil {
 			fmt.Fprintf(o.Out, "beat %s status %v payload %d\n", r, o.Status, o.Payload)
 		}
 		rep.Report("beat", r)
-		if o.Count > 0 && s.Attempts >= o.Count {
+		if o.Count > 0 && attempts >= o.Count {
 			rep.Flush()
-			return s, nil
+			return nil
 		}
 		select {
 		case <-ctx.Done():
@@ -69,12 +59,11 @@ func Run(ctx context.Context, a *agent.Agent, o Options) (Summary, error) {
 		}
 	}
 	rep.Flush()
-	s.Stopped = true
-	s.Terminal = SendTerminal(a, TerminalPatience)
+	r := SendTerminal(a, TerminalPatience)
 	if o.Verbose && o.Out != nil {
-		fmt.Fprintf(o.Out, "terminal %s\n", s.Terminal)
+		fmt.Fprintf(o.Out, "terminal %s\n", r)
 	}
 	rep.Every = 0 // the last line is never suppressed
-	rep.Report("terminal frame", s.Terminal)
-	return s, nil
+	rep.Report("terminal frame", r)
+	return nil
 }

@@ -50,14 +50,6 @@ type Result struct {
 	// ExitCode to exit with: the child's exit code, or 128+signal when a
 	// signal killed it.
 	ExitCode int
-	// Signal that killed the child, if any.
-	Signal syscall.Signal
-	// Beats counts beats the kernel accepted.
-	Beats uint64
-	// TerminalSent: the child failed and the terminal frame was sent.
-	TerminalSent bool
-	// TerminalAttempted: the child failed and a terminal frame was tried.
-	TerminalAttempted bool
 }
 
 // stampWriter passes output through and records when it last arrived.
@@ -120,7 +112,6 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 
-	var beats uint64
 	quiet := false
 	beat := func() {
 		if a == nil {
@@ -145,9 +136,6 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			}
 		}
 		r := a.Beat(o.Status, o.Payload)
-		if r.Sent() {
-			beats++
-		}
 		if o.Verbose {
 			fmt.Fprintf(o.Errs, "%sbeat %s\n", o.Prefix, r)
 		}
@@ -175,7 +163,7 @@ loop:
 	}
 
 	rep.Flush()
-	res := Result{Beats: beats}
+	var res Result
 	ps := cmd.ProcessState
 	if ps == nil {
 		return res, fmt.Errorf("exec %q: wait: %w", o.Argv[0], werr)
@@ -183,7 +171,6 @@ loop:
 	ws, _ := ps.Sys().(syscall.WaitStatus)
 	switch {
 	case ws.Signaled():
-		res.Signal = ws.Signal()
 		res.ExitCode = 128 + int(ws.Signal())
 	default:
 		res.ExitCode = ps.ExitCode()
@@ -196,8 +183,6 @@ loop:
 		}
 		if a != nil {
 			r := beatloop.SendTerminal(a, beatloop.TerminalPatience)
-			res.TerminalAttempted = true
-			res.TerminalSent = r.Sent()
 			rep.Every = 0
 			rep.Report("terminal frame", r)
 		}
