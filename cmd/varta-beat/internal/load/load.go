@@ -100,9 +100,6 @@ func (r Report) TotalDropped() uint64 {
 // TargetRate is the aggregate beat rate asked for.
 func (r Report) TargetRate() float64 { return float64(r.Agents) * r.Rate }
 
-// Achieved is the aggregate rate of beats the kernel accepted.
-func (r Report) Achieved() float64 { return r.AchievedRate }
-
 // rateOver is n beats per second over the longer of d and min.
 func rateOver(n uint64, d, min time.Duration) float64 {
 	d = max(d, min)
@@ -123,7 +120,7 @@ func (r Report) WriteText(w io.Writer) error {
 	}
 	pct := 0.0
 	if r.TargetRate() > 0 {
-		pct = 100 * r.Achieved() / r.TargetRate()
+		pct = 100 * r.AchievedRate / r.TargetRate()
 	}
 	lines := [][2]string{
 		{"transport", r.Transport},
@@ -134,7 +131,7 @@ func (r Report) WriteText(w io.Writer) error {
 		{"sent", fmt.Sprint(r.Sent)},
 		{"dropped", fmt.Sprintf("%d (%s)", r.TotalDropped(), drops)},
 		{"failed", fmt.Sprint(r.Failed)},
-		{"achieved rate", fmt.Sprintf("%.1f beats/s (%.1f%% of target)", r.Achieved(), pct)},
+		{"achieved rate", fmt.Sprintf("%.1f beats/s (%.1f%% of target)", r.AchievedRate, pct)},
 	}
 	if r.MaxLag > 0 {
 		lines = append(lines, [2]string{"max lag", r.MaxLag.Round(time.Microsecond).String()})
