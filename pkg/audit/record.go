@@ -116,23 +116,10 @@ const (
 	BootRotation BootReason = "rotation"
 )
 
-func bootReasonOf(b []byte) (BootReason, bool) {
-	switch string(b) {
-	case "fresh":
-		return BootFresh, true
-	case "resume":
-		return BootResume, true
-	case "corrupt_tail":
-		return BootCorruptTail, true
-	case "schema_drift":
-		return BootSchemaDrift, true
-	case "legacy_v1":
-		return BootLegacyV1, true
-	case "rotation":
-		return BootRotation, true
-	}
-	return "", false
-}
+// bootReasons are the values of BootReason.
+var bootReasons = []BootReason{BootFresh, BootResume, BootCorruptTail, BootSchemaDrift, BootLegacyV1, BootRotation}
+
+func bootReasonOf(b []byte) (BootReason, bool) { return oneOf(b, bootReasons) }
 
 // Outcome is column 6 of a complete record.
 type Outcome string
@@ -144,14 +131,17 @@ const (
 	OutcomeReapFailed Outcome = "reap_failed"
 )
 
-func outcomeOf(b []byte) (Outcome, bool) {
-	switch string(b) {
-	case "reaped":
-		return OutcomeReaped, true
-	case "killed":
-		return OutcomeKilled, true
-	case "reap_failed":
-		return OutcomeReapFailed, true
+// outcomes are the values of Outcome.
+var outcomes = []Outcome{OutcomeReaped, OutcomeKilled, OutcomeReapFailed}
+
+func outcomeOf(b []byte) (Outcome, bool) { return oneOf(b, outcomes) }
+
+// oneOf returns the element of vals spelled b.
+func oneOf[T ~string](b []byte, vals []T) (T, bool) {
+	for _, v := range vals {
+		if string(v) == string(b) {
+			return v, true
+		}
 	}
 	return "", false
 }

@@ -179,3 +179,37 @@ func TestCanonicalUint(t *testing.T) {
 		}
 	}
 }
+
+// TestEnumColumnsRoundTrip checks that every boot reason and outcome the
+// spec names parses back to itself, and that near misses do not.
+func TestEnumColumnsRoundTrip(t *testing.T) {
+	for _, want := range []BootReason{"fresh", "resume", "corrupt_tail", "schema_drift", "legacy_v1", "rotation"} {
+		r, err := ParseLine([]byte("1\t2\t0\tboot\t5\t-\t" + string(want) + "\t-"))
+		if err != nil || r.Boot.Reason != want {
+			t.Errorf("boot reason %q: got %q, %v", want, r.Boot.Reason, err)
+		}
+	}
+	for _, want := range []Outcome{"reaped", "killed", "reap_failed"} {
+		code, sig := "0", "-"
+		switch want {
+		case "killed":
+			code, sig = "-", "9"
+		case "reap_failed":
+			code = "-"
+		}
+		r, err := ParseLine([]byte("1\t2\t3\tcomplete\t5\t6\t" + string(want) + "\t" + code + "\t" + sig + "\t1\t0\t0\tfalse\t-"))
+		if err != nil || r.Complete.Outcome != want {
+			t.Errorf("outcome %q: got %q, %v", want, r.Complete.Outcome, err)
+		}
+	}
+	for _, bad := range []string{"Fresh", "fres", "fresh ", ""} {
+		if _, ok := bootReasonOf([]byte(bad)); ok {
+			t.Errorf("boot reason %q accepted", bad)
+		}
+	}
+	for _, bad := range []string{"Reaped", "reap", "reaped\x00", ""} {
+		if _, ok := outcomeOf([]byte(bad)); ok {
+			t.Errorf("outcome %q accepted", bad)
+		}
+	}
+}
