@@ -82,12 +82,9 @@ func openErr(path string, err error) error {
 
 // checkAuditFD enforces the file rules of audit.md §3 on an open descriptor.
 func checkAuditFD(fd int, path string) error {
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return fmt.Errorf("stat audit file %q: %w", path, err)
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return fmt.Errorf("open audit file %q: %w", path, ErrNotRegular)
+	st, err := statRegular(fd, path)
+	if err != nil {
+		return err
 	}
 	if uid := os.Geteuid(); int64(st.Uid) != int64(uid) {
 		return fmt.Errorf("open audit file %q: owned by uid %d, we run as uid %d: %w", path, st.Uid, uid, ErrNotOwner)
@@ -96,6 +93,18 @@ func checkAuditFD(fd int, path string) error {
 		return fmt.Errorf("open audit file %q: %d hard links: %w", path, n, ErrHardLinks)
 	}
 	return nil
+}
+
+// statRegular fstats fd and checks that it is a regular file.
+func statRegular(fd int, path string) (unix.Stat_t, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return st, fmt.Errorf("stat audit file %q: %w", path, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return st, fmt.Errorf("open audit file %q: %w", path, ErrNotRegular)
+	}
+	return st, nil
 }
 
 // lockFile takes the exclusive advisory lock without waiting.
@@ -123,14 +132,9 @@ func openReadOnly(path string) (*os.File, error) {
 	if err != nil {
 		return nil, openErr(path, err)
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	if _, err := statRegular(fd, path); err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("stat audit file %q: %w", path, err)
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		unix.Close(fd)
-		return nil, fmt.Errorf("open audit file %q: %w", path, ErrNotRegular)
+		return nil, err
 	}
 	if err := unix.SetNonblock(fd, false); err != nil {
 		unix.Close(fd)

@@ -433,6 +433,11 @@ func TestOpenFileRules(t *testing.T) {
 			}
 		})
 	}
+	// Readers refuse what is not a regular file too (without blocking on
+	// a FIFO).
+	if _, err := Verify(fifo, VerifyOptions{}); !errors.Is(err, ErrNotRegular) {
+		t.Fatalf("Verify(fifo) = %v, want %v", err, ErrNotRegular)
+	}
 }
 
 func mkDangling(t *testing.T, dir string) string {
