@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/varta-go/varta/pkg/agent"
+	"github.com/varta-go/varta/pkg/exitcode"
 	"github.com/varta-go/varta/pkg/vlp"
 )
 
@@ -102,7 +103,7 @@ func agentOptions(c *cli.Context) (agent.Options, error) {
 	}
 	o.UDPAddr = udp
 	if err := loadKeys(&o, keyFile, masterFile); err != nil {
-		return o, cli.Exit(err.Error(), 1)
+		return o, cli.Exit(err.Error(), exitcode.Failure)
 	}
 	return o, nil
 }
@@ -137,4 +138,4 @@ func beatValues(c *cli.Context) (vlp.Status, uint32, error) {
 
 // connectError maps a connect failure to exit code 1 (failure) with the
 // error's text.
-func connectError(err error) error { return cli.Exit(err.Error(), 1) }
+func connectError(err error) error { return cli.Exit(err.Error(), exitcode.Failure) }
