@@ -47,20 +47,32 @@ func fastBinary(b *testing.B) string {
 	return fastBin
 }
 
-// startFast starts the non-race binary with the given args (socket and
-// events file included by the caller) and returns it.
-func startFast(b *testing.B, args ...string) *exec.Cmd {
+// startFast starts the non-race binary on dir/s.sock with extra args,
+// with the metrics endpoint when prom is set, and waits until it listens.
+func startFast(b *testing.B, dir string, prom bool, extra ...string) *daemon {
 	b.Helper()
-	cmd := exec.Command(fastBinary(b), args...)
-	cmd.Stderr = io.Discard
-	if gmp := os.Getenv("VARTA_BENCH_DAEMON_GOMAXPROCS"); gmp != "" {
-		cmd.Env = append(os.Environ(), "GOMAXPROCS="+gmp)
+	d := &daemon{t: b, dir: dir, socket: filepath.Join(dir, "s.sock"), stdout: &lockedBuf{}, stderr: &lockedBuf{}}
+	args := append([]string{"--socket", d.socket}, extra...)
+	var token, tf string
+	if prom {
+		var pa []string
+		pa, token, tf = promArgs(b, dir)
+		args = append(append(args, pa...), "--prom-rate-limit-per-sec", "0")
 	}
-	if err := cmd.Start(); err != nil {
+	d.cmd = exec.Command(fastBinary(b), args...)
+	d.cmd.Stdout, d.cmd.Stderr = d.stdout, io.Discard
+	if gmp := os.Getenv("VARTA_BENCH_DAEMON_GOMAXPROCS"); gmp != "" {
+		d.cmd.Env = append(os.Environ(), "GOMAXPROCS="+gmp)
+	}
+	if err := d.cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { cmd.Process.Signal(syscall.SIGKILL); cmd.Wait() })
-	return cmd
+	b.Cleanup(func() { d.cmd.Process.Signal(syscall.SIGKILL); d.cmd.Wait() })
+	waitSocket(b, d.socket)
+	if prom {
+		d.usePromAddr(token, tf)
+	}
+	return d
 }
 
 // BenchmarkStallDetectionLag measures, at 10,000 agents, how long after
@@ -71,13 +83,12 @@ func BenchmarkStallDetectionLag(b *testing.B) {
 	const agents = 10000
 	const threshold = 500 * time.Millisecond
 	for b.Loop() {
-		dir := newDirB(b)
-		port := freeUDPPortB(b)
+		dir := newDir(b)
+		port := freeUDPPort(b)
 		events := filepath.Join(dir, "events.tsv")
-		startFast(b, "--socket", filepath.Join(dir, "s.sock"), "--threshold-ms", strconv.Itoa(int(threshold/time.Millisecond)),
+		startFast(b, dir, false, "--threshold-ms", strconv.Itoa(int(threshold/time.Millisecond)),
 			"--tracker-capacity", "16384", "--udp-port", port, "--i-accept-plaintext-udp", "--udp-bind-addr", "127.0.0.1",
 			"--uds-rcvbuf-bytes", strconv.Itoa(32<<20), "--export-file", events)
-		waitSocket(b, filepath.Join(dir, "s.sock"))
 		c, err := net.Dial("udp", "127.0.0.1:"+port)
 		if err != nil {
 			b.Fatal(err)
@@ -150,7 +161,7 @@ func BenchmarkUnixIngestThroughput(b *testing.B) {
 	for b.Loop() {
 		// Minimal receiver: a separate process, like the daemon, that
 		// only counts datagrams.
-		dir := newDirB(b)
+		dir := newDir(b)
 		sock := filepath.Join(dir, "min.sock")
 		mr := exec.Command(agentPath)
 		mr.Env = append(os.Environ(), minRecvEnv+"="+sock+"|"+strconv.Itoa(rounds*perRound))
@@ -173,26 +184,8 @@ func BenchmarkUnixIngestThroughput(b *testing.B) {
 
 		// The daemon: no events file, rate limits off so that every frame
 		// is accepted.
-		dir2 := newDirB(b)
-		sock2 := filepath.Join(dir2, "s.sock")
-		tf, token := tokenFileB(b, dir2)
-		cmd := exec.Command(fastBinary(b), "--socket", sock2, "--threshold-ms", "60000", "--max-beat-rate", "0",
-			"--global-beat-rate", "0", "--prom-addr", "127.0.0.1:0", "--prom-token-file", tf, "--prom-rate-limit-per-sec", "0")
-		if gmp := os.Getenv("VARTA_BENCH_DAEMON_GOMAXPROCS"); gmp != "" {
-			cmd.Env = append(os.Environ(), "GOMAXPROCS="+gmp)
-		}
-		var stdout lockedBuf
-		cmd.Stdout = &stdout
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		defer func() { cmd.Process.Kill(); cmd.Wait() }()
-		waitSocket(b, sock2)
-		for !strings.Contains(stdout.String(), "\n") {
-			time.Sleep(5 * time.Millisecond)
-		}
-		d := &daemon{t: &testing.T{}, promAddr: strings.TrimSpace(stdout.String()), token: token}
-
+		d := startFast(b, newDir(b), true, "--threshold-ms", "60000", "--max-beat-rate", "0", "--global-beat-rate", "0")
+		sock2 := d.socket
 		var minRates, daemonRates []float64
 		var minCPU, daemonCPU uint64
 		for r := 0; r < rounds; r++ {
@@ -202,11 +195,11 @@ func BenchmarkUnixIngestThroughput(b *testing.B) {
 			minRates = append(minRates, perRound/time.Since(t0).Seconds())
 			minCPU += cpuTicks(b, mr.Process.Pid) - c0
 
-			c0 = cpuTicks(b, cmd.Process.Pid)
+			c0 = cpuTicks(b, d.cmd.Process.Pid)
 			t0 = time.Now()
 			blast(b, sock2, 1, perRound)
 			daemonRates = append(daemonRates, perRound/time.Since(t0).Seconds())
-			daemonCPU += cpuTicks(b, cmd.Process.Pid) - c0
+			daemonCPU += cpuTicks(b, d.cmd.Process.Pid) - c0
 		}
 		// The senders block while a receiver is behind, so when they are
 		// done everything but one receive buffer has been processed; check
@@ -215,7 +208,7 @@ func BenchmarkUnixIngestThroughput(b *testing.B) {
 			b.Fatalf("minimal receiver: %q %v", l, err)
 		}
 		for deadline := time.Now().Add(10 * time.Second); ; {
-			if scrapeRaw(b, d)["varta_datagrams_received_total"] >= rounds*perRound {
+			if d.scrape()["varta_datagrams_received_total"] >= rounds*perRound {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -273,11 +266,9 @@ func BenchmarkIdleCPU50Agents(b *testing.B) {
 		return 100 * float64(t1-t0) / hz / w1.Sub(w0).Seconds()
 	}
 	for b.Loop() {
-		dir := newDirB(b)
-		sock := filepath.Join(dir, "s.sock")
-		cmd := startFast(b, "--socket", sock, "--threshold-ms", "5000")
-		waitSocket(b, sock)
-		b.ReportMetric(measure(sock, cmd.Process.Pid), "cpu-%")
+		dir := newDir(b)
+		d := startFast(b, dir, false, "--threshold-ms", "5000")
+		b.ReportMetric(measure(d.socket, d.cmd.Process.Pid), "cpu-%")
 
 		msock := filepath.Join(dir, "min.sock")
 		mr := exec.Command(agentPath)
@@ -321,49 +312,12 @@ func blast(b *testing.B, sock string, k, n int) {
 	wg.Wait()
 }
 
-func scrapeRaw(b *testing.B, d *daemon) map[string]float64 {
-	d.t = &testing.T{}
-	return d.scrape()
-}
-
-func newDirB(b *testing.B) string {
-	d, err := os.MkdirTemp("", "varta-bench-")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { os.RemoveAll(d) })
-	return d
-}
-
-func tokenFileB(b *testing.B, dir string) (string, string) {
-	token := strings.Repeat("5a", 32)
-	p := filepath.Join(dir, "token")
-	if err := os.WriteFile(p, []byte(token), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	return p, token
-}
-
-func freeUDPPortB(b *testing.B) string {
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	return strconv.Itoa(c.LocalAddr().(*net.UDPAddr).Port)
-}
-
-func waitSocket(b *testing.B, p string) {
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := os.Stat(p); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("socket %s never appeared", p)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+func waitSocket(t testing.TB, p string) {
+	t.Helper()
+	waitFor(t, 20*time.Second, "socket "+p, func() bool {
+		_, err := os.Stat(p)
+		return err == nil
+	})
 }
 
 // BenchmarkSecureUDPIngest measures secure datagrams per second through
@@ -375,29 +329,16 @@ func BenchmarkSecureUDPIngest(b *testing.B) {
 	const senders = 1000
 	const perSender = 100
 	for b.Loop() {
-		dir := newDirB(b)
+		dir := newDir(b)
 		keyHex := strings.Repeat("3c", 32)
 		keyPath := filepath.Join(dir, "key")
 		os.WriteFile(keyPath, []byte(keyHex), 0o600)
 		var key secure.Key
 		hex.Decode(key[:], []byte(keyHex))
-		port := freeUDPPortB(b)
-		tf, token := tokenFileB(b, dir)
-		sock := filepath.Join(dir, "s.sock")
-		cmd := exec.Command(fastBinary(b), "--socket", sock, "--threshold-ms", "60000", "--tracker-capacity", "4096",
+		port := freeUDPPort(b)
+		d := startFast(b, dir, true, "--threshold-ms", "60000", "--tracker-capacity", "4096",
 			"--max-beat-rate", "0", "--global-beat-rate", "0", "--udp-port", port, "--key-file", keyPath,
-			"--uds-rcvbuf-bytes", strconv.Itoa(64<<20), "--prom-addr", "127.0.0.1:0", "--prom-token-file", tf, "--prom-rate-limit-per-sec", "0")
-		var stdout lockedBuf
-		cmd.Stdout = &stdout
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		defer func() { cmd.Process.Kill(); cmd.Wait() }()
-		waitSocket(b, sock)
-		for !strings.Contains(stdout.String(), "\n") {
-			time.Sleep(5 * time.Millisecond)
-		}
-		d := &daemon{t: &testing.T{}, promAddr: strings.TrimSpace(stdout.String()), token: token}
+			"--uds-rcvbuf-bytes", strconv.Itoa(64<<20))
 		// Seal everything first, so that the send loop is only syscalls.
 		wires := make([][]byte, 0, senders*perSender)
 		sealers := make([]*secure.Sealer, senders)
@@ -426,13 +367,13 @@ func BenchmarkSecureUDPIngest(b *testing.B) {
 		var last float64
 		lastChange := time.Now()
 		for time.Since(lastChange) < 300*time.Millisecond {
-			m := scrapeRaw(b, d)["varta_datagrams_received_total"]
+			m := d.scrape()["varta_datagrams_received_total"]
 			if m != last {
 				last, lastChange = m, time.Now()
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		m := scrapeRaw(b, d)
+		m := d.scrape()
 		b.ReportMetric(last/lastChange.Sub(began).Seconds(), "datagrams/s")
 		b.ReportMetric(100*last/float64(len(wires)), "delivered-%")
 		if m["varta_frame_decrypt_failures_total"] != 0 || m["varta_secure_replay_refused_total"] != 0 {

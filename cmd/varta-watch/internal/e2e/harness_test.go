@@ -142,7 +142,7 @@ func runAgent(spec string) int {
 
 // daemon is a running varta-watch.
 type daemon struct {
-	t       *testing.T
+	t       testing.TB
 	cmd     *exec.Cmd
 	dir     string
 	socket  string
@@ -173,7 +173,7 @@ func (l *lockedBuf) String() string {
 }
 
 // newDir returns a private directory for sockets and files.
-func newDir(t *testing.T) string {
+func newDir(t testing.TB) string {
 	t.Helper()
 	d, err := os.MkdirTemp("", "varta-e2e-")
 	if err != nil {
@@ -241,7 +241,7 @@ func (d *daemon) stop(sig syscall.Signal) int {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
@@ -303,7 +303,7 @@ func filter(evs []event, kind, pid string) []event {
 
 // sender is a Unix datagram client of the daemon, in the test process.
 type sender struct {
-	t *testing.T
+	t testing.TB
 	c *net.UnixConn
 }
 

@@ -18,7 +18,7 @@ import (
 )
 
 // tokenFile writes a fresh 64-hex bearer token (mode 0600) into dir.
-func tokenFile(t *testing.T, dir string) (path, token string) {
+func tokenFile(t testing.TB, dir string) (path, token string) {
 	t.Helper()
 	var b [32]byte
 	rand.Read(b[:])
@@ -30,19 +30,33 @@ func tokenFile(t *testing.T, dir string) (path, token string) {
 	return path, token
 }
 
+// promArgs returns the flags for a metrics endpoint on a free loopback
+// port with a fresh token in dir; d.usePromAddr picks up the address the
+// daemon prints.
+func promArgs(t testing.TB, dir string) (args []string, token, path string) {
+	path, token = tokenFile(t, dir)
+	return []string{"--prom-addr", "127.0.0.1:0", "--prom-token-file", path}, token, path
+}
+
+// usePromAddr waits for the bound metrics address on the daemon's stdout.
+func (d *daemon) usePromAddr(token, tokenPath string) {
+	d.t.Helper()
+	d.token, d.tokenPath = token, tokenPath
+	waitFor(d.t, 10*time.Second, "metrics address on stdout", func() bool {
+		line, _, ok := strings.Cut(d.stdout.String(), "\n")
+		d.promAddr = strings.TrimSpace(line)
+		return ok
+	})
+}
+
 // startWithMetrics starts varta-watch with the metrics endpoint on a free
 // loopback port.
 func startWithMetrics(t *testing.T, extra ...string) *daemon {
 	t.Helper()
 	dir := newDir(t)
-	tf, token := tokenFile(t, dir)
-	d := startIn(t, dir, nil, append([]string{"--prom-addr", "127.0.0.1:0", "--prom-token-file", tf}, extra...)...)
-	d.token, d.tokenPath = token, tf
-	waitFor(t, 10*time.Second, "metrics address on stdout", func() bool {
-		line, _, _ := strings.Cut(d.stdout.String(), "\n")
-		d.promAddr = strings.TrimSpace(line)
-		return strings.Contains(d.stdout.String(), "\n")
-	})
+	args, token, tf := promArgs(t, dir)
+	d := startIn(t, dir, nil, append(args, extra...)...)
+	d.usePromAddr(token, tf)
 	return d
 }
 

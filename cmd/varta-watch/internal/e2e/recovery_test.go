@@ -258,16 +258,10 @@ func TestRecoveryOutstandingCapacityRefusal(t *testing.T) {
 	r := newRecoveryEnv(t)
 	// Capacity 1: the first agent's child is still running when the second
 	// agent (which evicted the first) stalls.
-	tf, token := tokenFile(t, r.dir)
-	d := startIn(t, r.dir, nil, "--threshold-ms", "50", "--tracker-capacity", "1", "--tracker-eviction-policy", "balanced",
-		"--recovery-exec", r.exec(30000, 0, "{pid}"), "--recovery-audit-file", r.audit,
-		"--prom-addr", "127.0.0.1:0", "--prom-token-file", tf)
-	d.token = token
-	waitFor(t, 10*time.Second, "metrics address", func() bool {
-		line, _, ok := strings.Cut(d.stdout.String(), "\n")
-		d.promAddr = strings.TrimSpace(line)
-		return ok
-	})
+	prom, token, tf := promArgs(t, r.dir)
+	d := startIn(t, r.dir, nil, append([]string{"--threshold-ms", "50", "--tracker-capacity", "1", "--tracker-eviction-policy", "balanced",
+		"--recovery-exec", r.exec(30000, 0, "{pid}"), "--recovery-audit-file", r.audit}, prom...)...)
+	d.usePromAddr(token, tf)
 	d.agent(context.Background(), "self", "1", 30*time.Second, nil)
 	waitAudit(t, r.audit, "first spawn", func(rs []audit.Record) bool { return len(ofKind(rs, audit.KindSpawn)) == 1 })
 	time.Sleep(700 * time.Millisecond)

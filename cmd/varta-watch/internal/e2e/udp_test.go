@@ -34,7 +34,7 @@ func writeKey(t *testing.T, dir, name, content string) string {
 	return p
 }
 
-func freeUDPPort(t *testing.T) string {
+func freeUDPPort(t testing.TB) string {
 	t.Helper()
 	c, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -48,15 +48,9 @@ func freeUDPPort(t *testing.T) string {
 func startUDP(t *testing.T, dir string, extra ...string) (*daemon, string) {
 	t.Helper()
 	port := freeUDPPort(t)
-	tf, token := tokenFile(t, dir)
-	args := append([]string{"--udp-port", port, "--prom-addr", "127.0.0.1:0", "--prom-token-file", tf}, extra...)
-	d := startIn(t, dir, nil, args...)
-	d.token, d.tokenPath = token, tf
-	waitFor(t, 10*time.Second, "metrics address", func() bool {
-		line, _, ok := strings.Cut(d.stdout.String(), "\n")
-		d.promAddr = strings.TrimSpace(line)
-		return ok
-	})
+	args, token, tf := promArgs(t, dir)
+	d := startIn(t, dir, nil, append(append([]string{"--udp-port", port}, args...), extra...)...)
+	d.usePromAddr(token, tf)
 	return d, "127.0.0.1:" + port
 }
 
