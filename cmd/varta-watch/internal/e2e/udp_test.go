@@ -210,10 +210,13 @@ func TestOriginUpgradeAndConflict(t *testing.T) {
 	d.waitMetric("varta_origin_conflict_total", 1)
 }
 
-func TestUDPStallRecoveryNeedsAcceptance(t *testing.T) {
+// TestUDPStallRecoveredWithAcceptance: with the listener's acceptance flag
+// a UDP-origin stall runs recovery (without it the daemon refuses to start:
+// TestUDPConfigurationErrors).
+func TestUDPStallRecoveredWithAcceptance(t *testing.T) {
 	r := newRecoveryEnv(t)
 	port := freeUDPPort(t)
-	d := startIn(t, r.dir, nil, "--threshold-ms", "200", "--udp-port", port, "--i-accept-plaintext-udp",
+	startIn(t, r.dir, nil, "--threshold-ms", "200", "--udp-port", port, "--i-accept-plaintext-udp",
 		"--plaintext-udp-i-accept-recovery-on-unauthenticated-transport",
 		"--recovery-exec", r.exec(0, 0, "{pid}"), "--recovery-audit-file", r.audit)
 	// A live process of ours (so the pid is plausible) that never beats
@@ -230,7 +233,6 @@ func TestUDPStallRecoveryNeedsAcceptance(t *testing.T) {
 	if sp := ofKind(recs, audit.KindSpawn)[0].Spawn; sp.AgentPid != uint32(cmd.Process.Pid) {
 		t.Fatalf("spawn %+v", sp)
 	}
-	_ = d
 }
 
 func TestVartaBeatSecureInterop(t *testing.T) {
