@@ -12,9 +12,10 @@ import (
 	"github.com/varta-go/varta/pkg/vlp"
 )
 
-// vectorsPath is where the shared conformance vectors live relative to this
-// package: the repository and shared/ are siblings, locally and in CI.
-var vectorsPath = filepath.Join("..", "..", "..", "shared", "vectors", "vlp-test-vectors.json")
+// vectorsPath is the repository's copy of the conformance vectors (see
+// TestVectorCopiesMatchUpstream for how it is kept identical to the
+// reference copy).
+var vectorsPath = filepath.Join("testdata", "vlp-test-vectors.json")
 
 type vectorFile struct {
 	SpecVersion string         `json:"spec_version"`
@@ -76,7 +77,7 @@ func loadVectors(t testing.TB) *vectorFile {
 	t.Helper()
 	data, err := os.ReadFile(vectorsPath)
 	if err != nil {
-		t.Fatalf("conformance vectors: %v (the shared/ directory must be a sibling of the repository)", err)
+		t.Fatalf("conformance vectors: %v", err)
 	}
 	var vf vectorFile
 	if err := json.Unmarshal(data, &vf); err != nil {

@@ -14,8 +14,9 @@ import (
 	"github.com/varta-go/varta/pkg/vlp/secure"
 )
 
-// vectorsPath: the repository and shared/ are siblings, locally and in CI.
-var vectorsPath = filepath.Join("..", "..", "..", "..", "shared", "vectors", "vlp-test-vectors.json")
+// vectorsPath is the repository's copy of the conformance vectors, kept in
+// the parent package's testdata (pkg/vlp/testdata).
+var vectorsPath = filepath.Join("..", "testdata", "vlp-test-vectors.json")
 
 type secureVector struct {
 	ID                  string `json:"id"`
@@ -44,7 +45,7 @@ func loadSecureVectors(t testing.TB) []secureVector {
 	t.Helper()
 	data, err := os.ReadFile(vectorsPath)
 	if err != nil {
-		t.Fatalf("conformance vectors: %v (the shared/ directory must be a sibling of the repository)", err)
+		t.Fatalf("conformance vectors: %v", err)
 	}
 	var vf struct {
 		Secure []secureVector `json:"secure_frame_vectors"`

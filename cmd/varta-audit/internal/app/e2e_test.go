@@ -80,12 +80,12 @@ func run(t *testing.T, env []string, args ...string) (string, string, int) {
 	return out.String(), errOut.String(), code
 }
 
-// examplePath is the specification's example file (a sibling checkout).
-const examplePath = "../../../../../shared/vectors/audit-example.log"
+// examplePath is the repository's copy of the reference example audit log.
+const examplePath = "../../../../pkg/audit/testdata/audit-example.log"
 
 func TestE2EExitCodes(t *testing.T) {
 	if _, err := os.Stat(examplePath); err != nil {
-		t.Fatalf("the specification's example file: %v (shared/ must sit next to the repository)", err)
+		t.Fatalf("the example audit log: %v", err)
 	}
 	tests := []struct {
 		name string

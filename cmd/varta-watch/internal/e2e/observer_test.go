@@ -61,7 +61,7 @@ type vectorFile struct {
 }
 
 func TestDecodeErrorVectors(t *testing.T) {
-	raw, err := os.ReadFile("../../../../../shared/vectors/vlp-test-vectors.json")
+	raw, err := os.ReadFile("../../../../pkg/vlp/testdata/vlp-test-vectors.json")
 	if err != nil {
 		t.Fatalf("conformance vectors: %v", err)
 	}
