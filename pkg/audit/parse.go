@@ -52,6 +52,7 @@ var columnNames = [...][]string{
 	KindSpawn:    {"seq", "wallclock_ms", "observer_ns", "kind", "agent_pid", "child_pid", "mode", "program", "source", "template_len", "chain"},
 	KindComplete: {"seq", "wallclock_ms", "observer_ns", "kind", "agent_pid", "child_pid", "outcome", "exit_code", "signal", "duration_ns", "stdout_len", "stderr_len", "truncated", "chain"},
 	KindRefused:  {"seq", "wallclock_ms", "observer_ns", "kind", "agent_pid", "reason", "chain"},
+	KindControl:  {"seq", "wallclock_ms", "observer_ns", "kind", "uid", "action", "target", "until", "reason", "chain"},
 }
 
 // splitLine splits line on TAB into cols and returns the column count; a
@@ -135,7 +136,7 @@ func (p *parser) parse(line []byte, r *Record) error {
 	}
 	kind, ok := kindOf(c[3])
 	if !ok {
-		return fieldErr(3, "kind", ErrUnknownKind, "want boot, spawn, complete or refused, got %q", c[3])
+		return fieldErr(3, "kind", ErrUnknownKind, "want boot, spawn, complete, refused or control, got %q", c[3])
 	}
 	names := columnNames[kind]
 	if n != len(names) {
@@ -258,6 +259,32 @@ func (p *parser) parse(line []byte, r *Record) error {
 		if x.Reason, err = p.text(c, 5, names); err != nil {
 			return err
 		}
+	case KindControl:
+		x := &r.Control
+		x.WallclockMs, x.ObserverNs = int64(wall), obs
+		if x.UID, err = p.pid(c, 4, names); err != nil {
+			return err
+		}
+		if x.Action, err = p.text(c, 5, names); err != nil {
+			return err
+		}
+		if x.Target, err = p.optText(c, 6, names); err != nil {
+			return err
+		}
+		switch {
+		case isDash(c[7]):
+		case string(c[7]) == ControlForever:
+			x.Forever = true
+		default:
+			v, ok := canonicalUint(c[7], 63)
+			if !ok || v == 0 {
+				return fieldErr(7, names[7], ErrBadField, "want ms since the epoch, \"forever\" or \"-\", got %q", clip(c[7]))
+			}
+			x.UntilMs = int64(v)
+		}
+		if x.Reason, err = p.optText(c, 8, names); err != nil {
+			return err
+		}
 	}
 	last := n - 1
 	if isDash(c[last]) {
@@ -309,6 +336,15 @@ func (p *parser) text(c *[maxColumns + 1][]byte, i int, names []string) (string,
 		return "", fieldErr(i, names[i], ErrBadField, "contains a CR (the writer replaces TAB, CR and LF with a space)")
 	}
 	return p.str(b), nil
+}
+
+// optText is text whose "-" means empty (the writer writes an empty value
+// as "-").
+func (p *parser) optText(c *[maxColumns + 1][]byte, i int, names []string) (string, error) {
+	if isDash(c[i]) {
+		return "", nil
+	}
+	return p.text(c, i, names)
 }
 
 // canonicalUint parses plain decimal without sign or leading zeros that fits

@@ -19,6 +19,10 @@ const (
 	KindSpawn
 	KindComplete
 	KindRefused
+	// KindControl is an operator action taken through the control socket
+	// (snooze, resume, reload): the extension of docs/audit.md "Control
+	// records". A log without operator actions never contains one.
+	KindControl
 )
 
 // Column counts per kind (audit.md §1).
@@ -27,6 +31,7 @@ const (
 	spawnColumns    = 11
 	completeColumns = 14
 	refusedColumns  = 7
+	controlColumns  = 10
 	maxColumns      = completeColumns
 )
 
@@ -41,6 +46,8 @@ func (k Kind) String() string {
 		return "complete"
 	case KindRefused:
 		return "refused"
+	case KindControl:
+		return "control"
 	}
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -50,11 +57,12 @@ var kindNames = [...][]byte{
 	KindSpawn:    []byte("spawn"),
 	KindComplete: []byte("complete"),
 	KindRefused:  []byte("refused"),
+	KindControl:  []byte("control"),
 }
 
 // bytes returns the ASCII kind without allocating.
 func (k Kind) bytes() []byte {
-	if k >= KindBoot && k <= KindRefused {
+	if k >= KindBoot && k <= KindControl {
 		return kindNames[k]
 	}
 	return []byte(k.String())
@@ -72,6 +80,8 @@ func (k Kind) Columns() int {
 		return completeColumns
 	case KindRefused:
 		return refusedColumns
+	case KindControl:
+		return controlColumns
 	}
 	return 0
 }
@@ -79,7 +89,8 @@ func (k Kind) Columns() int {
 // MarshalText implements encoding.TextMarshaler.
 func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
-// ParseKind maps "boot", "spawn", "complete" and "refused" to their Kind.
+// ParseKind maps "boot", "spawn", "complete", "refused" and "control" to
+// their Kind.
 func ParseKind(s string) (Kind, bool) { return kindOf([]byte(s)) }
 
 func kindOf(b []byte) (Kind, bool) {
@@ -92,6 +103,8 @@ func kindOf(b []byte) (Kind, bool) {
 		return KindComplete, true
 	case "refused":
 		return KindRefused, true
+	case "control":
+		return KindControl, true
 	}
 	return 0, false
 }
@@ -222,6 +235,32 @@ type RefusedRecord struct {
 	Reason      string // sanitized
 }
 
+// Control actions written by varta-watch (docs/audit.md "Control
+// records"). The verifier accepts any sanitized token in the action column,
+// so that a newer daemon's actions still verify.
+const (
+	ControlSnooze = "snooze"
+	ControlResume = "resume"
+	ControlReload = "reload"
+)
+
+// ControlForever is the until column of a snooze without an end.
+const ControlForever = "forever"
+
+// ControlRecord: an operator action through the control socket.
+type ControlRecord struct {
+	WallclockMs int64  // 0: stamped by the Writer at enqueue
+	ObserverNs  uint64 // the observer's stall clock
+	UID         uint32 // the requesting peer's uid (SO_PEERCRED)
+	Action      string // snooze, resume, reload; sanitized
+	Target      string // a service, pid:N, all; "" is written as "-"; sanitized
+	// UntilMs is the end of a snooze (ms since the Unix epoch); 0 with
+	// Forever false means none ("-").
+	UntilMs int64
+	Forever bool   // the until column is "forever"
+	Reason  string // the operator's reason or a reload's result; "" is written as "-"; sanitized
+}
+
 // Record is one parsed or to-be-written line: seq, the kind-specific part
 // selected by Kind, and the chain column.
 type Record struct {
@@ -231,6 +270,7 @@ type Record struct {
 	Spawn    SpawnRecord    // valid when Kind == KindSpawn
 	Complete CompleteRecord // valid when Kind == KindComplete
 	Refused  RefusedRecord  // valid when Kind == KindRefused
+	Control  ControlRecord  // valid when Kind == KindControl
 	// Chain is the value of the chain column; Unchained means the column is
 	// "-" (a writer without chain support).
 	Chain     Hash
@@ -248,6 +288,8 @@ func (r *Record) WallclockMs() int64 {
 		return r.Complete.WallclockMs
 	case KindRefused:
 		return r.Refused.WallclockMs
+	case KindControl:
+		return r.Control.WallclockMs
 	}
 	return 0
 }
@@ -261,6 +303,8 @@ func (r *Record) ObserverNs() uint64 {
 		return r.Complete.ObserverNs
 	case KindRefused:
 		return r.Refused.ObserverNs
+	case KindControl:
+		return r.Control.ObserverNs
 	}
 	return 0
 }
@@ -345,6 +389,25 @@ func (r *Record) AppendBody(dst []byte) []byte {
 		dst = strconv.AppendUint(dst, uint64(r.Refused.AgentPid), 10)
 		dst = append(dst, '\t')
 		dst = appendSanitized(dst, r.Refused.Reason)
+	case KindControl:
+		x := &r.Control
+		dst = append(dst, '\t')
+		dst = strconv.AppendUint(dst, uint64(x.UID), 10)
+		dst = append(dst, '\t')
+		dst = appendSanitized(dst, x.Action)
+		dst = append(dst, '\t')
+		dst = appendOptText(dst, x.Target)
+		dst = append(dst, '\t')
+		switch {
+		case x.Forever:
+			dst = append(dst, ControlForever...)
+		case x.UntilMs > 0:
+			dst = strconv.AppendInt(dst, x.UntilMs, 10)
+		default:
+			dst = append(dst, '-')
+		}
+		dst = append(dst, '\t')
+		dst = appendOptText(dst, x.Reason)
 	}
 	return dst
 }
@@ -380,6 +443,14 @@ func (r *Record) appendLinked(dst []byte, prev Hash) []byte {
 	r.Unchained = false
 	r.Chain = ChainHash(prev, r.Kind, dst[start:])
 	return r.appendChainColumn(dst)
+}
+
+// appendOptText writes s sanitized, or "-" when s is empty.
+func appendOptText(dst []byte, s string) []byte {
+	if s == "" {
+		return append(dst, '-')
+	}
+	return appendSanitized(dst, s)
 }
 
 func appendOptInt(dst []byte, ok bool, v int) []byte {

@@ -316,6 +316,15 @@ func (w *Writer) Refused(r RefusedRecord) bool {
 	return w.enqueue(Record{Kind: KindRefused, Refused: r})
 }
 
+// Control enqueues a control record (an operator action) without
+// blocking; see Spawn.
+func (w *Writer) Control(r ControlRecord) bool {
+	if r.WallclockMs == 0 {
+		r.WallclockMs = w.opts.Now().UnixMilli()
+	}
+	return w.enqueue(Record{Kind: KindControl, Control: r})
+}
+
 // Validate reports whether r would be written as a well-formed record (the
 // enqueue methods refuse records that would not verify).
 func Validate(r Record) error {

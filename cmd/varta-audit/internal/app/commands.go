@@ -144,11 +144,11 @@ func showCommand(e env) *cli.Command {
 		ArgsUsage: "PATH",
 		Description: "Lists the records of PATH.5 ... PATH with local times. Filters combine (all must match): " +
 			"--pid selects spawn, complete and refused records of that agent pid; --kind takes boot, spawn, complete, " +
-			"refused (repeat or separate with commas); --since and --until take an RFC 3339 time or a duration meaning " +
+			"refused, control (repeat or separate with commas); --since and --until take an RFC 3339 time or a duration meaning " +
 			"that long ago (1h, 30m) and are inclusive. A warning goes to stderr when the log does not verify.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "pid", Usage: "only spawn, complete and refused records of this agent pid"},
-			&cli.StringSliceFlag{Name: "kind", Usage: "only records of these kinds: boot, spawn, complete, refused (repeat or separate with commas)"},
+			&cli.StringSliceFlag{Name: "kind", Usage: "only records of these kinds: boot, spawn, complete, refused, control (repeat or separate with commas)"},
 			&cli.StringFlag{Name: "since", Usage: "only records at or after this time: RFC 3339 (2024-05-01T12:00:00Z) or a duration ago (90m, 24h)"},
 			&cli.StringFlag{Name: "until", Usage: "only records at or before this time: RFC 3339 or a duration ago"},
 			formatFlag(), utcFlag(), noProgressFlag(),

@@ -166,7 +166,42 @@ func writeTamperedFixture(t *testing.T, dir string) {
 	})
 }
 
+// writeControlFixture: recovery records interleaved with operator actions
+// (control records): a snooze with an end, a forever snooze, a resume and
+// a reload.
+func writeControlFixture(t *testing.T, dir string) {
+	t.Helper()
+	path := filepath.Join(dir, "audit.log")
+	clock := &fixtureClock{t: fixtureBase}
+	at := fixtureBase
+	step := func(d time.Duration) int64 { at = at.Add(d); clock.Set(at); return at.UnixMilli() }
+	w, err := audit.Open(audit.Options{Path: path, DaemonPid: 3003, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := func(ok bool) {
+		if !ok {
+			t.Fatal("enqueue refused")
+		}
+	}
+	add(w.Control(audit.ControlRecord{WallclockMs: step(time.Second), ObserverNs: 1e9, UID: 0, Action: audit.ControlSnooze,
+		Target: "web", UntilMs: at.Add(30 * time.Minute).UnixMilli(), Reason: "deploy 4711"}))
+	add(w.Refused(audit.RefusedRecord{WallclockMs: step(5 * time.Second), ObserverNs: 6e9, AgentPid: 41, Reason: "snoozed"}))
+	add(w.Control(audit.ControlRecord{WallclockMs: step(time.Second), ObserverNs: 7e9, UID: 1001, Action: audit.ControlSnooze,
+		Target: "pid:77", Forever: true, Reason: "disk\tbroken"}))
+	add(w.Control(audit.ControlRecord{WallclockMs: step(time.Minute), ObserverNs: 67e9, UID: 0, Action: audit.ControlResume, Target: "web"}))
+	add(w.Spawn(audit.SpawnRecord{WallclockMs: step(time.Second), ObserverNs: 68e9, AgentPid: 41, ChildPid: 500,
+		Program: "/usr/local/bin/restart-agent", Source: audit.SourceInline, TemplateLen: 31}))
+	add(w.Complete(audit.CompleteRecord{WallclockMs: step(time.Second), ObserverNs: 69e9, AgentPid: 41, ChildPid: 500,
+		Outcome: audit.OutcomeReaped, ExitCode: 0, DurationNs: 1e9}))
+	add(w.Control(audit.ControlRecord{WallclockMs: step(time.Second), ObserverNs: 70e9, UID: 0, Action: audit.ControlReload, Reason: "ok"}))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 var fixtures = map[string]func(*testing.T, string){
+	"control":   writeControlFixture,
 	"rotated":   writeRotatedFixture,
 	"warnings":  writeWarningsFixture,
 	"unchained": writeUnchainedFixture,

@@ -134,7 +134,7 @@ func filterOf(c *cli.Context, now time.Time) (filter, error) {
 		for _, k := range strings.Split(v, ",") {
 			kind, ok := audit.ParseKind(strings.TrimSpace(k))
 			if !ok {
-				return f, fmt.Errorf("show: --kind %q: want boot, spawn, complete or refused", k)
+				return f, fmt.Errorf("show: --kind %q: want boot, spawn, complete, refused or control", k)
 			}
 			if f.kinds == nil {
 				f.kinds = map[audit.Kind]bool{}

@@ -51,6 +51,11 @@ func TestGolden(t *testing.T) {
 		{"show-filtered.txt", []string{"show", "--utc", "--pid", "31", "--kind", "spawn,complete", "--since", "2024-05-01T12:00:20Z", "--until", "2024-05-01T12:11:10Z", "testdata/rotated/audit.log"}, exitcode.OK},
 		{"show-since-duration.txt", []string{"show", "--utc", "--kind", "boot", "--since", "20m", "testdata/rotated/audit.log"}, exitcode.OK},
 		{"show-boots.json", []string{"show", "--utc", "--format", "json", "--kind", "boot", "testdata/rotated/audit.log"}, exitcode.OK},
+		{"verify-control.txt", []string{"verify", "testdata/control/audit.log"}, exitcode.OK},
+		{"summarize-control.txt", []string{"summarize", "--utc", "testdata/control/audit.log"}, exitcode.OK},
+		{"summarize-control.json", []string{"summarize", "--format", "json", "testdata/control/audit.log"}, exitcode.OK},
+		{"show-control.txt", []string{"show", "--utc", "testdata/control/audit.log"}, exitcode.OK},
+		{"show-control-kind.json", []string{"show", "--utc", "--format", "json", "--kind", "control", "testdata/control/audit.log"}, exitcode.OK},
 		{"show-none.txt", []string{"show", "--utc", "--pid", "999", "testdata/rotated/audit.log"}, exitcode.OK},
 	}
 	for _, tc := range tests {

@@ -94,10 +94,10 @@ func row(r *audit.Record, loc *time.Location) []string {
 	if pid, ok := r.AgentPid(); ok {
 		agent = u32(pid)
 	}
-	return []string{u64(r.Seq), formatMs(r.WallclockMs(), loc), r.Kind.String(), agent, details(r)}
+	return []string{u64(r.Seq), formatMs(r.WallclockMs(), loc), r.Kind.String(), agent, details(r, loc)}
 }
 
-func details(r *audit.Record) string {
+func details(r *audit.Record, loc *time.Location) string {
 	switch r.Kind {
 	case audit.KindBoot:
 		b := &r.Boot
@@ -126,8 +126,29 @@ func details(r *audit.Record) string {
 		return s
 	case audit.KindRefused:
 		return "refused: " + safe(r.Refused.Reason)
+	case audit.KindControl:
+		return controlDetails(&r.Control, loc)
 	}
 	return ""
+}
+
+// controlDetails describes an operator action: "uid 0: snooze web until
+// 2024-05-01 14:30:00.000 +02:00: deploy 4711".
+func controlDetails(x *audit.ControlRecord, loc *time.Location) string {
+	s := "uid " + u32(x.UID) + ": " + safe(x.Action)
+	if x.Target != "" {
+		s += " " + safe(x.Target)
+	}
+	switch {
+	case x.Forever:
+		s += " forever"
+	case x.UntilMs > 0:
+		s += " until " + formatMs(x.UntilMs, loc)
+	}
+	if x.Reason != "" {
+		s += ": " + safe(x.Reason)
+	}
+	return s
 }
 
 // recordView is the JSON form of a listed record.
@@ -156,7 +177,12 @@ type recordView struct {
 	StderrLen   *uint64 `json:"stderr_len,omitempty"`
 	Truncated   *bool   `json:"truncated,omitempty"`
 	Reason      string  `json:"reason,omitempty"`
-	Chain       string  `json:"chain"`
+	UID         *uint32 `json:"uid,omitempty"`
+	Action      string  `json:"action,omitempty"`
+	Target      string  `json:"target,omitempty"`
+	// Until is the end of a snooze: RFC 3339, or "forever".
+	Until string `json:"until,omitempty"`
+	Chain string `json:"chain"`
 }
 
 func view(pos audit.Position, r *audit.Record, loc *time.Location) recordView {
@@ -184,6 +210,15 @@ func view(pos audit.Position, r *audit.Record, loc *time.Location) recordView {
 	case audit.KindRefused:
 		x := r.Refused
 		v.AgentPid, v.Reason = &x.AgentPid, x.Reason
+	case audit.KindControl:
+		x := r.Control
+		v.UID, v.Action, v.Target, v.Reason = &x.UID, x.Action, x.Target, x.Reason
+		switch {
+		case x.Forever:
+			v.Until = audit.ControlForever
+		case x.UntilMs > 0:
+			v.Until = time.UnixMilli(x.UntilMs).In(loc).Format(time.RFC3339Nano)
+		}
 	}
 	return v
 }

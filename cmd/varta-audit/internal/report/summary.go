@@ -60,6 +60,20 @@ func Summary(w io.Writer, s *summary.Summary, f Format, loc *time.Location) erro
 		return err
 	}
 
+	if len(s.Controls) > 0 {
+		if _, err := io.WriteString(w, "\nOperator actions (control records)\n"); err != nil {
+			return err
+		}
+		t = newTable(w, "lrrl")
+		t.Header("action", "uid", "count", "last")
+		for _, c := range s.Controls {
+			t.Append(safe(c.Action), u32(c.UID), u64(c.Count), formatMs(c.LastMs, loc))
+		}
+		if err := t.Render(); err != nil {
+			return err
+		}
+	}
+
 	if _, err := io.WriteString(w, "\nDaemon boots\n"); err != nil {
 		return err
 	}
@@ -84,12 +98,17 @@ func Summary(w io.Writer, s *summary.Summary, f Format, loc *time.Location) erro
 		{"spawns", u64(tot.Spawns)},
 		{"completions", u64(tot.Completes)},
 		{"refusals", u64(tot.Refusals)},
+	}
+	if tot.Controls > 0 {
+		rows = append(rows, [2]string{"operator actions", u64(tot.Controls)})
+	}
+	rows = append(rows, [][2]string{
 		{"agents", strconv.Itoa(tot.Agents)},
 		{"daemon boots", u64(tot.Boots)},
 		{"daemon restarts", u64(tot.Restarts)},
 		{"daemon pids", strconv.Itoa(tot.DaemonPids)},
 		{"records lost (seq gaps)", u64(tot.LostRecords)},
-	}
+	}...)
 	for _, r := range rows {
 		t.Append(r[0], r[1])
 	}

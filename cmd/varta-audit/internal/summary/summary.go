@@ -38,13 +38,25 @@ func (a *Agent) Refused() uint64 {
 	return n
 }
 
+// Control counts the operator actions of one kind by one uid.
+type Control struct {
+	Action string `json:"action"`
+	UID    uint32 `json:"uid"`
+	Count  uint64 `json:"count"`
+	// LastMs is the wall-clock time of the last one (ms since the epoch).
+	LastMs int64 `json:"last_wallclock_ms"`
+}
+
 // Totals are the figures over the whole log.
 type Totals struct {
-	Records     uint64 `json:"records"`
-	Stalls      uint64 `json:"stalls"`
-	Spawns      uint64 `json:"spawns"`
-	Completes   uint64 `json:"completes"`
-	Refusals    uint64 `json:"refusals"`
+	Records   uint64 `json:"records"`
+	Stalls    uint64 `json:"stalls"`
+	Spawns    uint64 `json:"spawns"`
+	Completes uint64 `json:"completes"`
+	Refusals  uint64 `json:"refusals"`
+	// Controls counts control records (operator actions); omitted from
+	// JSON when there is none, so a plain v2 log summarizes as before.
+	Controls    uint64 `json:"controls,omitempty"`
 	Boots       uint64 `json:"boots"`
 	Restarts    uint64 `json:"restarts"`
 	DaemonPids  int    `json:"daemon_pids"`
@@ -61,7 +73,10 @@ type Summary struct {
 	LastMs  int64                       `json:"last_wallclock_ms"`
 	Agents  []*Agent                    `json:"agents"`
 	Boots   map[audit.BootReason]uint64 `json:"boots"`
-	Totals  Totals                      `json:"totals"`
+	// Controls are the operator actions (control records) by action and
+	// uid, in file order of their first appearance; nil without any.
+	Controls []*Control `json:"controls,omitempty"`
+	Totals   Totals     `json:"totals"`
 	// Integrity is the verdict of the verification done in the same pass.
 	Integrity audit.Verdict `json:"integrity"`
 	Failures  []string      `json:"failures"`
@@ -71,9 +86,15 @@ type Summary struct {
 
 // Builder accumulates records in file order.
 type Builder struct {
-	s       Summary
-	agents  map[uint32]*Agent
-	daemons map[uint32]struct{}
+	s        Summary
+	agents   map[uint32]*Agent
+	daemons  map[uint32]struct{}
+	controls map[controlKey]*Control
+}
+
+type controlKey struct {
+	action string
+	uid    uint32
 }
 
 // NewBuilder starts a summary of the log at path.
@@ -145,6 +166,21 @@ func (b *Builder) Add(r *audit.Record) {
 		a.Stalls++
 		s.Totals.Refusals++
 		s.Totals.Stalls++
+	case audit.KindControl:
+		x := &r.Control
+		s.Totals.Controls++
+		k := controlKey{x.Action, x.UID}
+		c := b.controls[k]
+		if c == nil {
+			if b.controls == nil {
+				b.controls = map[controlKey]*Control{}
+			}
+			c = &Control{Action: x.Action, UID: x.UID}
+			b.controls[k] = c
+			s.Controls = append(s.Controls, c)
+		}
+		c.Count++
+		c.LastMs = max(c.LastMs, x.WallclockMs)
 	}
 }
 
