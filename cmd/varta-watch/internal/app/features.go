@@ -53,7 +53,11 @@ func promOptions(c *cli.Context, o *observer.Options) error {
 	if rate > 0 && burst == 0 {
 		return fmt.Errorf("--prom-rate-limit-burst 0 with --prom-rate-limit-per-sec %d: the burst must be >= 1 (or set the rate to 0)", rate)
 	}
-	o.Prom = &metrics.ServerOptions{Addr: addr, TokenFile: token, RateLimitPerSec: float64(rate), RateLimitBurst: int(burst)}
+	maxConns, err := bounds(c, "prom-max-connections", 1, 65536)
+	if err != nil {
+		return err
+	}
+	o.Prom = &metrics.ServerOptions{Addr: addr, TokenFile: token, RateLimitPerSec: float64(rate), RateLimitBurst: int(burst), MaxConnections: int(maxConns)}
 	return nil
 }
 

@@ -87,6 +87,7 @@ func flags() []cli.Flag {
 		str("prom-token-file", "bearer token file (`PATH`, 64 hex digits, secret-file rules)", catMetrics, "", false),
 		num("prom-rate-limit-per-sec", "per-client-IP scrape rate (`N`/s; 0 = off)", catMetrics, 5),
 		num("prom-rate-limit-burst", "per-client-IP scrape burst (`N`)", catMetrics, 10),
+		num("prom-max-connections", "open connections to the metrics endpoint (`N`, 1-65536); at the limit the longest-idle one is closed", catMetrics, 64),
 		boolean("prom-per-pid", "export per-pid series (varta_agents{state} is always exported)", catMetrics, true),
 
 		// UDP.

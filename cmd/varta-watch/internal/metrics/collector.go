@@ -244,7 +244,7 @@ func newObserverCollector(c *stats.Counters, opts Options) *observerCollector {
 		},
 		{
 			desc: prometheus.NewDesc("varta_prom_connections_dropped_total",
-				"Requests to the metrics endpoint refused before authentication, by reason.", []string{"reason"}, nil),
+				"Requests and connections of the metrics endpoint refused or closed by its limits (per-client rate, client table, connection slots), by reason.", []string{"reason"}, nil),
 			values: enumLabels(int(stats.NumPromDropReasons), func(i int) string { return stats.PromDropReason(i).Label() }),
 			get:    func(c *stats.Counters, i int) uint64 { return c.PromConnectionsDropped[i].Load() },
 		},

@@ -210,7 +210,7 @@ func TestEveryFamilyPresentOnFirstScrape(t *testing.T) {
 		"varta_decode_errors_total/kind":              vlp.Labels(),
 		"varta_rate_limited_total/reason":             {"per_pid", "global"},
 		"varta_agents/state":                          {"ok", "degraded", "critical", "stalled"},
-		"varta_prom_connections_dropped_total/reason": {"rate_limit", "ip_table_full"},
+		"varta_prom_connections_dropped_total/reason": {"rate_limit", "ip_table_full", "connection_limit", "connection_evicted"},
 		"varta_recovery_refused_total/reason": {"unauthenticated_transport", "socket_mode_only",
 			"cross_namespace_agent", "debounce_capacity", "outstanding_capacity"},
 		"varta_recovery_outcomes_total/outcome": {"spawned", "debounced", "spawn_failed", "reaped_zero",

@@ -52,6 +52,11 @@ type ServerOptions struct {
 	// MaxClients bounds the limiter's client table; 0 means
 	// DefaultMaxClients.
 	MaxClients int
+	// MaxConnections bounds the open connections (--prom-max-connections);
+	// 0 means DefaultMaxConnections. At the limit the longest-idle
+	// connection is closed to make room; when every connection is serving
+	// a request, the new one is closed unserved.
+	MaxConnections int
 	// Logf receives warnings and errors; nil discards them.
 	Logf func(format string, args ...any)
 }
@@ -60,6 +65,7 @@ type ServerOptions struct {
 // listener; Serve serves until Close.
 type Server struct {
 	ln      net.Listener
+	conns   *connLimiter
 	srv     *http.Server
 	token   []byte
 	c       *stats.Counters
@@ -90,6 +96,13 @@ func NewServer(opts ServerOptions, reg *Registry, c *stats.Counters) (*Server, e
 	}
 	if opts.MaxClients < 0 {
 		return nil, fmt.Errorf("metrics server: client table size %d: must be >= 0", opts.MaxClients)
+	}
+	if opts.MaxConnections < 0 {
+		return nil, fmt.Errorf("metrics server: connection limit %d: must be >= 0", opts.MaxConnections)
+	}
+	maxConns := opts.MaxConnections
+	if maxConns == 0 {
+		maxConns = DefaultMaxConnections
 	}
 	token, err := LoadToken(opts.TokenFile)
 	if err != nil {
@@ -133,7 +146,9 @@ func NewServer(opts ServerOptions, reg *Registry, c *stats.Counters) (*Server, e
 	if err != nil {
 		return nil, fmt.Errorf("metrics server: listen on %q: %w", opts.Addr, err)
 	}
-	s.ln = ln
+	s.conns = newConnLimiter(ln, maxConns, c)
+	s.ln = s.conns
+	s.srv.ConnState = s.conns.connState
 	if ta, ok := ln.Addr().(*net.TCPAddr); !ok || !ta.IP.IsLoopback() {
 		logf("warning: metrics endpoint listens on %s, which is not a loopback address; anyone who can reach it may try tokens (bind to 127.0.0.1 or firewall it)", ln.Addr())
 	}
@@ -175,32 +190,41 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
-// ServeHTTP applies, in order: the per-client rate limit (every request
-// pays, so tokens cannot be brute-forced faster than the limit), the path
-// (404), the bearer token (401), the method (405), and then serves the
-// registry. Unknown paths answer 404 without asking for credentials; they
-// reveal only that the endpoint exists.
+// ServeHTTP checks the bearer token first. A request with the right token
+// is never charged to the per-client rate limiter, so no number of other
+// clients can get it refused for table capacity; it gets 404 for an unknown
+// path, 405 for a method other than GET, and otherwise the registry.
+// Every other request pays the per-client rate limit (429/503), so tokens
+// cannot be tried faster than the limit, then gets 404 for an unknown path
+// (which reveals only that the endpoint exists) or 401. Every refused
+// request is answered with "Connection: close", so a refused client holds
+// no idle connection.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.limiter != nil {
-		if ok, reason := s.limiter.allow(clientKey(r.RemoteAddr), time.Now()); !ok {
-			s.c.PromConnectionsDropped[reason].Add(1)
-			w.Header().Set("Retry-After", "1")
-			if reason == stats.PromDropIPTableFull {
-				http.Error(w, "too many clients", http.StatusServiceUnavailable)
-			} else {
-				http.Error(w, "rate limit exceeded", http.StatusTooManyRequests)
+	if !s.authorized(r) {
+		w.Header().Set("Connection", "close")
+		if s.limiter != nil {
+			if ok, reason := s.limiter.allow(clientKey(r.RemoteAddr), time.Now()); !ok {
+				s.c.PromConnectionsDropped[reason].Add(1)
+				w.Header().Set("Retry-After", "1")
+				if reason == stats.PromDropIPTableFull {
+					http.Error(w, "too many clients", http.StatusServiceUnavailable)
+				} else {
+					http.Error(w, "rate limit exceeded", http.StatusTooManyRequests)
+				}
+				return
 			}
+		}
+		if r.URL.Path != MetricsPath {
+			http.NotFound(w, r)
 			return
 		}
-	}
-	if r.URL.Path != MetricsPath {
-		http.NotFound(w, r)
-		return
-	}
-	if !s.authorized(r) {
 		s.c.PromAuthFailures.Add(1)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="varta"`)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		return
+	}
+	if r.URL.Path != MetricsPath {
+		http.NotFound(w, r)
 		return
 	}
 	if r.Method != http.MethodGet {

@@ -173,16 +173,19 @@ func TestScrapeReportsAuthFailures(t *testing.T) {
 }
 
 // TestRateLimit sends burst+1 requests from one client faster than the
-// bucket refills: the last is refused with 429 and counted, whatever its
-// credentials; the others pass to authentication.
+// bucket refills. A client without the token is refused the last one with
+// 429 (counted, not also an authentication failure); a client with the
+// right token is never charged, however many it sends.
 func TestRateLimit(t *testing.T) {
 	tests := []struct {
-		name   string
-		header map[string][]string
-		pass   int // status of requests within the burst
+		name      string
+		header    map[string][]string
+		pass      int // status of requests within the burst
+		last      int // status of request burst+1
+		wantDrops uint64
 	}{
-		{"valid token", bearer("Bearer " + testToken), 200},
-		{"no token", nil, 401},
+		{"valid token", bearer("Bearer " + testToken), 200, 200, 0},
+		{"no token", nil, 401, http.StatusTooManyRequests, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -197,14 +200,14 @@ func TestRateLimit(t *testing.T) {
 				}
 			}
 			r := do(t, client, "GET", base+"/metrics", tc.header)
-			if r.status != http.StatusTooManyRequests {
-				t.Fatalf("request %d: status %d, want 429", burst+1, r.status)
+			if r.status != tc.last {
+				t.Fatalf("request %d: status %d, want %d", burst+1, r.status, tc.last)
 			}
-			if r.header.Get("Retry-After") == "" {
+			if r.status == http.StatusTooManyRequests && r.header.Get("Retry-After") == "" {
 				t.Error("429 without Retry-After")
 			}
-			if got := c.PromConnectionsDropped[stats.PromDropRateLimit].Load(); got != 1 {
-				t.Errorf("rate_limit drops %d, want 1", got)
+			if got := c.PromConnectionsDropped[stats.PromDropRateLimit].Load(); got != tc.wantDrops {
+				t.Errorf("rate_limit drops %d, want %d", got, tc.wantDrops)
 			}
 			if got := c.PromConnectionsDropped[stats.PromDropIPTableFull].Load(); got != 0 {
 				t.Errorf("ip_table_full drops %d, want 0", got)
@@ -241,26 +244,37 @@ func TestRateLimitOff(t *testing.T) {
 	}
 }
 
-// TestIPTableFull fills a one-entry table and checks the 503 answer.
+// TestIPTableFull fills a one-entry table with a client that has no token:
+// a second client without the token gets 503 (ip_table_full), a second
+// client with the right token is served, and neither takes the first
+// client's entry.
 func TestIPTableFull(t *testing.T) {
 	// Two loopback addresses are two clients. Linux routes all of
 	// 127.0.0.0/8 to lo, so 127.0.0.2 can connect to 127.0.0.1.
 	base, c := startServer(t, metrics.ServerOptions{RateLimitPerSec: 0.05, RateLimitBurst: 5, MaxClients: 1})
 	first := newClient()
-	if r := do(t, first, "GET", base+"/metrics", bearer("Bearer "+testToken)); r.status != 200 {
-		t.Fatalf("first client: status %d", r.status)
+	if r := do(t, first, "GET", base+"/metrics", nil); r.status != 401 {
+		t.Fatalf("first client: status %d, want 401", r.status)
 	}
 	second := clientFrom(t, "127.0.0.2")
-	r := do(t, second, "GET", base+"/metrics", bearer("Bearer "+testToken))
+	r := do(t, second, "GET", base+"/metrics", bearer("Bearer nope"))
 	if r.status != http.StatusServiceUnavailable {
-		t.Fatalf("second client: status %d, want 503", r.status)
+		t.Fatalf("second client without the token: status %d, want 503", r.status)
 	}
 	if got := c.PromConnectionsDropped[stats.PromDropIPTableFull].Load(); got != 1 {
 		t.Errorf("ip_table_full drops %d, want 1", got)
 	}
-	// The first client keeps being served.
-	if r := do(t, first, "GET", base+"/metrics", bearer("Bearer "+testToken)); r.status != 200 {
-		t.Fatalf("first client again: status %d", r.status)
+	for i := range 3 {
+		if r := do(t, second, "GET", base+"/metrics", bearer("Bearer "+testToken)); r.status != 200 {
+			t.Fatalf("second client with the token, scrape %d: status %d, want 200", i+1, r.status)
+		}
+	}
+	if got := c.PromConnectionsDropped[stats.PromDropIPTableFull].Load(); got != 1 {
+		t.Errorf("ip_table_full drops %d after right-token scrapes, want 1", got)
+	}
+	// The first client keeps its entry.
+	if r := do(t, first, "GET", base+"/metrics", nil); r.status != 401 {
+		t.Fatalf("first client again: status %d, want 401", r.status)
 	}
 }
 
@@ -278,6 +292,7 @@ func TestNewServerErrors(t *testing.T) {
 		{"negative rate", metrics.ServerOptions{Addr: "127.0.0.1:0", TokenFile: token, RateLimitPerSec: -1}, "rate limit -1 per second"},
 		{"negative burst", metrics.ServerOptions{Addr: "127.0.0.1:0", TokenFile: token, RateLimitBurst: -1}, "burst -1"},
 		{"negative table", metrics.ServerOptions{Addr: "127.0.0.1:0", TokenFile: token, MaxClients: -1}, "client table size -1"},
+		{"negative connection limit", metrics.ServerOptions{Addr: "127.0.0.1:0", TokenFile: token, MaxConnections: -1}, "connection limit -1"},
 		{"missing token file", metrics.ServerOptions{Addr: "127.0.0.1:0", TokenFile: filepath.Join(t.TempDir(), "absent")}, "absent"},
 	}
 	for _, tc := range tests {

@@ -86,10 +86,16 @@ type PromDropReason uint8
 const (
 	PromDropRateLimit PromDropReason = iota
 	PromDropIPTableFull
+	// PromDropConnectionLimit: a new connection closed unserved because
+	// every connection slot was busy with a request.
+	PromDropConnectionLimit
+	// PromDropConnectionEvicted: an idle (or not yet used) connection
+	// closed to make room for a new one.
+	PromDropConnectionEvicted
 	NumPromDropReasons
 )
 
-var promDropLabels = [NumPromDropReasons]string{"rate_limit", "ip_table_full"}
+var promDropLabels = [NumPromDropReasons]string{"rate_limit", "ip_table_full", "connection_limit", "connection_evicted"}
 
 // Label returns the metric label value.
 func (r PromDropReason) Label() string { return promDropLabels[r] }
