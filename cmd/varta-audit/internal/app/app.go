@@ -50,9 +50,6 @@ func newApp(e env) *cli.App {
 	}
 }
 
-// ManPage renders the man page of the App.
-func ManPage() (string, error) { return New().ToManWithSection(1) }
-
 // Run runs the App with args and returns the process exit code.
 func Run(args []string) int { return RunWith(New(), args, os.Stderr) }
 

@@ -25,8 +25,8 @@ func verifyCommand(e env) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "allow-unchained", Usage: "accept records without chain (\"-\"): check structure and seq only; integrity is then not verified"},
 			&cli.BoolFlag{Name: "strict", Usage: "treat warnings (seq gaps, torn tails, legacy lines) as failures"},
-			&cli.StringFlag{Name: "anchor", Usage: "the chain must contain this 64-digit hex value (a head sealed earlier)"},
-			&cli.StringFlag{Name: "anchor-file", Usage: "read the anchor from this file (e.g. the saved output of varta-audit head)"},
+			&cli.StringFlag{Name: "anchor", Usage: "the chain must contain this `HASH` (64 hex digits: a head sealed earlier)"},
+			&cli.StringFlag{Name: "anchor-file", Usage: "read the anchor from `FILE` (e.g. the saved output of varta-audit head)"},
 			formatFlag(), noProgressFlag(),
 		},
 		Action: func(c *cli.Context) error {
@@ -147,10 +147,10 @@ func showCommand(e env) *cli.Command {
 			"refused, control (repeat or separate with commas); --since and --until take an RFC 3339 time or a duration meaning " +
 			"that long ago (1h, 30m) and are inclusive. A warning goes to stderr when the log does not verify.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "pid", Usage: "only spawn, complete and refused records of this agent pid"},
-			&cli.StringSliceFlag{Name: "kind", Usage: "only records of these kinds: boot, spawn, complete, refused, control (repeat or separate with commas)"},
-			&cli.StringFlag{Name: "since", Usage: "only records at or after this time: RFC 3339 (2024-05-01T12:00:00Z) or a duration ago (90m, 24h)"},
-			&cli.StringFlag{Name: "until", Usage: "only records at or before this time: RFC 3339 or a duration ago"},
+			&cli.StringFlag{Name: "pid", Usage: "only spawn, complete and refused records of agent `PID`"},
+			&cli.StringSliceFlag{Name: "kind", Usage: "only records of these `KINDS`: boot, spawn, complete, refused, control (repeat or separate with commas)"},
+			&cli.StringFlag{Name: "since", Usage: "only records at or after `TIME`: RFC 3339 (2024-05-01T12:00:00Z) or a duration ago (90m, 24h)"},
+			&cli.StringFlag{Name: "until", Usage: "only records at or before `TIME`: RFC 3339 or a duration ago"},
 			formatFlag(), utcFlag(), noProgressFlag(),
 		},
 		Action: func(c *cli.Context) error {

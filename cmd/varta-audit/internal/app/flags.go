@@ -17,7 +17,7 @@ import (
 // Flags shared by several commands; each command gets its own instances
 // (cli flags record their parse state).
 func formatFlag() cli.Flag {
-	return &cli.StringFlag{Name: "format", Value: "text", Usage: "output format: text or json"}
+	return &cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: text or json"}
 }
 
 func utcFlag() cli.Flag {

@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"flag"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/varta-go/varta/pkg/exitcode"
 )
+
+var update = flag.Bool("update", false, "rewrite golden files")
 
 // testNow is "now" for --since/--until durations in tests.
 var testNow = time.Date(2024, 5, 1, 12, 30, 0, 0, time.UTC)

@@ -60,9 +60,6 @@ The socket path defaults to $VARTA_SOCKET, else /run/varta/varta.sock.
 
 Exit codes: 0 success, 1 failure, 2 usage error, 3 beat dropped (once, terminal).`
 
-// ManPage renders the man page of the App.
-func ManPage() (string, error) { return New().ToManWithSection(1) }
-
 // Run runs the App with args and returns the process exit code.
 func Run(args []string) int { return RunWith(New(), args, os.Stderr) }
 

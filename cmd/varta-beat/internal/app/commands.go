@@ -126,7 +126,10 @@ func execCommand() *cli.Command {
 		Description: `The command runs without a shell, with varta-beat's stdin, stdout and
 stderr. Beats (carrying varta-beat's pid) continue while it lives; with
 --require-output-within only while it keeps writing to stdout or stderr,
-so a hung job stops the beats and the observer sees a stall. SIGINT,
+so a hung job stops the beats and the observer sees a stall at most
+--require-output-within plus the observer's --threshold-ms after its last
+output. Without --require-output-within a job that hangs but stays alive
+keeps beating and is never reported; only its exit is seen. SIGINT,
 SIGTERM, SIGHUP and SIGQUIT are forwarded to the command. When it exits
 non-zero or by a signal, a terminal frame is sent. varta-beat exits with
 the command's exit code, or 128+N when signal N killed it. The command
@@ -194,8 +197,8 @@ gives the sent and dropped totals and the achieved rate. --rate is per
 agent; beats are spread evenly over each interval.`,
 		Flags: concat(transportFlags(), []cli.Flag{
 			&cli.IntFlag{Name: flagAgents, Value: 1, Usage: "number of agents `N`"},
-			&cli.Float64Flag{Name: flagRate, Value: 1, Usage: "beats per second per agent"},
-			&cli.DurationFlag{Name: flagDuration, Value: 10e9, Usage: "length of the run"},
+			&cli.Float64Flag{Name: flagRate, Value: 1, Usage: "beats per second per agent (`RATE`, may be fractional)"},
+			&cli.DurationFlag{Name: flagDuration, Value: 10e9, Usage: "length of the run (`DURATION`)"},
 		}),
 		Action: func(c *cli.Context) error {
 			o, err := agentOptions(c)

@@ -42,7 +42,7 @@ const (
 // hold state, so each command gets fresh instances.
 func transportFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: flagSocket, Value: DefaultSocket, EnvVars: []string{EnvSocket}, Usage: "observer's Unix datagram socket (environment: VARTA_SOCKET)", TakesFile: true},
+		&cli.StringFlag{Name: flagSocket, Value: DefaultSocket, EnvVars: []string{EnvSocket}, Usage: "observer's Unix datagram socket `PATH` (environment: VARTA_SOCKET)", TakesFile: true},
 		&cli.StringFlag{Name: flagUDP, Usage: "send over UDP to `HOST:PORT` instead of the Unix socket"},
 		&cli.StringFlag{Name: flagKeyFile, Usage: "secure UDP with the pre-shared key in `FILE` (64 hex digits; owner-only permissions)", TakesFile: true},
 		&cli.StringFlag{Name: flagMasterKeyFile, Usage: "secure UDP with the per-agent key derived from the master key in `FILE`", TakesFile: true},
@@ -52,13 +52,13 @@ func transportFlags() []cli.Flag {
 
 func beatFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: flagStatus, Value: "ok", Usage: "status of each beat: ok, degraded or critical"},
+		&cli.StringFlag{Name: flagStatus, Value: "ok", Usage: "status of each beat (`STATUS`: ok, degraded or critical)"},
 		&cli.Uint64Flag{Name: flagPayload, Value: 0, Usage: "application-defined 32-bit `VALUE` carried by each beat"},
 	}
 }
 
 func intervalFlag() cli.Flag {
-	return &cli.DurationFlag{Name: flagInterval, Value: 500 * time.Millisecond, Usage: "time between beats"}
+	return &cli.DurationFlag{Name: flagInterval, Value: 500 * time.Millisecond, Usage: "time between beats (`DURATION`, e.g. 500ms or 2s)"}
 }
 
 func verboseFlag() cli.Flag {

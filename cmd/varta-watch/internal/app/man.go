@@ -1,0 +1,65 @@
+package app
+
+import (
+	"github.com/varta-go/varta/pkg/manpage"
+)
+
+// ManPage renders the man page of the App: the options come from the flag
+// definitions, the other sections are written here.
+func ManPage() (string, error) {
+	a := New()
+	opts := append(manpage.FromFlags(a.Flags), manpage.Option{Names: []string{"help", "h"}, Usage: "show the options and exit"},
+		manpage.Option{Names: []string{"version", "v"}, Usage: "print the version and exit"})
+	// The help and version switches belong to no category; list them
+	// before the first group so they do not look like part of the last.
+	opts = append(opts[len(opts)-2:], opts[:len(opts)-2]...)
+	p := manpage.Page{
+		Name:        Name,
+		Section:     8,
+		Summary:     a.Usage,
+		Description: a.Description,
+		Options:     opts,
+		Sections:    watchSections,
+	}
+	return p.Render(), nil
+}
+
+var watchSections = []manpage.Section{
+	{Title: "Exit status", Blocks: []manpage.Block{
+		manpage.Item("0", "clean exit: SIGINT, SIGTERM or --shutdown-after-secs."),
+		manpage.Item("1", "runtime failure: a socket could not be bound, a file, key or watchdog device could not be opened, or --strict-namespace-check saw a sender from another PID namespace."),
+		manpage.Item("2", "configuration or usage error (the message names the flag and the rule); also the self-watchdog's SIGABRT when the control loop stopped making progress."),
+	}},
+	{Title: "Signals", Blocks: []manpage.Block{
+		manpage.Item("SIGINT, SIGTERM", "shut down: stop receiving, send STOPPING=1, SIGKILL outstanding recovery children and wait up to --shutdown-grace-ms for them, close the metrics endpoint, flush and fdatasync the audit log and the events file, remove the socket file, disarm the hardware watchdog, exit 0. One log line names the reason."),
+		manpage.Item("SIGHUP", "reopen the events file (for logrotate's create mode)."),
+	}},
+	{Title: "Environment", Blocks: []manpage.Block{
+		manpage.P("Every flag may be given as VARTA_WATCH_<NAME>: the flag name in upper case with dashes as underscores, e.g. VARTA_WATCH_THRESHOLD_MS=1500. A flag on the command line wins over the environment."),
+		manpage.Item("NOTIFY_SOCKET", "systemd notification socket: READY=1 once every listener and file is up, STOPPING=1 at shutdown."),
+		manpage.Item("WATCHDOG_USEC, WATCHDOG_PID", "systemd service watchdog: WATCHDOG=1 every WATCHDOG_USEC/2 while the control loop makes progress; also turns the self-watchdog on (4 s)."),
+	}},
+	{Title: "Files", Blocks: []manpage.Block{
+		manpage.Item("/run/varta/varta.sock", "the conventional socket path (--socket); agents default to it or to $VARTA_SOCKET."),
+		manpage.Item("/var/lib/varta/audit.log", "the conventional audit log (--recovery-audit-file), with rotated generations audit.log.1 ... audit.log.5; verify it with varta-audit(1)."),
+		manpage.Item("/var/log/varta/events.tsv", "the conventional events file (--export-file), with rotated generations events.tsv.1 ... events.tsv.5; one tab-separated line per beat, stall or eviction."),
+		manpage.Item("/etc/varta/prom.token", "the conventional bearer token file for the metrics endpoint (--prom-token-file): 64 hex digits, owned by the daemon's user, not readable by others."),
+	}},
+	{Title: "Examples", Blocks: []manpage.Block{
+		manpage.P("Try it by hand: watch a socket in the current directory and print every event; beat into it from a second shell, stop the beat with Ctrl-C and see the stall 1.5 s later."),
+		manpage.Example("varta-watch --socket ./varta.sock --threshold-ms 1500 --export-file -\nvarta-beat run --socket ./varta.sock"),
+		manpage.P("A production start: recovery restarts the agent's systemd unit (see deploy/recovery/restart-unit), the audit log rotates at 64 MiB, metrics are served on localhost with a token."),
+		manpage.Example(`varta-watch --socket /run/varta/varta.sock --threshold-ms 2000 \
+  --export-file /var/log/varta/events.tsv --export-file-max-bytes 104857600 \
+  --prom-addr 127.0.0.1:9464 --prom-token-file /etc/varta/prom.token \
+  --recovery-exec "/usr/local/lib/varta/restart-unit {pid}" \
+  --recovery-timeout-ms 30000 --recovery-capture-stdio \
+  --recovery-audit-file /var/lib/varta/audit.log \
+  --recovery-audit-max-bytes 67108864`),
+		manpage.P("The same settings from the environment, as in a systemd EnvironmentFile:"),
+		manpage.Example("VARTA_WATCH_SOCKET=/run/varta/varta.sock\nVARTA_WATCH_THRESHOLD_MS=2000\nVARTA_WATCH_RECOVERY_AUDIT_FILE=/var/lib/varta/audit.log"),
+	}},
+	{Title: "See also", Blocks: []manpage.Block{
+		manpage.P("varta-beat(1), varta-audit(1), systemd.service(5). The documents in the source tree: docs/guide.md (concepts and a first day), docs/observer.md, docs/recovery.md, docs/events-file.md, docs/metrics.md, docs/audit.md."),
+	}},
+}
