@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/urfave/cli/v2"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/clock"
@@ -219,6 +220,10 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return configError("%v", err)
 	}
+	// Socket activation: take the beat socket from the service manager
+	// (LISTEN_PID must name this process); the variables are removed so
+	// that recovery children never see them.
+	o.Activated = activation.Files(true)
 	o.Logger = newLogger(c.String("log-format"), c.App.ErrWriter)
 	o.Stdout = c.App.Writer
 	if err := runDaemon(c.Context, o); err != nil {

@@ -35,6 +35,9 @@ type Unix struct {
 	rcvbuf  int
 	rd      reader
 	stopped bool
+	// inherited: the socket came from the service manager (activation.go);
+	// its file is not ours to remove.
+	inherited bool
 }
 
 // CheckSocketDir applies the directory rules: the parent directory must
@@ -151,6 +154,9 @@ func (u *Unix) Stop() error {
 // the replacement socket.
 func (u *Unix) Close() error {
 	err := u.Stop()
+	if u.inherited {
+		return err
+	}
 	var st unix.Stat_t
 	if unix.Lstat(u.path, &st) == nil && uint64(st.Dev) == u.dev && uint64(st.Ino) == u.ino && st.Ctim == u.ctime {
 		if rerr := os.Remove(u.path); rerr != nil && err == nil {

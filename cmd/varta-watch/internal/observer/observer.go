@@ -127,7 +127,7 @@ func Start(opts Options) (_ *Observer, err error) {
 
 	// Bind listeners first: a second observer must fail before it touches
 	// any file.
-	o.unix, err = listener.ListenUnix(opts.Unix)
+	o.unix, err = listener.OpenUnix(opts.Unix, opts.Activated)
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +242,7 @@ func (o *Observer) Run(ctx context.Context) error {
 	if err := o.notif.Ready(); err != nil {
 		o.log.Warn("sd_notify READY=1 failed", "err", err)
 	}
-	o.log.Info("observing", "socket", o.unix.Path(), "threshold", o.opts.Threshold.String(),
+	o.log.Info("observing", "socket", o.unix.Path(), "socket_activated", o.unix.Inherited(), "threshold", o.opts.Threshold.String(),
 		"capacity", o.opts.TrackerCapacity, "clock", o.opts.ClockSource.String())
 
 	err := o.loop(ctx, hup)

@@ -3,6 +3,7 @@ package observer
 import (
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/clock"
@@ -17,7 +18,12 @@ import (
 // Options is the whole daemon configuration, filled by the CLI layer.
 // Optional features are nil pointers or zero values when off.
 type Options struct {
-	Unix      listener.UnixOptions
+	Unix listener.UnixOptions
+	// Activated are the descriptors passed by the service manager
+	// (LISTEN_FDS, systemd socket activation). When set, the beat socket is
+	// taken from them instead of bound (listener.OpenUnix), and its file
+	// is never removed.
+	Activated []*os.File
 	AllowUIDs []uint32
 	AllowGIDs []uint32
 

@@ -1,0 +1,246 @@
+package e2e
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// notifyListener is a fake NOTIFY_SOCKET: every datagram the daemon sends
+// is delivered on msgs together with its arrival time.
+type notifyListener struct {
+	path string
+	msgs chan notifyMsg
+}
+
+type notifyMsg struct {
+	at   time.Time
+	text string
+}
+
+func listenNotify(t *testing.T, dir string) *notifyListener {
+	t.Helper()
+	n := &notifyListener{path: filepath.Join(dir, "notify.sock"), msgs: make(chan notifyMsg, 1024)}
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: n.path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { conn.Close(); <-done })
+	go func() {
+		defer close(done)
+		buf := make([]byte, 512)
+		for {
+			k, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			select {
+			case n.msgs <- notifyMsg{time.Now(), string(buf[:k])}:
+			default:
+			}
+		}
+	}()
+	return n
+}
+
+// expect waits for a message containing want and returns it.
+func (n *notifyListener) expect(t *testing.T, within time.Duration, want string) notifyMsg {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case m := <-n.msgs:
+			if strings.Contains(m.text, want) {
+				return m
+			}
+		case <-deadline:
+			t.Fatalf("no %s on NOTIFY_SOCKET within %v", want, within)
+		}
+	}
+}
+
+// managerSocket creates the beat socket the way systemd does for
+// varta-watch.socket (ListenDatagram=, PassCredentials=yes, SocketMode=0600)
+// and keeps it open for the whole test, as the service manager would.
+func managerSocket(t *testing.T, path string) *os.File {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "varta.sock")
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// startActivated starts varta-watch the way systemd starts a
+// socket-activated service: sock is fd 3, LISTEN_FDS=1 and LISTEN_PID is
+// the daemon's own pid (the shell sets it, then execs the daemon in its
+// place). It waits for READY=1 on the fake notify socket.
+func startActivated(t *testing.T, dir string, sock *os.File, n *notifyListener, extra ...string) *daemon {
+	t.Helper()
+	d := &daemon{t: t, dir: dir, socket: filepath.Join(dir, "varta.sock"), events: filepath.Join(dir, "events.tsv"),
+		stdout: &lockedBuf{}, stderr: &lockedBuf{}, done: make(chan struct{})}
+	args := append([]string{"-c", `LISTEN_PID=$$ exec "$0" "$@"`, binPath, "--socket", d.socket, "--export-file", d.events}, extra...)
+	d.cmd = exec.Command("/bin/sh", args...)
+	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
+	d.cmd.Env = append(os.Environ(), "LISTEN_FDS=1", "LISTEN_FDNAMES=varta.sock", "NOTIFY_SOCKET="+n.path)
+	d.cmd.ExtraFiles = []*os.File{sock}
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.exitErr = d.cmd.Wait(); close(d.done) }()
+	t.Cleanup(func() {
+		d.cmd.Process.Signal(syscall.SIGKILL)
+		<-d.done
+		if strings.Contains(d.stderr.String(), "WARNING: DATA RACE") {
+			t.Errorf("data race in varta-watch")
+		}
+		if t.Failed() {
+			t.Logf("varta-watch stderr:\n%s", d.stderr.String())
+		}
+	})
+	n.expect(t, 30*time.Second, "READY=1")
+	return d
+}
+
+// TestSocketActivationRestartLosesNoBeat: with the beat socket held by the
+// service manager, a real agent (varta-beat run) keeps beating while the
+// observer is stopped and started again. The beats sent while no observer
+// ran wait in the kernel queue and are received by the next observer: the
+// nonces in the events file are continuous across the restart, no stall is
+// surfaced for the agent, and neither observer removes the socket file.
+func TestSocketActivationRestartLosesNoBeat(t *testing.T) {
+	dir := newDir(t)
+	n := listenNotify(t, dir)
+	path := filepath.Join(dir, "varta.sock")
+	sock := managerSocket(t, path)
+
+	// 300 ms between beats keeps the beats queued during the restart
+	// (about 1 s of downtime plus the start) below the kernel's default
+	// queue of 10 datagrams (net.unix.max_dgram_qlen).
+	agent := exec.Command(beatPath, "run", "--socket", path, "--interval", "300ms")
+	agentErr := &lockedBuf{}
+	agent.Stderr = agentErr
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	agentDone := make(chan struct{})
+	go func() { agent.Wait(); close(agentDone) }()
+	t.Cleanup(func() { agent.Process.Kill(); <-agentDone })
+	pid := strconv.Itoa(agent.Process.Pid)
+
+	d1 := startActivated(t, dir, sock, n, "--threshold-ms", "1000")
+	d1.waitEvents(15*time.Second, "beats before the restart", func(e []event) bool { return len(nonces(e, pid)) >= 3 })
+	if code := d1.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("first observer exit %d:\n%s", code, d1.stderr.String())
+	}
+	if fi, err := os.Lstat(path); err != nil || fi.Mode()&os.ModeSocket == 0 {
+		t.Fatalf("socket file removed by an observer that did not create it: %v", err)
+	}
+	before := nonces(d1.readEvents(), pid)
+	last := before[len(before)-1]
+
+	// Nobody reads the socket now; the agent keeps beating.
+	time.Sleep(1200 * time.Millisecond)
+
+	d2 := startActivated(t, dir, sock, n, "--threshold-ms", "1000")
+	evs := d2.waitEvents(15*time.Second, "beats after the restart", func(e []event) bool {
+		return len(nonces(e, pid)) >= len(before)+6
+	})
+	all := nonces(evs, pid)
+	if all[len(before)] != last+1 {
+		t.Fatalf("first nonce after the restart %d, want %d (beats sent while no observer ran were lost)", all[len(before)], last+1)
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i] != all[i-1]+1 {
+			t.Fatalf("nonces not continuous at line %d: %d after %d (all: %v)", i, all[i], all[i-1], all)
+		}
+	}
+	if st := filter(evs, "stall", pid); len(st) != 0 {
+		t.Fatalf("stall surfaced for an agent that kept beating: %+v", st)
+	}
+	if code := d2.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("second observer exit %d", code)
+	}
+	if _, err := os.Lstat(path); err != nil {
+		t.Fatalf("socket file removed on shutdown: %v", err)
+	}
+	if s := agentErr.String(); s != "" {
+		t.Fatalf("the agent reported problems: %s", s)
+	}
+}
+
+// TestSystemdSocketActivate runs the daemon under the real
+// systemd-socket-activate, which binds the datagram socket and starts
+// varta-watch only once the first datagram is waiting. That tool does not
+// enable credentials passing (a .socket unit does, with
+// PassCredentials=yes): the beat queued before the observer turned
+// SO_PASSCRED on carries no sender pid and is refused (counted in
+// varta_io_errors_total),
+// which is why the shipped unit sets PassCredentials=yes. Beats after that
+// are tracked, and the observer leaves the socket file in place when it
+// stops.
+func TestSystemdSocketActivate(t *testing.T) {
+	tool, err := exec.LookPath("systemd-socket-activate")
+	if err != nil {
+		t.Skip("systemd-socket-activate not installed (Debian package systemd)")
+	}
+	dir := newDir(t)
+	n := listenNotify(t, dir)
+	d := &daemon{t: t, dir: dir, socket: filepath.Join(dir, "varta.sock"), events: filepath.Join(dir, "events.tsv"),
+		stdout: &lockedBuf{}, stderr: &lockedBuf{}, done: make(chan struct{})}
+	d.cmd = exec.Command(tool, "--datagram", "--listen", d.socket, "-E", "NOTIFY_SOCKET="+n.path,
+		binPath, "--socket", d.socket, "--export-file", d.events, "--threshold-ms", "60000")
+	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.exitErr = d.cmd.Wait(); close(d.done) }()
+	t.Cleanup(func() {
+		d.cmd.Process.Signal(syscall.SIGKILL)
+		<-d.done
+		if t.Failed() {
+			t.Logf("systemd-socket-activate and varta-watch stderr:\n%s", d.stderr.String())
+		}
+	})
+	waitFor(t, 20*time.Second, "socket bound by systemd-socket-activate", func() bool {
+		_, err := os.Stat(d.socket)
+		return err == nil
+	})
+	s := d.dial()
+	s.beat(1)
+	n.expect(t, 30*time.Second, "READY=1")
+	s.beat(2)
+	evs := d.waitEvents(15*time.Second, "the second beat", func(e []event) bool { return len(filter(e, "beat", selfPid)) == 1 })
+	if got := nonces(evs, selfPid); got[0] != 2 {
+		t.Fatalf("nonces %v, want [2]", got)
+	}
+	if code := d.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, d.stderr.String())
+	}
+	if _, err := os.Lstat(d.socket); err != nil {
+		t.Fatalf("socket file removed on shutdown: %v", err)
+	}
+	if !strings.Contains(d.stderr.String(), "socket_activated=true") {
+		t.Fatalf("daemon did not report socket activation:\n%s", d.stderr.String())
+	}
+}
