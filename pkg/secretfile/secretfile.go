@@ -27,30 +27,38 @@ func Check(path string) error {
 // Read returns the contents of the secret file at path after checking the
 // rules on the opened descriptor. Callers should clear the returned slice
 // once they have parsed it.
-func Read(path string) ([]byte, error) {
+func Read(path string) ([]byte, error) { return ReadLimit(path, MaxSize) }
+
+// ReadLimit is Read with a size limit other than MaxSize, for files the
+// daemon writes itself under the same rules (its state files), which grow
+// with the number of tracked agents. A limit <= 0 means MaxSize.
+func ReadLimit(path string, limit int64) ([]byte, error) {
+	if limit <= 0 {
+		limit = MaxSize
+	}
 	f, size, err := open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	if size > MaxSize {
-		return nil, tooLarge(path, size)
+	if size > limit {
+		return nil, tooLarge(path, size, limit)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		clear(data)
 		return nil, &Error{Path: path, Detail: "read: " + err.Error(), Err: err}
 	}
-	if len(data) > MaxSize {
+	if int64(len(data)) > limit {
 		clear(data)
-		return nil, tooLarge(path, int64(len(data)))
+		return nil, tooLarge(path, int64(len(data)), limit)
 	}
 	return data, nil
 }
 
-func tooLarge(path string, size int64) error {
+func tooLarge(path string, size, limit int64) error {
 	return &Error{Path: path, Rule: ErrTooLarge,
-		Detail: fmt.Sprintf("is %d bytes, more than the %d-byte limit for secret files", size, MaxSize)}
+		Detail: fmt.Sprintf("is %d bytes, more than the %d-byte limit for secret files", size, limit)}
 }
 
 // open opens path without following a symlink at the last component and

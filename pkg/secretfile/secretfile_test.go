@@ -280,3 +280,30 @@ func TestTooLarge(t *testing.T) {
 		})
 	}
 }
+
+func TestReadLimit(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name  string
+		size  int
+		limit int64
+		ok    bool
+	}{
+		{"under a small limit", 10, 10, true},
+		{"over a small limit", 11, 10, false},
+		{"over MaxSize under a larger limit", secretfile.MaxSize + 1, 2 * secretfile.MaxSize, true},
+		{"zero limit means MaxSize", secretfile.MaxSize + 1, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := writeFile(t, dir, strings.ReplaceAll(tt.name, " ", "_"), strings.Repeat("x", tt.size), 0o600)
+			data, err := secretfile.ReadLimit(p, tt.limit)
+			if tt.ok != (err == nil) || (tt.ok && len(data) != tt.size) {
+				t.Fatalf("ReadLimit = %d bytes, %v; want ok=%v", len(data), err, tt.ok)
+			}
+			if !tt.ok && !errors.Is(err, secretfile.ErrTooLarge) {
+				t.Fatalf("ReadLimit = %v, want ErrTooLarge", err)
+			}
+		})
+	}
+}
