@@ -30,8 +30,8 @@ func sampleAgents() *state.Agents {
 func sampleMarks() []secure.SenderMark {
 	return []secure.SenderMark{
 		{Pid: 10, LastSeen: time.Unix(0, 1_700_000_000_000_000_001),
-			Cur:  secure.PrefixMark{Random: [8]byte{1, 2, 3, 4, 5, 6, 7, 0xff}, HW: 4294967295, Set: true},
-			Prev: secure.PrefixMark{Random: [8]byte{9, 9, 9, 9, 9, 9, 9, 9}, HW: 0, Set: true},
+			Cur:      secure.PrefixMark{Random: [8]byte{1, 2, 3, 4, 5, 6, 7, 0xff}, HW: 4294967295, Set: true},
+			Prev:     secure.PrefixMark{Random: [8]byte{9, 9, 9, 9, 9, 9, 9, 9}, HW: 0, Set: true},
 			MaxNonce: 3, HasNonce: true, MaxTerm: 8, HasTerm: true},
 		{Pid: 11, LastSeen: time.Unix(0, 5), Cur: secure.PrefixMark{HW: 7, Set: true}, MaxTerm: 1, HasTerm: true},
 	}
