@@ -56,6 +56,12 @@ type Options struct {
 	// FlushInterval bounds how long a line may sit in the write buffer.
 	// 0 means DefaultFlushInterval.
 	FlushInterval time.Duration
+	// Format selects the line format: FormatTSV (the default, the
+	// Rust-compatible six columns) or FormatJSON.
+	Format Format
+	// Wall converts an event's observer_ns to wall-clock time for the JSON
+	// format's "time"; nil uses the time the line is formatted.
+	Wall func(ns uint64) time.Time
 	// Logf receives I/O error messages, at most one per 10 s (later ones
 	// are summarised with a suppressed count). nil discards them.
 	Logf func(format string, args ...any)
@@ -77,6 +83,8 @@ func (o *Options) normalize() error {
 		return fmt.Errorf("%w: priority queue size %d: must not be negative", ErrInvalidOptions, o.PriorityQueueSize)
 	case o.FlushInterval < 0:
 		return fmt.Errorf("%w: flush interval %v: must not be negative", ErrInvalidOptions, o.FlushInterval)
+	case o.Format >= numFormats:
+		return fmt.Errorf("%w: format %d: must be tsv or json", ErrInvalidOptions, o.Format)
 	}
 	if o.QueueSize == 0 {
 		o.QueueSize = DefaultQueueSize
@@ -333,7 +341,11 @@ func (w *Writer) run() {
 // take the file past MaxBytes.
 func (w *Writer) writeEvent(ev *Event) {
 	start := len(w.buf)
-	w.buf = appendLine(w.buf, ev)
+	if w.opts.Format == FormatJSON {
+		w.buf = w.appendJSON(w.buf, ev)
+	} else {
+		w.buf = appendLine(w.buf, ev)
+	}
 	if w.opts.MaxBytes > 0 && w.size+int64(len(w.buf)) > w.rotateAt && w.size+int64(start) > 0 {
 		w.writeOut(start)
 		w.rotate()

@@ -3,6 +3,7 @@ package export
 import (
 	"strconv"
 
+	"github.com/varta-go/varta/cmd/varta-watch/internal/identity"
 	"github.com/varta-go/varta/pkg/vlp"
 )
 
@@ -18,10 +19,13 @@ const (
 	KindCtrunc
 	KindMismatch
 	KindEviction
+	// KindGaveUp: a service exhausted its restart budget (only written
+	// with a policy file; docs/services.md).
+	KindGaveUp
 	numKinds
 )
 
-var kindNames = [numKinds]string{"beat", "stall", "decode", "io", "ctrunc", "mismatch", "eviction"}
+var kindNames = [numKinds]string{"beat", "stall", "decode", "io", "ctrunc", "mismatch", "eviction", "gave_up"}
 
 // String returns the kind as written in the file, or "unknown".
 func (k Kind) String() string {
@@ -48,16 +52,19 @@ const (
 //	ctrunc    Text
 //	mismatch  Pid Text             (MismatchAuthFailure, ...)
 //	eviction  Pid
+//	gave_up   Pid Text             (Text: the service name)
 //
-// A Pid of 0 is written as "-"; an empty Text is written as "-".
+// A Pid of 0 is written as "-"; an empty Text is written as "-". Ident is
+// written by the JSON format only (nil: every identity field is null).
 type Event struct {
-	Ns      uint64     // observer_ns: nanoseconds on the stall clock since start
-	Nonce   uint64     // beat, stall
-	Text    string     // decode, io, ctrunc, mismatch; escaped when written
-	Pid     uint32     // 0 is written as "-"
-	Payload uint32     // beat
-	Kind    Kind       // line kind
-	Status  vlp.Status // beat: ok, degraded or critical
+	Ns      uint64         // observer_ns: nanoseconds on the stall clock since start
+	Nonce   uint64         // beat, stall
+	Text    string         // decode, io, ctrunc, mismatch, gave_up; escaped when written
+	Ident   *identity.Info // the agent's identity (JSON format), immutable
+	Pid     uint32         // 0 is written as "-"
+	Payload uint32         // beat
+	Kind    Kind           // line kind
+	Status  vlp.Status     // beat: ok, degraded or critical
 }
 
 // appendLine appends the events-file line for ev, LF included, to b. It does
@@ -84,7 +91,7 @@ func appendLine(b []byte, ev *Event) []byte {
 	case KindDecode, KindIO, KindCtrunc:
 		b = append(b, "-\t-\t-\t"...)
 		b = appendText(b, ev.Text)
-	case KindMismatch:
+	case KindMismatch, KindGaveUp:
 		b = appendPid(b, ev.Pid)
 		b = append(b, "\t-\t-\t"...)
 		b = appendText(b, ev.Text)

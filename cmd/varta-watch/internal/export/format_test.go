@@ -47,6 +47,8 @@ func TestAppendLine(t *testing.T) {
 			"17\tmismatch\t7\t-\t-\tnamespace_conflict\n"},
 		{"eviction", Event{Kind: KindEviction, Ns: 18, Pid: 1234, Nonce: 5, Text: "ignored"},
 			"18\teviction\t1234\t-\t-\t-\n"},
+		{"gave_up", Event{Kind: KindGaveUp, Ns: 19, Pid: 42, Nonce: 5, Text: "web"},
+			"19\tgave_up\t42\t-\t-\tweb\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
