@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/varta-go/varta/cmd/varta-audit/internal/summary"
 	"github.com/varta-go/varta/pkg/audit"
 )
 
@@ -65,5 +66,55 @@ func TestDurationText(t *testing.T) {
 		if got := durationText(in); got != want {
 			t.Errorf("durationText(%v) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestShowAndSummarizeSayWhatIsUnknown: a complete record with no output
+// says nothing was captured (not "0 B", which reads as "printed nothing"),
+// and an agent without a timed recovery shows "-" for its durations.
+func TestShowAndSummarizeSayWhatIsUnknown(t *testing.T) {
+	complete := func(out, errLen uint64) audit.Record {
+		return audit.Record{Seq: 3, Kind: audit.KindComplete, Complete: audit.CompleteRecord{WallclockMs: 1714564800000,
+			AgentPid: 7, ChildPid: 8, Outcome: audit.OutcomeReaped, DurationNs: 2e9, StdoutLen: out, StderrLen: errLen}}
+	}
+	shows := []struct {
+		rec  audit.Record
+		want string
+	}{
+		{complete(0, 0), "exit 0 after 2s; no output captured"},
+		{complete(12, 0), "exit 0 after 2s; stdout 12 B, stderr 0 B"},
+		{complete(0, 2048), "exit 0 after 2s; stdout 0 B, stderr 2.0 KiB"},
+	}
+	for _, tc := range shows {
+		var out bytes.Buffer
+		l := NewLister(&out, Text, time.UTC)
+		l.Add(audit.Position{File: "a", Line: 2}, &tc.rec)
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), tc.want) {
+			t.Errorf("show of %+v lacks %q:\n%s", tc.rec.Complete, tc.want, out.String())
+		}
+	}
+
+	s := &summary.Summary{Path: "audit.log", Agents: []*summary.Agent{
+		{Pid: 41, Stalls: 2, Refusals: map[string]uint64{"debounced": 2}},
+		{Pid: 42, Stalls: 1, Spawns: 1, ReapedZero: 1, P50: 1500 * time.Millisecond, P95: 1500 * time.Millisecond, Max: 1500 * time.Millisecond},
+	}}
+	var out bytes.Buffer
+	if err := Summary(&out, s, Text, time.UTC); err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{"41": "", "42": ""}
+	for _, line := range strings.Split(out.String(), "\n") {
+		f := strings.Fields(strings.NewReplacer("│", " ", "|", " ").Replace(line))
+		if len(f) == 12 {
+			if _, ok := rows[f[0]]; ok {
+				rows[f[0]] = strings.Join(f[9:], " ")
+			}
+		}
+	}
+	if rows["41"] != "- - -" || rows["42"] != "1.5s 1.5s 1.5s" {
+		t.Fatalf("durations: agent 41 %q (want \"- - -\"), agent 42 %q (want \"1.5s 1.5s 1.5s\"):\n%s", rows["41"], rows["42"], out.String())
 	}
 }

@@ -118,8 +118,8 @@ func details(r *audit.Record, loc *time.Location) string {
 		case c.ExitCode >= 0:
 			how += ", exit " + strconv.Itoa(c.ExitCode)
 		}
-		s := fmt.Sprintf("child %d %s after %s; stdout %s, stderr %s", c.ChildPid, how,
-			durationText(time.Duration(min(c.DurationNs, 1<<63-1))), bytesText(c.StdoutLen), bytesText(c.StderrLen))
+		s := fmt.Sprintf("child %d %s after %s; %s", c.ChildPid, how,
+			durationText(time.Duration(min(c.DurationNs, 1<<63-1))), outputText(c))
 		if c.Truncated {
 			s += " (truncated)"
 		}
@@ -221,4 +221,15 @@ func view(pos audit.Position, r *audit.Record, loc *time.Location) recordView {
 		}
 	}
 	return v
+}
+
+// outputText describes the captured output of a child. The record does not
+// say whether capture was on; 0 and 0 means nothing was captured, either
+// because --recovery-capture-stdio was off (the default: the output went to
+// the daemon's stderr) or because the child printed nothing.
+func outputText(c *audit.CompleteRecord) string {
+	if c.StdoutLen == 0 && c.StderrLen == 0 && !c.Truncated {
+		return "no output captured"
+	}
+	return "stdout " + bytesText(c.StdoutLen) + ", stderr " + bytesText(c.StderrLen)
 }

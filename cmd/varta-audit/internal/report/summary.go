@@ -35,7 +35,7 @@ func Summary(w io.Writer, s *summary.Summary, f Format, loc *time.Location) erro
 	t.Header("agent pid", "stalls", "spawns", "exit 0", "exit != 0", "signalled", "killed", "reap failed", "refused", "p50", "p95", "max")
 	for _, a := range s.Agents {
 		t.Append(u32(a.Pid), u64(a.Stalls), u64(a.Spawns), u64(a.ReapedZero), u64(a.ReapedNonzero), u64(a.Signalled),
-			u64(a.Killed), u64(a.ReapFailed), u64(a.Refused()), durationText(a.P50), durationText(a.P95), durationText(a.Max))
+			u64(a.Killed), u64(a.ReapFailed), u64(a.Refused()), timedText(a, a.P50), timedText(a, a.P95), timedText(a, a.Max))
 	}
 	if err := t.Render(); err != nil {
 		return err
@@ -117,3 +117,12 @@ func Summary(w io.Writer, s *summary.Summary, f Format, loc *time.Location) erro
 
 func u64(v uint64) string { return strconv.FormatUint(v, 10) }
 func u32(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
+
+// timedText is a recovery duration of agent a, or "-" when a has no
+// completed recovery to measure ("0s" would read as "instant").
+func timedText(a *summary.Agent, d time.Duration) string {
+	if a.Timed() == 0 {
+		return "-"
+	}
+	return durationText(d)
+}

@@ -29,6 +29,11 @@ type Agent struct {
 	durations []uint64
 }
 
+// Timed returns the number of the agent's recoveries with a duration (every
+// complete record except reap_failed): P50, P95 and Max are zero and
+// meaningless when it is 0.
+func (a *Agent) Timed() uint64 { return a.ReapedZero + a.ReapedNonzero + a.Signalled + a.Killed }
+
 // Refused returns the number of refusals of the agent.
 func (a *Agent) Refused() uint64 {
 	var n uint64
