@@ -12,7 +12,7 @@ FUZZTIME   ?= 10s
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 RUN_DIR    ?= $(CURDIR)/run
 
-.PHONY: all build test lint bench fuzz cross man run e2e clean help tidy
+.PHONY: all build test lint bench fuzz cross man run e2e faults clean help tidy
 
 all: build
 
@@ -22,6 +22,7 @@ help:
 	@echo "test   run every module's tests with -race"
 	@echo "lint   gofmt check, go vet and staticcheck on every module"
 	@echo "e2e    only the end-to-end tests (real binaries, real sockets)"
+	@echo "faults the fault-injection suite, figures printed (docs/reliability.md)"
 	@echo "bench  run the benchmarks (see docs/benchmarks.md)"
 	@echo "fuzz   run every fuzz target for FUZZTIME (default $(FUZZTIME))"
 	@echo "cross  build the binaries for darwin and freebsd too"
@@ -41,6 +42,9 @@ lint:
 
 e2e:
 	$(GO) test $(TESTFLAGS) ./cmd/varta-watch/internal/e2e/ ./cmd/varta-beat/ ./cmd/varta-audit/internal/app/
+
+faults:
+	$(GO) test -v -count=1 -timeout 30m ./cmd/varta-watch/internal/faults/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

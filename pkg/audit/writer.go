@@ -79,6 +79,10 @@ type BootInfo struct {
 	TruncatedBytes int64
 	// Created reports that Open created the file.
 	Created bool
+	// LostSeqs is how many seqs this boot skipped because the previous
+	// daemon recorded in the seq note that it could not write them (see
+	// SeqNotePath); the boot's seq follows the gap.
+	LostSeqs uint64
 }
 
 // Stats is a snapshot of the Writer's counters.
@@ -133,6 +137,7 @@ type Writer struct {
 
 	// Owned by the writing goroutine after Open returns.
 	f         *os.File
+	seqf      *os.File // the seq note; nil when it could not be opened
 	prev      Hash
 	size      int64 // bytes known good: every byte before it is complete lines
 	dirtyTail bool  // a failed write left bytes after size that could not be cut
@@ -242,7 +247,23 @@ func (w *Writer) start(f *os.File, created bool) error {
 	if err != nil {
 		return fmt.Errorf("read audit file %q: %w", path, err)
 	}
-	info := BootInfo{Reason: plan.reason, Seq: plan.nextSeq, Created: created}
+	seqf, err := openSeqNote(path)
+	if err != nil {
+		w.warn("seqnote", "audit seq note unusable; records lost at a later shutdown will not show as a gap", err)
+	}
+	var lossLine []byte
+	var lostSeqs uint64
+	if seqf != nil {
+		// A loss is applied only when the file still ends where the note
+		// says it did: an edited, rotated or replaced file ignores it.
+		if note, ok := readSeqNote(seqf); ok && note.after == plan.prev && note.next > plan.nextSeq &&
+			(plan.reason == BootResume || plan.reason == BootCorruptTail || plan.reason == BootRotation) {
+			lossLine = lossComment(note, plan.nextSeq)
+			lostSeqs = note.next - plan.nextSeq
+			plan.nextSeq = note.next
+		}
+	}
+	info := BootInfo{Reason: plan.reason, Seq: plan.nextSeq, Created: created, LostSeqs: lostSeqs}
 	if plan.truncateTo >= 0 {
 		info.TruncatedBytes = size - plan.truncateTo
 		if err := f.Truncate(plan.truncateTo); err != nil {
@@ -258,16 +279,39 @@ func (w *Writer) start(f *os.File, created bool) error {
 		PrevChain: plan.prev, HasPrevChain: plan.showPrev, Reason: plan.reason,
 	}}
 	buf, chain := headerAndBoot(nil, plan.needLF, plan.needHeader, &boot, plan.prev)
+	if lossLine != nil {
+		// The '#' line goes just before the boot record (after any LF or
+		// header), so the file never ends with it.
+		at := len(buf) - len(boot.AppendLine(nil))
+		buf = append(buf[:at:at], append(lossLine, buf[at:]...)...)
+	}
+	closeNote := func() {
+		if seqf != nil {
+			seqf.Close()
+		}
+	}
 	n, err := w.hooks.write(f, buf)
 	if err != nil {
 		if n > 0 {
 			f.Truncate(size)
 		}
+		closeNote()
 		return fmt.Errorf("write boot record to %q: %w", path, err)
 	}
 	if err := w.hooks.datasync(f); err != nil {
+		closeNote()
 		return fmt.Errorf("sync %q: %w", path, err)
 	}
+	if seqf != nil {
+		// Clear the note (the gap is in the file now) and, on a first
+		// boot, give it its blocks while the disk has room.
+		if err := writeSeqNote(seqf, seqNote{}); err != nil {
+			w.warn("seqnote", "audit seq note not writable; records lost at a later shutdown will not show as a gap", err)
+			closeNote()
+			seqf = nil
+		}
+	}
+	w.seqf = seqf
 	if created {
 		if err := syncDir(path); err != nil {
 			return err
@@ -579,8 +623,35 @@ func (w *Writer) shutdown() {
 		for len(w.queue) > 0 {
 			<-w.queue
 		}
+		w.pending = nil
 		w.dropped.Add(uint64(lost))
-		errs = append(errs, fmt.Errorf("close audit log %q: %d record(s) could not be written", w.opts.Path, lost))
+	}
+	// Every seq after the last record written was assigned to a record
+	// that is not in the file (unwritable at close, or dropped from a full
+	// queue after it): record where the next boot must start, so that they
+	// show as a gap instead of being reused.
+	w.mu.Lock()
+	next := w.nextSeq
+	w.mu.Unlock()
+	w.headMu.Lock()
+	lastSeq := w.headSeq
+	w.headMu.Unlock()
+	if tail := next - 1 - lastSeq; next-1 > lastSeq {
+		err := fmt.Errorf("close audit log %q: %d record(s) could not be written (seq %d..%d)", w.opts.Path, tail, lastSeq+1, next-1)
+		switch {
+		case w.seqf == nil:
+			err = fmt.Errorf("%w; the seq note is unusable, so the next boot will reuse these seqs", err)
+		default:
+			if nerr := writeSeqNote(w.seqf, seqNote{next: next, lost: tail, pid: w.opts.DaemonPid, after: w.prev}); nerr != nil {
+				err = fmt.Errorf("%w; recording the gap failed, so the next boot will reuse these seqs: %w", err, nerr)
+			} else {
+				err = fmt.Errorf("%w; recorded in %s: the next boot leaves them as a gap", err, w.seqf.Name())
+			}
+		}
+		errs = append(errs, err)
+	}
+	if w.seqf != nil {
+		w.seqf.Close()
 	}
 	if w.unsynced > 0 || w.dirtyTail {
 		if w.dirtyTail {

@@ -57,6 +57,9 @@ type Observer struct {
 	lastNow  int64
 	pending  []tracker.Stall
 	closeFns []func()
+	// shutdownErr collects failures of the orderly shutdown that must
+	// make the daemon exit non-zero (records lost from the audit log).
+	shutdownErr error
 }
 
 type stageName struct {
@@ -247,7 +250,7 @@ func (o *Observer) Run(ctx context.Context) error {
 
 	err := o.loop(ctx, hup)
 	o.shutdown()
-	return err
+	return errors.Join(err, o.shutdownErr)
 }
 
 func (o *Observer) receiveUnix() {

@@ -1,6 +1,7 @@
 package observer
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -26,12 +27,19 @@ func (o *Observer) startRecovery() error {
 		o.audit = w
 		o.closeFns = append(o.closeFns, func() {
 			if err := w.Close(); err != nil {
-				o.log.Warn("closing the audit log failed", "err", err)
+				// Lost records are data loss: the daemon exits 1 naming
+				// them (the next boot leaves their seqs as a gap).
+				o.log.Error("closing the audit log failed", "err", err)
+				o.shutdownErr = errors.Join(o.shutdownErr, err)
 			}
 			o.syncAuditStats()
 		})
 		b := w.Boot()
 		o.log.Info("audit log opened", "path", ao.Path, "boot", string(b.Reason), "seq", b.Seq)
+		if b.LostSeqs > 0 {
+			o.log.Warn("audit records were lost at the previous shutdown; their seqs are left as a gap",
+				"path", ao.Path, "lost", b.LostSeqs, "first", b.Seq-b.LostSeqs, "last", b.Seq-1)
+		}
 	}
 	if o.opts.Recovery == nil && o.opts.RecoveryExecFile == "" {
 		return nil
