@@ -27,12 +27,18 @@ func GenerationPath(path string, n int) string {
 // with exactly one hard link, and takes an exclusive non-blocking flock.
 //
 // mode: openExisting never creates; openCreate creates (0600) when missing;
-// openExclusive only creates (the file must not exist).
-func openAuditFile(path string, mode openMode) (f *os.File, created bool, err error) {
+// openExclusive only creates (the file must not exist). groupRead
+// (--files-group-readable) creates it 0640 instead and adds the group read
+// bit to an existing file, whatever the umask.
+func openAuditFile(path string, mode openMode, groupRead bool) (f *os.File, created bool, err error) {
 	const flags = unix.O_RDWR | unix.O_APPEND | unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NONBLOCK
+	perm := uint32(0o600)
+	if groupRead {
+		perm = 0o640
+	}
 	fd := -1
 	if mode != openExisting {
-		fd, err = unix.Open(path, flags|unix.O_CREAT|unix.O_EXCL, 0o600)
+		fd, err = unix.Open(path, flags|unix.O_CREAT|unix.O_EXCL, perm)
 		switch {
 		case err == nil:
 			created = true
@@ -50,6 +56,12 @@ func openAuditFile(path string, mode openMode) (f *os.File, created bool, err er
 	if err := checkAuditFD(fd, path); err != nil {
 		unix.Close(fd)
 		return nil, false, err
+	}
+	if groupRead {
+		if err := addGroupRead(fd, path); err != nil {
+			unix.Close(fd)
+			return nil, false, err
+		}
 	}
 	if err := unix.SetNonblock(fd, false); err != nil {
 		unix.Close(fd)
@@ -158,10 +170,11 @@ func syncDir(path string) error {
 	return nil
 }
 
-// copyFile copies src (from offset 0) into a new file dst (exclusive, 0600,
-// no symlink), syncs it and returns it open, locked, positioned for append.
+// copyFile copies src (from offset 0) into a new file dst (exclusive, 0600
+// or 0640 like src, no symlink), syncs it and returns it open, locked,
+// positioned for append.
 func copyFile(src *os.File, dst string) (*os.File, error) {
-	out, _, err := openAuditFile(dst, openExclusive)
+	out, _, err := openAuditFile(dst, openExclusive, groupReadable(src))
 	if err != nil {
 		return nil, err
 	}
@@ -177,4 +190,26 @@ func copyFile(src *os.File, dst string) (*os.File, error) {
 		return fail(fmt.Errorf("sync audit file %q: %w", dst, err))
 	}
 	return out, nil
+}
+
+// addGroupRead sets the group read bit on fd (never group write or any
+// other bit).
+func addGroupRead(fd int, path string) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fmt.Errorf("stat audit file %q: %w", path, err)
+	}
+	if cur := uint32(st.Mode) & 0o777; cur&0o040 == 0 {
+		if err := unix.Fchmod(fd, cur|0o040); err != nil {
+			return fmt.Errorf("audit file %q: make it group-readable: %w", path, err)
+		}
+	}
+	return nil
+}
+
+// groupReadable reports whether f has the group read bit, so that files
+// made by rotation keep the mode of the file they replace.
+func groupReadable(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode().Perm()&0o040 != 0
 }

@@ -137,7 +137,7 @@ func Rotate(path string, opts RotateOptions) (RotateResult, error) {
 	if opts.ops != nil {
 		ops = *opts.ops
 	}
-	cur, _, err := openAuditFile(path, openExisting)
+	cur, _, err := openAuditFile(path, openExisting, false)
 	if err != nil {
 		return res, err
 	}
@@ -161,7 +161,7 @@ func Rotate(path string, opts RotateOptions) (RotateResult, error) {
 		return res, err
 	}
 	cur = moved
-	next, _, err := openAuditFile(path, openExclusive)
+	next, _, err := openAuditFile(path, openExclusive, groupReadable(cur))
 	if err != nil {
 		return res, fmt.Errorf("rotate: create new audit file: %w", err)
 	}

@@ -44,6 +44,10 @@ type Options struct {
 	// QueueSize bounds the queue between the enqueue methods and the
 	// writing goroutine (default 256).
 	QueueSize int
+	// GroupReadable (--files-group-readable) creates the audit file and
+	// its rotations 0640 and adds group read to an existing file, for an
+	// auditor group; the default is owner-only 0600.
+	GroupReadable bool
 	// DaemonPid is written in boot records; 0 means this process.
 	DaemonPid uint32
 	// Now is the wall clock for record timestamps, fsync timing and sync
@@ -196,7 +200,7 @@ func Open(opts Options) (*Writer, error) {
 	if opts.SyncInterval > 0 && opts.SyncInterval < w.hooks.tick {
 		w.hooks.tick = opts.SyncInterval
 	}
-	f, created, err := openAuditFile(opts.Path, openCreate)
+	f, created, err := openAuditFile(opts.Path, openCreate, opts.GroupReadable)
 	if err != nil {
 		return nil, err
 	}
@@ -693,7 +697,7 @@ func (w *Writer) rotate() {
 		}
 		w.f, w.rotateMoved = moved, true
 	}
-	next, _, err := openAuditFile(path, openExclusive)
+	next, _, err := openAuditFile(path, openExclusive, w.opts.GroupReadable)
 	if err != nil {
 		// PATH.1 holds everything; keep appending to it and retry later.
 		w.rotationFailed(fmt.Errorf("create new audit generation: %w", err))

@@ -80,6 +80,9 @@ func options(c *cli.Context, environ func(string) string) (observer.Options, err
 	if o.Unix.Mode, err = ParseSocketMode(c.String("socket-mode")); err != nil {
 		return o, err
 	}
+	if err := socketGroup(c, &o.Unix); err != nil {
+		return o, err
+	}
 	if o.AllowUIDs, err = parseIDs("allow-uid", c.StringSlice("allow-uid")); err != nil {
 		return o, err
 	}
@@ -136,7 +139,7 @@ func options(c *cli.Context, environ func(string) string) (observer.Options, err
 	}
 
 	if p := c.String("export-file"); p != "" {
-		eo := &export.Options{Path: p}
+		eo := &export.Options{Path: p, GroupReadable: c.Bool("files-group-readable")}
 		mb, err := bounds(c, "export-file-max-bytes", 0, maxInt64)
 		if err != nil {
 			return o, err
@@ -160,6 +163,9 @@ func options(c *cli.Context, environ func(string) string) (observer.Options, err
 	}
 	if err := featureOptions(c, &o); err != nil {
 		return o, err
+	}
+	if c.Bool("files-group-readable") && o.Export == nil && o.Audit == nil {
+		return o, fmt.Errorf("--files-group-readable requires --export-file or --recovery-audit-file")
 	}
 	return o, nil
 }

@@ -207,7 +207,7 @@ func auditOptions(c *cli.Context, o *observer.Options) error {
 		}
 		return nil
 	}
-	ao := &audit.Options{Path: p, DaemonPid: uint32(os.Getpid())}
+	ao := &audit.Options{Path: p, DaemonPid: uint32(os.Getpid()), GroupReadable: c.Bool("files-group-readable")}
 	mb, err := bounds(c, "recovery-audit-max-bytes", 0, maxInt64)
 	if err != nil {
 		return err

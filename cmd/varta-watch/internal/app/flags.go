@@ -62,6 +62,7 @@ func flags() []cli.Flag {
 		// Unix socket.
 		str("socket", "bind the Unix datagram socket at `PATH` (parent directory must exist, not be a symlink, and not be group/other-writable unless sticky)", catSocket, "", true),
 		str("socket-mode", "permission bits of the socket file (`OCTAL`: 600, 0600 or 0o600)", catSocket, "0600", false),
+		str("socket-group", "give the socket file to `GROUP` (name or numeric gid) so agents of other users in it can connect; --socket-mode then defaults to 0660", catSocket, "", false),
 		list("allow-uid", "also accept beats from senders with this `UID` (repeatable)", catSocket),
 		list("allow-gid", "also accept beats from senders with this `GID` (repeatable)", catSocket),
 		num("uds-rcvbuf-bytes", "SO_RCVBUF request in `BYTES` (0 = kernel default)", catSocket, 1048576),
@@ -81,6 +82,7 @@ func flags() []cli.Flag {
 		str("export-file", "append one line per event to `PATH` (\"-\" = standard output)", catExport, "", false),
 		num("export-file-max-bytes", "rotate the events file at `N` bytes (>= 4096; 0 = never), keeping 5 generations", catExport, 0),
 		num("export-file-sync-every", "fdatasync the events file every `N` lines (0 = only at rotation and shutdown)", catExport, 0),
+		boolean("files-group-readable", "create the events file and the audit log group-readable (0640) for a log-shipper or auditor group; default owner-only (0600)", catExport, false),
 
 		// Metrics.
 		str("prom-addr", "serve GET /metrics on `HOST:PORT` (requires --prom-token-file)", catMetrics, "", false),

@@ -46,6 +46,10 @@ type Options struct {
 	// SyncEvery fdatasyncs after every N lines written. 0 syncs only at
 	// rotation, Reopen and Close.
 	SyncEvery int
+	// GroupReadable (--files-group-readable) creates the file 0640 and
+	// makes an existing 0600 file 0640, for a log-shipper group; the group
+	// may read, never write. Off, the file must be owner-only.
+	GroupReadable bool
 	// QueueSize bounds the events waiting to be written; beats beyond it
 	// are dropped and counted. 0 means DefaultQueueSize.
 	QueueSize int
@@ -141,9 +145,10 @@ type Writer struct {
 	finalErr    error
 }
 
-// Open opens (creating it 0600 if needed) the events file and starts the
-// writer goroutine. An existing file must be a regular file owned by the
-// effective uid with no group or other permission bits, and is never
+// Open opens (creating it 0600, or 0640 with GroupReadable, if needed) the
+// events file and starts the writer goroutine. An existing file must be a
+// regular file owned by the effective uid with no group or other permission
+// bits (group read allowed, and added, with GroupReadable), and is never
 // followed through a symbolic link; otherwise Open fails with an error
 // naming the file and the rule (ErrSymlink, ErrNotRegular, ErrNotOwner,
 // ErrGroupOtherAccess). c may be nil.
@@ -180,7 +185,7 @@ func open(opts Options, c *stats.Counters) (*Writer, error) {
 	if opts.Path == StdoutPath {
 		w.f, w.stdout = os.Stdout, true
 	} else {
-		f, size, err := openChecked(opts.Path, w.uid)
+		f, size, err := openChecked(opts.Path, w.uid, opts.GroupReadable)
 		if err != nil {
 			return nil, err
 		}
@@ -468,7 +473,7 @@ func (w *Writer) rotate() {
 // reopen opens PATH anew and switches to it, keeping the old file if that
 // fails.
 func (w *Writer) reopen() {
-	f, size, err := openChecked(w.opts.Path, w.uid)
+	f, size, err := openChecked(w.opts.Path, w.uid, w.opts.GroupReadable)
 	if err != nil {
 		w.ioError("reopen", err)
 		return
@@ -487,7 +492,7 @@ func (w *Writer) reopen() {
 // openCurrent opens PATH after rotation; on failure lines are dropped until
 // a retry succeeds.
 func (w *Writer) openCurrent() bool {
-	f, size, err := openChecked(w.opts.Path, w.uid)
+	f, size, err := openChecked(w.opts.Path, w.uid, w.opts.GroupReadable)
 	if err != nil {
 		w.ioError("open", err)
 		w.retryOpenAt = time.Now().Add(retryOpenEvery)

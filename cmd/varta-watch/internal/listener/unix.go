@@ -22,6 +22,10 @@ type UnixOptions struct {
 	Mode os.FileMode // permission bits of the socket file
 	// RcvBuf is the SO_RCVBUF request in bytes; 0 keeps the kernel default.
 	RcvBuf int
+	// Group, when set, is the group id given to the socket file
+	// (--socket-group), so that agents of other users in that group can
+	// reach it through the group bits of Mode.
+	Group *uint32
 }
 
 // Unix is a bound Unix datagram socket.
@@ -98,7 +102,7 @@ func ListenUnix(o UnixOptions) (*Unix, error) {
 		}
 		return serr
 	}}
-	old := unix.Umask(int(0o777 &^ o.Mode.Perm()))
+	old := unix.Umask(int(0o777 &^ bindMode(o)))
 	pc, err := lc.ListenPacket(context.Background(), "unixgram", o.Path)
 	unix.Umask(old)
 	if err != nil {
@@ -110,6 +114,9 @@ func ListenUnix(o UnixOptions) (*Unix, error) {
 		conn.Close()
 		os.Remove(o.Path)
 		return nil, err
+	}
+	if err := setGroup(o.Path, o.Group); err != nil {
+		return fail(err)
 	}
 	if err := os.Chmod(o.Path, o.Mode.Perm()); err != nil {
 		return fail(fmt.Errorf("chmod socket %q: %w", o.Path, err))

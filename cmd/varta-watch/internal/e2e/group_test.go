@@ -1,0 +1,52 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestSocketGroupLetsOtherUsersIn: with --socket-group the socket file is
+// 0660 and belongs to the group, so an agent of another user in that group
+// reaches it (and is tracked with --allow-gid) while a user outside the
+// group cannot even connect; nothing is world-writable. The events file
+// and the audit log are 0640 with --files-group-readable.
+func TestSocketGroupLetsOtherUsersIn(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run agents under other uids")
+	}
+	const gid = 4242
+	dir := newDir(t)
+	audit := filepath.Join(dir, "audit.log")
+	d := startIn(t, dir, nil, "--threshold-ms", "60000", "--socket-group", strconv.Itoa(gid),
+		"--allow-gid", strconv.Itoa(gid), "--files-group-readable", "--recovery-audit-file", audit)
+	fi, err := os.Lstat(d.socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); st.Gid != gid || fi.Mode().Perm() != 0o660 {
+		t.Fatalf("socket gid %d mode %04o, want %d 0660", st.Gid, fi.Mode().Perm(), gid)
+	}
+	member := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 4343, Gid: gid}}
+	_, pid := d.agent(context.Background(), "self", "1", 0, member)
+	d.waitEvents(10*time.Second, "beat of the group member", func(e []event) bool { return len(filter(e, "beat", strconv.Itoa(pid))) == 1 })
+
+	outsider := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	cmd, _ := d.agent(context.Background(), "self", "1", 0, outsider)
+	if err := cmd.Wait(); err == nil {
+		t.Fatal("a user outside the socket group could send to the socket")
+	}
+	for _, f := range []string{d.events, audit} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o640 {
+			t.Fatalf("%s mode %04o, want 0640", f, fi.Mode().Perm())
+		}
+	}
+}
