@@ -216,7 +216,8 @@ func TestEveryFamilyPresentOnFirstScrape(t *testing.T) {
 		"varta_recovery_outcomes_total/outcome": {"spawned", "debounced", "spawn_failed", "reaped_zero",
 			"reaped_nonzero", "killed", "refused_unauthenticated_transport", "refused_socket_mode_only",
 			"refused_cross_namespace", "refused_debounce_capacity", "refused_outstanding_capacity",
-			"skipped_agent_resumed", "skipped_pid_recycled", "skipped_stall_unverifiable"},
+			"skipped_agent_resumed", "skipped_pid_recycled", "skipped_stall_unverifiable",
+			"refused_backoff", "refused_gave_up", "refused_identity_unsafe"},
 	}
 	for key, values := range enums {
 		t.Run(key, func(t *testing.T) {

@@ -21,6 +21,7 @@ type child struct {
 	done     bool   // reaped or given up on; no longer in the table
 	idx      int    // position in Runner.kids
 	nextSame *child // next child of the same agent pid
+	service  string // the Plan's service, for the complete record
 
 	outFd, errFd   int // read ends of the capture pipes; -1 = closed
 	outLen, errLen int

@@ -80,6 +80,10 @@ type Options struct {
 	MaxDecisionsPerTick int
 	// Logger receives spawn and reap failures (rate-limited). nil = none.
 	Logger *slog.Logger
+	// Planner, when set, plans every stall that passes the gates (the
+	// policy file); Program may then be empty, and a stall the planner
+	// gives no argument list is dropped without a record.
+	Planner Planner
 }
 
 // ParseCommand splits a --recovery-exec value (or the trimmed contents of
@@ -124,7 +128,7 @@ func (o Options) normalize() (Options, error) {
 	bad := func(format string, a ...any) (Options, error) {
 		return o, fmt.Errorf("%w: "+format, append([]any{ErrInvalidOptions}, a...)...)
 	}
-	if o.Program == "" {
+	if o.Program == "" && o.Planner == nil {
 		return o, ErrEmptyCommand
 	}
 	if strings.IndexByte(o.Program, 0) >= 0 {

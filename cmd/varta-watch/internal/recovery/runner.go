@@ -211,6 +211,7 @@ func (r *Runner) finish(c *child, outcome string, code, sig int) {
 		StdoutLen:  c.outLen,
 		StderrLen:  c.errLen,
 		Truncated:  c.truncated,
+		Service:    c.service,
 	})
 	var o stats.Outcome
 	switch {
@@ -339,15 +340,42 @@ func (r *Runner) decide(s Stall) (attempted bool) {
 		r.refuse(s, now, stats.OutcomeRefusedDebounceCapacity, ReasonDebounceCapacity, stats.RefusedDebounceCapacity, true)
 		return false
 	}
-	// Gate 7: the spawn itself.
-	argv, templateLen := buildArgv(r.opts.Program, r.opts.Args, s.Pid)
-	c, err := r.spawn(argv)
+	// Gate 7: the service's plan (policy file): restart budget, argument
+	// placeholders, or no recovery at all.
+	program, source, service := r.opts.Program, r.opts.Source, s.Service
+	var argv []string
+	var templateLen int
+	if r.opts.Planner != nil {
+		p := r.opts.Planner.Plan(s, now)
+		if p.Service != "" {
+			service = p.Service
+		}
+		switch {
+		case p.Refuse != "":
+			r.c.RecoveryOutcomes[p.Outcome].Add(1)
+			r.a.Refused(RefusedRecord{ObserverNs: now, AgentPid: s.Pid, Reason: p.Refuse, Service: service, Outcome: p.Outcome})
+			return false
+		case p.Skip || (p.Argv == nil && program == ""):
+			return false
+		case p.Argv != nil:
+			argv, program, source = p.Argv, p.Argv[0], p.Source
+			templateLen = len(argv) - 1
+			for _, a := range argv {
+				templateLen += len(a)
+			}
+		}
+	}
+	if argv == nil {
+		argv, templateLen = buildArgv(r.opts.Program, r.opts.Args, s.Pid)
+	}
+	// Gate 8: the spawn itself.
+	c, err := r.spawn(program, argv)
 	if err != nil {
 		r.logf("spawn", err)
-		r.refuse(s, now, stats.OutcomeSpawnFailed, ReasonSpawnFailed, 0, false)
+		r.refuseService(s, now, stats.OutcomeSpawnFailed, ReasonSpawnFailed, service)
 		return true
 	}
-	c.agentPid, c.gen, c.startNs = s.Pid, s.Generation, now
+	c.agentPid, c.gen, c.startNs, c.service = s.Pid, s.Generation, now, service
 	if r.timeoutNs != 0 {
 		c.deadline = now + r.timeoutNs
 	}
@@ -358,16 +386,17 @@ func (r *Runner) decide(s Stall) (attempted bool) {
 		ObserverNs:  now,
 		AgentPid:    s.Pid,
 		ChildPid:    c.pid,
-		Program:     r.opts.Program,
-		Source:      r.opts.Source,
+		Program:     program,
+		Source:      source,
 		TemplateLen: templateLen,
+		Service:     service,
 	})
 	return true
 }
 
 // spawn resolves the program in the child's PATH and starts it.
-func (r *Runner) spawn(argv []string) (*child, error) {
-	path, err := lookPath(r.opts.Program, r.path)
+func (r *Runner) spawn(program string, argv []string) (*child, error) {
+	path, err := lookPath(program, r.path)
 	if err != nil {
 		return nil, err
 	}
@@ -387,6 +416,10 @@ func (r *Runner) killPrevious(pid uint32, gen uint64) {
 	}
 }
 
+// InFlight reports whether a recovery child for pid (of generation gen,
+// 0 = any) is still outstanding.
+func (r *Runner) InFlight(pid uint32, gen uint64) bool { return r.inFlight(pid, gen) }
+
 // inFlight reports whether a child for the same process (pid + matching
 // generation) is still outstanding.
 func (r *Runner) inFlight(pid uint32, gen uint64) bool {
@@ -396,6 +429,12 @@ func (r *Runner) inFlight(pid uint32, gen uint64) bool {
 		}
 	}
 	return false
+}
+
+// refuseService audits a non-structural refusal carrying the service.
+func (r *Runner) refuseService(s Stall, now uint64, o stats.Outcome, reason, service string) {
+	r.c.RecoveryOutcomes[o].Add(1)
+	r.a.Refused(RefusedRecord{ObserverNs: now, AgentPid: s.Pid, Reason: reason, Service: service, Outcome: o})
 }
 
 func (r *Runner) skip(s Stall, now uint64, o stats.Outcome, reason string) {
@@ -409,7 +448,7 @@ func (r *Runner) refuse(s Stall, now uint64, o stats.Outcome, reason string, rr 
 	if structural {
 		r.c.RecoveryRefused[rr].Add(1)
 	}
-	r.a.Refused(RefusedRecord{ObserverNs: now, AgentPid: s.Pid, Reason: reason})
+	r.a.Refused(RefusedRecord{ObserverNs: now, AgentPid: s.Pid, Reason: reason, Service: s.Service, Outcome: o})
 }
 
 // Shutdown stops the runner: queued stalls are dropped undecided, every

@@ -3,6 +3,8 @@ package recovery
 import (
 	"time"
 
+	"github.com/varta-go/varta/cmd/varta-watch/internal/identity"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
 	"github.com/varta-go/varta/pkg/vlp"
 )
 
@@ -18,6 +20,11 @@ type Stall struct {
 	// ObserverNs is the observer clock when the stall was surfaced. Audit
 	// records carry the time of the decision, not this value.
 	ObserverNs uint64
+	// Ident is the agent's identity (nil: unknown) and Service its service
+	// name when the stall was surfaced, carried into every record; a
+	// Planner may name another service (after a policy reload).
+	Ident   *identity.Info
+	Service string
 }
 
 // Verdict is the Verifier's answer when a stall is re-checked right before
@@ -70,6 +77,32 @@ const (
 	ReasonStallUnverifiable        = "skipped_stall_unverifiable"
 )
 
+// Plan is the service layer's say on a stall that passed every gate
+// (docs/services.md): a refusal, nothing at all, or the argument list to
+// run instead of the command line's.
+type Plan struct {
+	// Refuse, when not empty, refuses the recovery with this audit reason,
+	// counted under Outcome.
+	Refuse  string
+	Outcome stats.Outcome
+	// Skip drops the stall without a record (the agent's rule says
+	// recovery: none).
+	Skip bool
+	// Argv, when not nil, is the expanded program and arguments to run;
+	// Source names where they came from (spawn record).
+	Argv   []string
+	Source string
+	// Service is the agent's service name, carried into the records.
+	Service string
+}
+
+// Planner plans the recovery of stalls that passed every gate. It is
+// called on the runner's goroutine; a Plan that does not refuse is a
+// commitment (a restart budget counts it).
+type Planner interface {
+	Plan(s Stall, now uint64) Plan
+}
+
 // Outcomes of complete records.
 const (
 	CompleteReaped     = "reaped"
@@ -85,6 +118,7 @@ type SpawnRecord struct {
 	Program     string // as configured, not the resolved path
 	Source      string // "inline" or the command file's path
 	TemplateLen int    // byte length of the space-joined argv after substitution
+	Service     string // from the Plan; "" without a planner
 }
 
 // CompleteRecord describes a child that is gone (or given up on).
@@ -99,6 +133,7 @@ type CompleteRecord struct {
 	StdoutLen  int
 	StderrLen  int
 	Truncated  bool
+	Service    string // from the Plan of the spawn
 }
 
 // RefusedRecord describes a decision that did not spawn.
@@ -106,6 +141,8 @@ type RefusedRecord struct {
 	ObserverNs uint64
 	AgentPid   uint32
 	Reason     string
+	Service    string        // the stall's, or the Plan's
+	Outcome    stats.Outcome // the outcome it was counted under
 }
 
 // Auditor receives every decision. The observer implements it on top of

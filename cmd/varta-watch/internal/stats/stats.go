@@ -42,6 +42,12 @@ const (
 	OutcomeSkippedAgentResumed
 	OutcomeSkippedPidRecycled
 	OutcomeSkippedStallUnverifiable
+	// OutcomeRefusedBackoff, OutcomeRefusedGaveUp and
+	// OutcomeRefusedIdentityUnsafe come from the policy file's restart
+	// budget and placeholders (docs/services.md).
+	OutcomeRefusedBackoff
+	OutcomeRefusedGaveUp
+	OutcomeRefusedIdentityUnsafe
 	NumOutcomes
 )
 
@@ -51,6 +57,7 @@ var outcomeLabels = [NumOutcomes]string{
 	"refused_cross_namespace", "refused_debounce_capacity",
 	"refused_outstanding_capacity", "skipped_agent_resumed",
 	"skipped_pid_recycled", "skipped_stall_unverifiable",
+	"refused_backoff", "refused_gave_up", "refused_identity_unsafe",
 }
 
 // Label returns the metric label value.
