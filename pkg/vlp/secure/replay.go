@@ -1,6 +1,7 @@
 package secure
 
 import (
+	"sync"
 	"time"
 
 	"github.com/varta-go/varta/pkg/vlp"
@@ -88,9 +89,10 @@ type senderState struct {
 // sender.
 //
 // Time is passed in by the caller and should not go backwards. Checking a
-// known sender does not allocate. A ReplayGuard is not safe for concurrent
-// use.
+// known sender does not allocate. A ReplayGuard is safe for concurrent use:
+// it has its own lock, held only for the table operation.
 type ReplayGuard struct {
+	mu      sync.Mutex
 	idle    time.Duration
 	cap     int
 	index   map[uint32]int32
@@ -121,12 +123,18 @@ func NewReplayGuard(cfg ReplayConfig) *ReplayGuard {
 }
 
 // Len is the number of senders tracked.
-func (g *ReplayGuard) Len() int { return len(g.index) }
+func (g *ReplayGuard) Len() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.index)
+}
 
 // Check decides whether the frame f, which arrived with iv and opened and
 // decoded successfully, is accepted, and records it if so.
 func (g *ReplayGuard) Check(now time.Time, iv IV, f *vlp.Frame) Verdict {
-	g.Expire(now)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.expire(now)
 	if i, ok := g.index[f.Pid]; ok {
 		s := &g.senders[i]
 		if !s.admit(iv, f) {
@@ -161,6 +169,12 @@ func (g *ReplayGuard) Check(now time.Time, iv IV, f *vlp.Frame) Verdict {
 // returns how many it dropped. Check calls it; calling it from a periodic
 // housekeeping tick as well keeps Len accurate between frames.
 func (g *ReplayGuard) Expire(now time.Time) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.expire(now)
+}
+
+func (g *ReplayGuard) expire(now time.Time) int {
 	n := 0
 	for g.oldest >= 0 {
 		i := g.oldest

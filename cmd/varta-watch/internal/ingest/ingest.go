@@ -5,12 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/export"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/listener"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/tracker"
 	"github.com/varta-go/varta/pkg/vlp"
+	"github.com/varta-go/varta/pkg/vlp/secure"
 )
 
 // Emitter receives events-file lines. It must never block.
@@ -41,20 +45,38 @@ type Options struct {
 	// KernelCredentials is true where Unix datagrams carry the sender's
 	// credentials (Linux); elsewhere Unix beats are SocketModeOnly.
 	KernelCredentials bool
+	// UDPOrigin is the origin of frames received over UDP
+	// (NetworkUnverified, or OperatorAttestedTransport with
+	// --udp-accept-recovery).
+	UDPOrigin vlp.Origin
+	// Opener opens secure UDP frames (SecureBatch); Replay bounds the
+	// replay guard behind it. Nil when UDP is plain or off.
+	Opener *secure.Opener
+	Replay secure.ReplayConfig
 }
 
-// Pipeline processes datagrams. Methods must be called with the tracker
-// lock held unless they say otherwise.
+// Pipeline processes received datagrams. Each transport has one batch
+// method (UnixBatch, UDPBatch, SecureBatch), called by that transport's
+// receiving goroutine only; different transports run concurrently.
+//
+// Locking: a datagram is checked (size, credentials, allow-lists, global
+// bucket, AEAD, decode, identity, pid_max, replay) without the tracker
+// lock; the global bucket and the replay guard have locks of their own,
+// taken once per batch and once per secure frame. The tracker lock is
+// taken once per batch (tracker.Update) to hand the surviving frames to
+// the tracker and emit their events; the /proc reads some frames need
+// happen between two such sections, never inside one.
 type Pipeline struct {
 	opts   Options
 	tr     *tracker.Tracker
 	c      *stats.Counters
 	emit   Emitter
 	wake   func()
-	tokens float64
-	last   int64
-	fatal  bool
-	frame  vlp.Frame
+	bucket bucket
+	guard  *secure.ReplayGuard
+	fatal  atomic.Bool
+	ux     batch // Unix receiving goroutine
+	udp    batch // UDP receiving goroutine
 	// OnFatal receives the error that must stop the daemon (at most once).
 	OnFatal func(error)
 }
@@ -73,114 +95,308 @@ func New(opts Options, tr *tracker.Tracker, c *stats.Counters, emit Emitter, wak
 	if wake == nil {
 		wake = func() {}
 	}
-	return &Pipeline{opts: opts, tr: tr, c: c, emit: emit, wake: wake, tokens: opts.GlobalBurst}
+	p := &Pipeline{opts: opts, tr: tr, c: c, emit: emit, wake: wake}
+	p.bucket = bucket{rate: opts.GlobalRate, burst: opts.GlobalBurst, tokens: opts.GlobalBurst}
+	if opts.Opener != nil {
+		p.guard = secure.NewReplayGuard(opts.Replay)
+	}
+	unixOrigin := vlp.OriginSocketModeOnly
+	if opts.KernelCredentials {
+		unixOrigin = vlp.OriginKernelAttested
+	}
+	p.ux.init(p, unixOrigin, true)
+	p.udp.init(p, opts.UDPOrigin, false)
+	return p
 }
 
-// UnixBatch processes n datagrams received on the Unix socket at now. It
-// takes the tracker lock once for the whole batch.
-func (p *Pipeline) UnixBatch(b *listener.Batch, n int, now int64) {
-	p.tr.Lock()
+// state is where a datagram of the current batch stands.
+type state uint8
+
+const (
+	refused   state = iota // refused before the tracker (counted)
+	candidate              // passed the transport's checks, not yet charged
+	ready                  // decoded and checked: goes to the tracker
+	gasp                   // the global bucket was empty and it looks terminal
+)
+
+// batch is one transport's per-batch scratch space, reused for every
+// batch (so a batch allocates nothing). It belongs to the goroutine that
+// receives on that transport.
+type batch struct {
+	p        *Pipeline
+	origin   vlp.Origin
+	unix     bool
+	b        *listener.Batch
+	n        int
+	now      int64
+	st       [listener.BatchSize]state
+	frames   [listener.BatchSize]vlp.Frame
+	deferred [listener.BatchSize]uint8 // indices waiting for an identity read
+	ids      [listener.BatchSize]tracker.Identity
+	nd       int
+	plain    [vlp.FrameSize]byte
+	track    func(*tracker.Tx) // b.trackLocked, bound once
+	retry    func(*tracker.Tx) // b.retryLocked, bound once
+}
+
+func (b *batch) init(p *Pipeline, origin vlp.Origin, unix bool) {
+	b.p, b.origin, b.unix = p, origin, unix
+	b.track, b.retry = b.trackLocked, b.retryLocked
+}
+
+// UnixBatch processes n datagrams received on the Unix socket at now.
+func (p *Pipeline) UnixBatch(lb *listener.Batch, n int, now int64) {
+	b := &p.ux
+	b.b, b.n, b.now = lb, n, now
+	p.c.Datagrams.Add(uint64(n))
+	cand := 0
 	for i := 0; i < n; i++ {
-		p.unix(&b.D[i], now)
+		b.st[i] = refused
+		d := &lb.D[i]
+		if d.Len != vlp.FrameSize {
+			p.c.TruncatedDatagrams.Add(1)
+			continue
+		}
+		if p.opts.KernelCredentials {
+			if d.CtrlTruncated {
+				p.c.CtrlTruncated.Add(1)
+				p.emit.Emit(export.Event{Kind: export.KindCtrunc, Ns: uint64(now), Text: "control message truncated (MSG_CTRUNC)"})
+				continue
+			}
+			if !d.HasCreds {
+				p.c.IOErrors.Add(1)
+				p.emit.Emit(export.Event{Kind: export.KindIO, Ns: uint64(now), Text: "datagram without SCM_CREDENTIALS"})
+				continue
+			}
+			if !p.uidAllowed(d.Uid, d.Gid) {
+				p.c.FrameUIDRefused.Add(1)
+				continue
+			}
+		}
+		b.st[i] = candidate
+		cand++
 	}
-	p.tr.Unlock()
+	b.charge(cand, true)
+	b.run()
 }
 
-func (p *Pipeline) unix(d *listener.Datagram, now int64) {
-	p.c.Datagrams.Add(1)
-	if d.Len != vlp.FrameSize {
-		p.c.TruncatedDatagrams.Add(1)
-		return
-	}
-	origin := vlp.OriginSocketModeOnly
-	if p.opts.KernelCredentials {
-		if d.CtrlTruncated {
-			p.c.CtrlTruncated.Add(1)
-			p.emit.Emit(export.Event{Kind: export.KindCtrunc, Ns: uint64(now), Text: "control message truncated (MSG_CTRUNC)"})
-			return
+// UDPBatch processes n datagrams received on the plain UDP socket at now.
+// Their pids are claims: only the pid_max check applies.
+func (p *Pipeline) UDPBatch(lb *listener.Batch, n int, now int64) {
+	b := &p.udp
+	b.b, b.n, b.now = lb, n, now
+	p.c.Datagrams.Add(uint64(n))
+	cand := 0
+	for i := 0; i < n; i++ {
+		b.st[i] = refused
+		if lb.D[i].Len != vlp.FrameSize {
+			p.c.TruncatedDatagrams.Add(1)
+			continue
 		}
-		if !d.HasCreds {
-			p.c.IOErrors.Add(1)
-			p.emit.Emit(export.Event{Kind: export.KindIO, Ns: uint64(now), Text: "datagram without SCM_CREDENTIALS"})
-			return
+		b.st[i] = candidate
+		cand++
+	}
+	b.charge(cand, true)
+	b.run()
+}
+
+// SecureBatch processes n datagrams received on the secure UDP socket at
+// now (stall clock) and wall (the replay guard's clock): length dispatch,
+// the global bucket, the AEAD, decode, pid_max and the replay guard, then
+// the tracker.
+func (p *Pipeline) SecureBatch(lb *listener.Batch, n int, now int64, wall time.Time) {
+	b := &p.udp
+	b.b, b.n, b.now = lb, n, now
+	p.c.Datagrams.Add(uint64(n))
+	cand := 0
+	for i := 0; i < n; i++ {
+		b.st[i] = refused
+		if l := lb.D[i].Len; l != secure.SharedFrameSize && l != secure.MasterFrameSize {
+			p.c.TruncatedDatagrams.Add(1)
+			continue
 		}
-		if !p.uidAllowed(d.Uid, d.Gid) {
-			p.c.FrameUIDRefused.Add(1)
-			return
+		b.st[i] = candidate
+		cand++
+	}
+	granted := p.bucket.take(now, cand)
+	for i := 0; i < n; i++ {
+		if b.st[i] != candidate {
+			continue
 		}
-		origin = vlp.OriginKernelAttested
+		b.st[i] = refused
+		if granted == 0 {
+			p.c.RateLimited[stats.RateLimitGlobal].Add(1)
+			continue
+		}
+		granted--
+		info, err := p.opts.Opener.Open(&b.plain, lb.D[i].Data)
+		p.c.SecureAEADAttempts.Add(uint64(info.Attempts))
+		if err != nil {
+			p.c.FrameDecryptFailures.Add(1)
+			continue
+		}
+		f := &b.frames[i]
+		if !p.decode(b.plain[:], now, f) || !p.pidPlausible(f.Pid) {
+			continue
+		}
+		switch p.guard.Check(wall, info.IV, f) {
+		case secure.Replay:
+			p.c.SecureReplayRefused.Add(1)
+			continue
+		case secure.TableFull:
+			p.c.SenderStateFull.Add(1)
+			continue
+		}
+		b.st[i] = ready
 	}
-	if !p.admit(d.Data, now) {
-		return
+	b.run()
+}
+
+// ExpireReplay drops idle replay-guard entries (once per housekeeping
+// tick); a no-op without a secure transport.
+func (p *Pipeline) ExpireReplay(now time.Time) {
+	if p.guard != nil {
+		p.guard.Expire(now)
 	}
-	f := &p.frame
-	if !p.decode(d.Data, now, f) {
-		return
+}
+
+// charge takes one global-bucket token per candidate, in order. A
+// candidate that gets one is decoded and checked; one that does not is
+// dropped and counted, except that a frame that looks like a dying gasp
+// is kept for the tracker to judge (gaspOK).
+//
+// A dying gasp is never rate-limited: when the bucket is empty, a frame
+// whose bytes say "terminal" from a pid whose last accepted frame was a
+// regular beat passes anyway (the tracker lets only the first one through
+// its own per-pid limit; a forged look-alike still has to pass decode,
+// the CRC and the identity checks behind this).
+func (b *batch) charge(cand int, gaspOK bool) {
+	p := b.p
+	granted := p.bucket.take(b.now, cand)
+	for i := 0; i < b.n; i++ {
+		if b.st[i] != candidate {
+			continue
+		}
+		if granted > 0 {
+			granted--
+			b.st[i] = refused
+			if b.check(i) {
+				b.st[i] = ready
+			}
+			continue
+		}
+		if gaspOK && looksTerminal(b.b.D[i].Data) {
+			b.st[i] = gasp
+			continue
+		}
+		b.st[i] = refused
+		p.c.RateLimited[stats.RateLimitGlobal].Add(1)
 	}
-	if origin == vlp.OriginKernelAttested && int64(f.Pid) != int64(d.Pid) {
+}
+
+// check decodes plaintext datagram i into b.frames[i] and applies the
+// transport's sender check: frame pid = kernel pid on kernel-attested
+// Unix datagrams, pid_max on plain UDP.
+func (b *batch) check(i int) bool {
+	p, d, f := b.p, &b.b.D[i], &b.frames[i]
+	if !p.decode(d.Data, b.now, f) {
+		return false
+	}
+	if !b.unix {
+		return p.pidPlausible(f.Pid)
+	}
+	if b.origin == vlp.OriginKernelAttested && int64(f.Pid) != int64(d.Pid) {
 		p.c.FrameAuthFailures.Add(1)
-		p.emit.Emit(export.Event{Kind: export.KindMismatch, Ns: uint64(now), Pid: f.Pid, Text: export.MismatchAuthFailure})
-		return
-	}
-	p.Track(f, origin, now)
-}
-
-// Plain processes one datagram from an unauthenticated transport (plain
-// UDP) carrying a claimed pid.
-func (p *Pipeline) Plain(data []byte, origin vlp.Origin, now int64) {
-	p.c.Datagrams.Add(1)
-	if len(data) != vlp.FrameSize {
-		p.c.TruncatedDatagrams.Add(1)
-		return
-	}
-	if !p.admit(data, now) {
-		return
-	}
-	f := &p.frame
-	if !p.decode(data, now, f) {
-		return
-	}
-	if !p.PidPlausible(f.Pid) {
-		return
-	}
-	p.Track(f, origin, now)
-}
-
-// PidPlausible applies the pid_max check to a claimed pid, counting a
-// refusal.
-func (p *Pipeline) PidPlausible(pid uint32) bool {
-	if p.opts.PidMax != 0 && pid >= p.opts.PidMax {
-		p.c.FrameRejectedPidAboveMax.Add(1)
+		p.emit.Emit(export.Event{Kind: export.KindMismatch, Ns: uint64(b.now), Pid: f.Pid, Text: export.MismatchAuthFailure})
 		return false
 	}
 	return true
 }
 
-// TakeToken charges one frame to the global bucket, counting a drop when
-// the bucket is empty.
-func (p *Pipeline) TakeToken(now int64) bool {
-	if p.bucket(now) {
-		return true
+// run hands the batch's ready frames to the tracker under one lock, then
+// reads the identities some of them need without the lock and finishes
+// those under a second one.
+func (b *batch) run() {
+	b.p.tr.Update(b.track)
+	if b.nd == 0 {
+		return
 	}
-	p.c.RateLimited[stats.RateLimitGlobal].Add(1)
+	for k := 0; k < b.nd; k++ {
+		pid := b.frames[b.deferred[k]].Pid
+		j := 0
+		for j < k && b.frames[b.deferred[j]].Pid != pid {
+			j++
+		}
+		if j < k {
+			b.ids[k] = b.ids[j]
+			continue
+		}
+		b.ids[k] = b.p.tr.Identify(pid)
+	}
+	b.p.tr.Update(b.retry)
+}
+
+// trackLocked runs under the tracker lock (tracker.Update).
+func (b *batch) trackLocked(tx *tracker.Tx) {
+	p := b.p
+	b.nd = 0
+	for i := 0; i < b.n; i++ {
+		switch b.st[i] {
+		case ready:
+		case gasp:
+			data := b.b.D[i].Data
+			if !tx.GaspPending(binary.LittleEndian.Uint32(data[4:8])) {
+				p.c.RateLimited[stats.RateLimitGlobal].Add(1)
+				continue
+			}
+			if !b.check(i) {
+				continue
+			}
+		default:
+			continue
+		}
+		f := &b.frames[i]
+		if b.nd > 0 && b.isDeferred(f.Pid) {
+			b.deferred[b.nd] = uint8(i) // keep this pid's frames in order
+			b.nd++
+			continue
+		}
+		r := tx.Observe(f, b.origin, b.now)
+		if r.Verdict == tracker.NeedIdentity {
+			b.deferred[b.nd] = uint8(i)
+			b.nd++
+			continue
+		}
+		p.verdict(f, b.origin, b.now, r)
+	}
+}
+
+// retryLocked finishes the frames that waited for an identity read.
+func (b *batch) retryLocked(tx *tracker.Tx) {
+	for k := 0; k < b.nd; k++ {
+		f := &b.frames[b.deferred[k]]
+		b.p.verdict(f, b.origin, b.now, tx.ObserveIdentified(f, b.origin, b.now, b.ids[k]))
+	}
+	b.nd = 0
+}
+
+func (b *batch) isDeferred(pid uint32) bool {
+	for k := 0; k < b.nd; k++ {
+		if b.frames[b.deferred[k]].Pid == pid {
+			return true
+		}
+	}
 	return false
 }
 
-// admit charges a plaintext frame to the global bucket. A dying gasp is
-// never rate-limited: when the bucket is empty, a frame whose bytes say
-// "terminal" from a pid whose last accepted frame was a regular beat
-// passes anyway (the tracker lets only the first one through its own
-// per-pid limit; a forged look-alike still has to pass decode, the CRC and
-// the identity checks behind this).
-func (p *Pipeline) admit(data []byte, now int64) bool {
-	if p.bucket(now) {
-		return true
+// pidPlausible applies the pid_max check to a claimed pid, counting a
+// refusal.
+func (p *Pipeline) pidPlausible(pid uint32) bool {
+	if p.opts.PidMax != 0 && pid >= p.opts.PidMax {
+		p.c.FrameRejectedPidAboveMax.Add(1)
+		return false
 	}
-	if looksTerminal(data) && p.tr.GaspPending(binary.LittleEndian.Uint32(data[4:8])) {
-		return true
-	}
-	p.c.RateLimited[stats.RateLimitGlobal].Add(1)
-	return false
+	return true
 }
 
 // looksTerminal reports whether a 32-byte datagram claims to be a terminal
@@ -190,29 +406,39 @@ func looksTerminal(b []byte) bool {
 		binary.LittleEndian.Uint64(b[16:24]) == vlp.NonceTerminal
 }
 
-// bucket takes a token from the global bucket.
-func (p *Pipeline) bucket(now int64) bool {
-	if p.opts.GlobalRate <= 0 {
-		return true
-	}
-	if p.last == 0 || now < p.last {
-		p.last = now
-	}
-	p.tokens += float64(now-p.last) * p.opts.GlobalRate / 1e9
-	p.last = now
-	if p.tokens > p.opts.GlobalBurst {
-		p.tokens = p.opts.GlobalBurst
-	}
-	if p.tokens < 1 {
-		return false
-	}
-	p.tokens--
-	return true
+// bucket is the global token bucket, shared by every transport; it has
+// its own lock.
+type bucket struct {
+	mu     sync.Mutex
+	rate   float64
+	burst  float64
+	tokens float64
+	last   int64
 }
 
-// Decode decodes a 32-byte frame into f, counting and emitting a decode
-// error.
-func (p *Pipeline) Decode(data []byte, now int64, f *vlp.Frame) bool { return p.decode(data, now, f) }
+// take refills the bucket to now and takes up to want tokens, returning
+// how many it took. With the bucket off every request is granted.
+func (k *bucket) take(now int64, want int) int {
+	if k.rate <= 0 || want == 0 {
+		return want
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.last == 0 || now < k.last {
+		k.last = now
+	}
+	k.tokens += float64(now-k.last) * k.rate / 1e9
+	k.last = now
+	if k.tokens > k.burst {
+		k.tokens = k.burst
+	}
+	got := want
+	if avail := int(k.tokens); avail < got {
+		got = max(avail, 0)
+	}
+	k.tokens -= float64(got)
+	return got
+}
 
 func (p *Pipeline) decode(data []byte, now int64, f *vlp.Frame) bool {
 	err := vlp.Decode(data, f)
@@ -229,10 +455,9 @@ func (p *Pipeline) decode(data []byte, now int64, f *vlp.Frame) bool {
 	return false
 }
 
-// Track hands a decoded, authenticated frame to the tracker and turns the
-// verdict into events.
-func (p *Pipeline) Track(f *vlp.Frame, origin vlp.Origin, now int64) tracker.Verdict {
-	r := p.tr.Observe(f, origin, now)
+// verdict turns the tracker's verdict on an authenticated frame into
+// events. It runs under the tracker lock.
+func (p *Pipeline) verdict(f *vlp.Frame, origin vlp.Origin, now int64, r tracker.Result) {
 	switch r.Verdict {
 	case tracker.Accepted:
 		if r.Evicted != 0 {
@@ -246,12 +471,10 @@ func (p *Pipeline) Track(f *vlp.Frame, origin vlp.Origin, now int64) tracker.Ver
 		p.emit.Emit(export.Event{Kind: export.KindMismatch, Ns: uint64(now), Pid: f.Pid, Text: export.MismatchOriginConflict})
 	case tracker.DroppedNamespace:
 		p.emit.Emit(export.Event{Kind: export.KindMismatch, Ns: uint64(now), Pid: f.Pid, Text: export.MismatchNamespaceConflict})
-		if p.opts.StrictNamespace && !p.fatal && p.OnFatal != nil {
-			p.fatal = true
+		if p.opts.StrictNamespace && p.OnFatal != nil && p.fatal.CompareAndSwap(false, true) {
 			p.OnFatal(fmt.Errorf("%w: pid %d is in another pid namespace", ErrStrictNamespace, f.Pid))
 		}
 	}
-	return r.Verdict
 }
 
 func (p *Pipeline) uidAllowed(uid, gid uint32) bool {

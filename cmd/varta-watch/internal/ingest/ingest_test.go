@@ -4,12 +4,15 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/export"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/listener"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/procfs"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/tracker"
 	"github.com/varta-go/varta/pkg/vlp"
+	"github.com/varta-go/varta/pkg/vlp/secure"
 )
 
 type collect []export.Event
@@ -94,36 +97,150 @@ func TestUnixPipeline(t *testing.T) {
 }
 
 func TestGlobalBucketRefills(t *testing.T) {
-	p, c, _ := newPipe(t, Options{GlobalRate: 10, GlobalBurst: 2}, 16)
-	ok := 0
-	for i := 0; i < 5; i++ {
-		if p.TakeToken(1) {
-			ok++
-		}
+	k := bucket{rate: 10, burst: 2, tokens: 2}
+	if got := k.take(1, 5); got != 2 {
+		t.Fatalf("burst granted %d, want 2", got)
 	}
-	if ok != 2 || c.RateLimited[stats.RateLimitGlobal].Load() != 3 {
-		t.Fatalf("burst admitted %d", ok)
+	if got := k.take(1+100e6, 2); got != 1 { // 100 ms later: one token at 10/s
+		t.Fatalf("refill granted %d, want 1", got)
 	}
-	if !p.TakeToken(1 + 100e6) { // 100 ms later: one token at 10/s
-		t.Fatal("bucket did not refill")
-	}
-	if p.TakeToken(1 + 100e6) {
+	if got := k.take(1+100e6, 1); got != 0 {
 		t.Fatal("bucket over-refilled")
+	}
+	if got := k.take(1+10e9, 9); got != 2 { // a long pause refills to the burst only
+		t.Fatalf("after a pause granted %d, want 2", got)
+	}
+	off := bucket{}
+	if got := off.take(1, 64); got != 64 {
+		t.Fatalf("bucket off granted %d", got)
 	}
 }
 
-func TestPidMax(t *testing.T) {
-	p, c, _ := newPipe(t, Options{PidMax: 32768}, 16)
-	f := vlp.Frame{Pid: 32768, Nonce: 1}
-	w := f.Marshal()
-	p.tr.Lock()
-	p.Plain(w[:], vlp.OriginNetworkUnverified, 1)
-	f.Pid = 32767
-	w = f.Marshal()
-	p.Plain(w[:], vlp.OriginNetworkUnverified, 1)
-	p.tr.Unlock()
-	if c.FrameRejectedPidAboveMax.Load() != 1 || p.tr.Tracked() != 1 {
-		t.Fatalf("rejected %d tracked %d", c.FrameRejectedPidAboveMax.Load(), p.tr.Tracked())
+// TestGlobalBucketPerDatagram: in one batch, the first datagrams take the
+// tokens and the rest are counted as dropped, whatever the transport.
+func TestGlobalBucketPerDatagram(t *testing.T) {
+	p, c, _ := newPipe(t, Options{KernelCredentials: true, SelfUID: 7, GlobalRate: 1, GlobalBurst: 3}, 16)
+	b := listener.NewBatch()
+	frames := make([]vlp.Frame, 5)
+	for i := range frames {
+		frames[i] = vlp.Frame{Pid: uint32(100 + i), Nonce: 1}
+	}
+	fill(b, frames, 7)
+	p.UnixBatch(b, 5, 1000)
+	if p.tr.Tracked() != 3 || c.RateLimited[stats.RateLimitGlobal].Load() != 2 {
+		t.Fatalf("tracked %d dropped %d", p.tr.Tracked(), c.RateLimited[stats.RateLimitGlobal].Load())
+	}
+	for pid := uint32(100); pid < 103; pid++ {
+		if _, ok := p.tr.Lookup(pid); !ok {
+			t.Fatalf("pid %d (early in the batch) not tracked", pid)
+		}
+	}
+}
+
+// udpBatch puts raw datagrams into a batch as the UDP listener reports
+// them.
+func udpBatch(b *listener.Batch, wire ...[]byte) int {
+	for i, w := range wire {
+		d := &b.D[i]
+		d.Data, d.Len = append([]byte(nil), w...), len(w)
+	}
+	return len(wire)
+}
+
+func TestUDPBatch(t *testing.T) {
+	beat := func(pid uint32, nonce uint64) []byte {
+		w := (&vlp.Frame{Pid: pid, Nonce: nonce}).Marshal()
+		return w[:]
+	}
+	bad := beat(200, 1)
+	bad[30] ^= 1
+	for _, tc := range []struct {
+		name    string
+		wire    []byte
+		tracked int
+		counter func(c *stats.Counters) uint64
+	}{
+		{"accepted", beat(100, 1), 1, nil},
+		{"pid at pid_max", beat(32768, 1), 0, func(c *stats.Counters) uint64 { return c.FrameRejectedPidAboveMax.Load() }},
+		{"pid below pid_max", beat(32767, 1), 1, nil},
+		{"short", beat(100, 1)[:31], 0, func(c *stats.Counters) uint64 { return c.TruncatedDatagrams.Load() }},
+		{"bad crc", bad, 0, func(c *stats.Counters) uint64 { return c.DecodeErrors[vlp.KindBadCrc].Load() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, c, _ := newPipe(t, Options{PidMax: 32768, UDPOrigin: vlp.OriginNetworkUnverified}, 16)
+			b := listener.NewBatch()
+			p.UDPBatch(b, udpBatch(b, tc.wire), 1)
+			if p.tr.Tracked() != tc.tracked || (tc.counter != nil && tc.counter(c) != 1) {
+				t.Fatalf("tracked %d", p.tr.Tracked())
+			}
+			if tc.tracked == 1 {
+				var f vlp.Frame
+				if err := vlp.Decode(tc.wire, &f); err != nil {
+					t.Fatal(err)
+				}
+				if s, _ := p.tr.Lookup(f.Pid); s.Origin != vlp.OriginNetworkUnverified {
+					t.Fatalf("origin %v", s.Origin)
+				}
+			}
+		})
+	}
+}
+
+func TestSecureBatch(t *testing.T) {
+	var key secure.Key
+	key[0] = 1
+	var other secure.Key
+	other[0] = 2
+	seal := func(k secure.Key, f vlp.Frame) []byte {
+		s, err := secure.NewSharedSealer(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := f.Marshal()
+		out := make([]byte, s.Size())
+		return out[:s.Seal(out, &w)]
+	}
+	good := seal(key, vlp.Frame{Pid: 100, Nonce: 1})
+	for _, tc := range []struct {
+		name    string
+		wire    [][]byte
+		tracked int
+		opts    Options
+		counter func(c *stats.Counters) uint64
+		want    uint64
+	}{
+		{"accepted", [][]byte{good}, 1, Options{}, func(c *stats.Counters) uint64 { return c.SecureAEADAttempts.Load() }, 1},
+		{"replayed", [][]byte{good, good}, 1, Options{}, func(c *stats.Counters) uint64 { return c.SecureReplayRefused.Load() }, 1},
+		{"wrong key", [][]byte{seal(other, vlp.Frame{Pid: 100, Nonce: 1})}, 0, Options{}, func(c *stats.Counters) uint64 { return c.FrameDecryptFailures.Load() }, 1},
+		{"plaintext size", [][]byte{good[:32]}, 0, Options{}, func(c *stats.Counters) uint64 { return c.TruncatedDatagrams.Load() }, 1},
+		{"pid at pid_max", [][]byte{seal(key, vlp.Frame{Pid: 40000, Nonce: 1})}, 0, Options{PidMax: 32768},
+			func(c *stats.Counters) uint64 { return c.FrameRejectedPidAboveMax.Load() }, 1},
+		{"bucket before the AEAD", [][]byte{good, seal(key, vlp.Frame{Pid: 101, Nonce: 1})}, 1, Options{GlobalRate: 1, GlobalBurst: 1},
+			func(c *stats.Counters) uint64 {
+				return c.SecureAEADAttempts.Load()*10 + c.RateLimited[stats.RateLimitGlobal].Load()
+			}, 11},
+		{"replay table full", [][]byte{good, seal(key, vlp.Frame{Pid: 101, Nonce: 1})}, 1, Options{Replay: secure.ReplayConfig{Capacity: 1}},
+			func(c *stats.Counters) uint64 { return c.SenderStateFull.Load() }, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			op, err := secure.NewOpener(secure.OpenerConfig{SharedKeys: []secure.Key{key}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			o := tc.opts
+			o.Opener, o.UDPOrigin = op, vlp.OriginOperatorAttestedTransport
+			p, c, _ := newPipe(t, o, 16)
+			b := listener.NewBatch()
+			p.SecureBatch(b, udpBatch(b, tc.wire...), 1, time.Unix(1, 0))
+			if got := tc.counter(c); p.tr.Tracked() != tc.tracked || got != tc.want {
+				t.Fatalf("tracked %d, counter %d (want %d %d)", p.tr.Tracked(), got, tc.tracked, tc.want)
+			}
+			if tc.tracked == 1 {
+				if s, _ := p.tr.Lookup(100); s.Origin != vlp.OriginOperatorAttestedTransport {
+					t.Fatalf("origin %v", s.Origin)
+				}
+			}
+		})
 	}
 }
 
@@ -207,11 +324,9 @@ func TestMemoryPerAgent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.Lock()
 	for i := 0; i < n; i++ {
 		tr.Observe(&vlp.Frame{Pid: uint32(i + 2), Nonce: 1}, vlp.OriginNetworkUnverified, int64(i))
 	}
-	tr.Unlock()
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	per := float64(after.HeapAlloc-before.HeapAlloc) / n
@@ -248,5 +363,59 @@ func TestDyingGaspPassesEmptyBucket(t *testing.T) {
 	}
 	if got := c.RateLimited[stats.RateLimitGlobal].Load(); got != 3 {
 		t.Fatalf("global drops %d, want 3", got)
+	}
+}
+
+// lockProbe is a Resolver that checks, on every read, that the tracker
+// lock is free (another goroutine can take it within a second).
+type lockProbe struct {
+	t     *testing.T
+	tr    *tracker.Tracker
+	reads int
+}
+
+func (l *lockProbe) Identity(pid uint32) (procfs.Identity, error) {
+	l.reads++
+	done := make(chan struct{})
+	go func() { l.tr.Lookup(pid); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+		l.t.Error("identity read with the tracker lock held")
+	}
+	return procfs.Identity{NSInode: 1, Generation: 42}, nil
+}
+
+// TestIdentityReadOutsideLock: a new kernel-attested agent whose first
+// frames arrive in one batch is identified once, without the tracker lock,
+// and its frames are still taken in order (interleaved with a known agent).
+func TestIdentityReadOutsideLock(t *testing.T) {
+	c := stats.New()
+	probe := &lockProbe{t: t}
+	tr, err := tracker.New(tracker.Options{Capacity: 16, Threshold: 1e9, Resolver: probe, SelfNS: 1}, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe.tr = tr
+	ev := &collect{}
+	p := New(Options{KernelCredentials: true, SelfUID: 7}, tr, c, ev, nil)
+	b := listener.NewBatch()
+	fill(b, []vlp.Frame{{Pid: 100, Nonce: 1}}, 7)
+	p.UnixBatch(b, 1, 1)
+	*ev = (*ev)[:0]
+	fill(b, []vlp.Frame{{Pid: 200, Nonce: 1}, {Pid: 100, Nonce: 2}, {Pid: 200, Nonce: 2}, {Pid: 200, Nonce: 3}}, 7)
+	p.UnixBatch(b, 4, 2)
+	if probe.reads != 2 {
+		t.Fatalf("%d identity reads, want 2 (one per new agent)", probe.reads)
+	}
+	var got []string
+	for _, e := range *ev {
+		got = append(got, fmt.Sprintf("%d/%d", e.Pid, e.Nonce))
+	}
+	if fmt.Sprint(got) != "[100/2 200/1 200/2 200/3]" {
+		t.Fatalf("beats %v", got)
+	}
+	if s, _ := tr.Lookup(200); s.Generation != 42 || s.LastNonce != 3 || s.Origin != vlp.OriginKernelAttested {
+		t.Fatalf("%+v", s)
 	}
 }

@@ -22,6 +22,8 @@ import (
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/tracker"
 	"github.com/varta-go/varta/pkg/audit"
+	"github.com/varta-go/varta/pkg/vlp"
+	"github.com/varta-go/varta/pkg/vlp/secure"
 )
 
 // sweepPerTick bounds how many stalled slots are checked for a vanished
@@ -160,6 +162,13 @@ func Start(opts Options) (_ *Observer, err error) {
 	if o.exp != nil {
 		emit = o.exp
 	}
+	udpOrigin := vlp.OriginNetworkUnverified
+	var opener *secure.Opener
+	var replay secure.ReplayConfig
+	if o.udp != nil {
+		udpOrigin, opener = o.udp.origin, o.udp.opener
+		replay = secure.ReplayConfig{Capacity: opts.UDP.ReplayCapacity, IdleTimeout: opts.UDP.ReplayIdle}
+	}
 	o.pipe = ingest.New(ingest.Options{
 		SelfUID:           uint32(os.Geteuid()),
 		AllowUIDs:         opts.AllowUIDs,
@@ -169,6 +178,9 @@ func Start(opts Options) (_ *Observer, err error) {
 		PidMax:            pidMax,
 		StrictNamespace:   opts.StrictNamespace,
 		KernelCredentials: listener.KernelCredentials,
+		UDPOrigin:         udpOrigin,
+		Opener:            opener,
+		Replay:            replay,
 	}, o.tr, o.c, emit, o.signalWake)
 	o.pipe.OnFatal = func(err error) {
 		select {
@@ -372,7 +384,7 @@ func (o *Observer) surface() {
 func (o *Observer) housekeeping() {
 	o.stage.set("liveness sweep")
 	o.tr.Sweep(sweepPerTick, procfs.Alive, nil)
-	o.expireReplay()
+	o.pipe.ExpireReplay(time.Now())
 	o.stage.set("recovery")
 	o.tickRecovery()
 	ticks := o.c.Ticks.Load() + 1

@@ -35,10 +35,7 @@ func (u *UDPOptions) Secure() bool {
 type udpState struct {
 	l      *listener.UDP
 	opener *secure.Opener
-	guard  *secure.ReplayGuard
 	origin vlp.Origin
-	plain  [vlp.FrameSize]byte
-	frame  vlp.Frame
 }
 
 // startUDP loads the keys and binds the UDP listener. Key problems are
@@ -80,14 +77,6 @@ func (o *Observer) startUDP() error {
 			return fmt.Errorf("secure udp: %w", err)
 		}
 		st.opener = op
-		capacity, idle := uo.ReplayCapacity, uo.ReplayIdle
-		if capacity <= 0 {
-			capacity = 1024
-		}
-		if idle <= 0 {
-			idle = 600 * time.Second
-		}
-		st.guard = secure.NewReplayGuard(secure.ReplayConfig{Capacity: capacity, IdleTimeout: idle})
 	}
 	l, err := listener.ListenUDP(uo.Addr, o.opts.Unix.RcvBuf)
 	if err != nil {
@@ -115,6 +104,7 @@ func (o *Observer) UDPAddr() net.Addr {
 	return o.udp.l.Addr()
 }
 
+// receiveUDP reads the UDP socket and hands each batch to ingest.
 func (o *Observer) receiveUDP() {
 	defer o.wg.Done()
 	st := o.udp
@@ -130,64 +120,10 @@ func (o *Observer) receiveUDP() {
 			continue
 		}
 		now := o.clk.Now()
-		o.tr.Lock()
 		if st.opener == nil {
-			for i := 0; i < n; i++ {
-				d := &b.D[i]
-				o.pipe.Plain(d.Data, st.origin, now)
-			}
+			o.pipe.UDPBatch(b, n, now)
 		} else {
-			wall := time.Now()
-			for i := 0; i < n; i++ {
-				o.secureDatagram(st, &b.D[i], now, wall)
-			}
+			o.pipe.SecureBatch(b, n, now, time.Now())
 		}
-		o.tr.Unlock()
 	}
-}
-
-// secureDatagram runs one secure datagram through length dispatch, the
-// AEAD, decode, the pid_max check and the replay guard before the tracker.
-// The tracker lock is held.
-func (o *Observer) secureDatagram(st *udpState, d *listener.Datagram, now int64, wall time.Time) {
-	o.c.Datagrams.Add(1)
-	if d.Len != secure.SharedFrameSize && d.Len != secure.MasterFrameSize {
-		o.c.TruncatedDatagrams.Add(1)
-		return
-	}
-	if !o.pipe.TakeToken(now) {
-		return
-	}
-	info, err := st.opener.Open(&st.plain, d.Data)
-	o.c.SecureAEADAttempts.Add(uint64(info.Attempts))
-	if err != nil {
-		o.c.FrameDecryptFailures.Add(1)
-		return
-	}
-	f := &st.frame
-	if !o.pipe.Decode(st.plain[:], now, f) {
-		return
-	}
-	if !o.pipe.PidPlausible(f.Pid) {
-		return
-	}
-	switch st.guard.Check(wall, info.IV, f) {
-	case secure.Replay:
-		o.c.SecureReplayRefused.Add(1)
-		return
-	case secure.TableFull:
-		o.c.SenderStateFull.Add(1)
-		return
-	}
-	o.pipe.Track(f, st.origin, now)
-}
-
-// expireReplay drops idle replay-table entries (once per tick).
-func (o *Observer) expireReplay() {
-	if o.udp == nil || o.udp.guard == nil {
-		return
-	}
-	o.tr.Lock()
-	o.udp.guard.Expire(time.Now())
-	o.tr.Unlock()
 }

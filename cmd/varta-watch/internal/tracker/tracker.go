@@ -88,6 +88,11 @@ const (
 	DroppedCapacity
 	DroppedRateLimited
 	DroppedNamespace
+	// NeedIdentity: deciding the frame needs the sender's process
+	// identity (a /proc read), which the tracker never does with its lock
+	// held. Nothing was changed or counted; the caller reads the identity
+	// with Identify outside the lock and calls Tx.ObserveIdentified.
+	NeedIdentity
 )
 
 func (v Verdict) String() string {
@@ -104,6 +109,8 @@ func (v Verdict) String() string {
 		return "rate_limited"
 	case DroppedNamespace:
 		return "namespace_conflict"
+	case NeedIdentity:
+		return "need_identity"
 	}
 	return "unknown"
 }
@@ -164,17 +171,23 @@ type slot struct {
 	crossNS        bool
 }
 
-// Tracker holds the per-pid slots. Observe and the *Locked methods must be
-// called with the lock held (Lock/Unlock); the other methods lock
-// internally. EachAgent, Tracked and Capacity never lock.
+// Tracker holds the per-pid slots. Every exported method of Tracker takes
+// the lock itself (EachAgent, Tracked and Capacity need none); the only way
+// to work under the lock across several calls is Update, whose callback
+// receives a *Tx. See the package documentation for the lock order.
 type Tracker struct {
-	mu    sync.Mutex
-	opts  Options
-	c     *stats.Counters
-	slots []slot
-	index map[uint32]int32
-	dense []int32 // pid → slot index + 1 (0 = none) for pids < len(dense)
-	free  []int32
+	mu sync.Mutex
+	tx Tx
+	// scanMu serialises Due and Sweep, which release mu while they read
+	// /proc and keep their work list in checks.
+	scanMu sync.Mutex
+	checks []check
+	opts   Options
+	c      *stats.Counters
+	slots  []slot
+	index  map[uint32]int32
+	dense  []int32 // pid → slot index + 1 (0 = none) for pids < len(dense)
+	free   []int32
 	// live: slots not stalled, ordered by lastSeen (head = oldest).
 	liveHead, liveTail int32
 	// stalled: slots whose stall was surfaced, in surfacing order.
@@ -207,6 +220,8 @@ func New(opts Options, c *stats.Counters) (*Tracker, error) {
 	} else {
 		t.index = make(map[uint32]int32, opts.Capacity)
 	}
+	t.tx.t = t
+	t.checks = make([]check, 0, scanBatch)
 	for i := range t.free {
 		t.free[i] = int32(opts.Capacity - 1 - i)
 		t.slots[i].prev, t.slots[i].next = nilIdx, nilIdx
@@ -239,11 +254,82 @@ func (t *Tracker) clearIndex(pid uint32) {
 	delete(t.index, pid)
 }
 
-// Lock takes the tracker lock (one acquisition per received batch).
-func (t *Tracker) Lock() { t.mu.Lock() }
+// Tx is the tracker opened under its lock for the duration of one Update
+// callback. It must not be kept or used after the callback returns.
+type Tx struct{ t *Tracker }
 
-// Unlock releases the tracker lock.
-func (t *Tracker) Unlock() { t.mu.Unlock() }
+// Update runs fn with the tracker lock held (ingest takes it once per
+// received batch). fn must not call Tracker methods (they would
+// deadlock) and must not block; it may emit events (lock order: tracker,
+// then the events writer). Bind fn once (a method value stored in a
+// field) so that Update does not allocate.
+func (t *Tracker) Update(fn func(tx *Tx)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	fn(&t.tx)
+}
+
+// Identity is the outcome of a process-identity read (Identify).
+type Identity struct {
+	ID  procfs.Identity
+	Err error
+}
+
+// Identify reads pid's identity through the Resolver without the lock.
+// It reports an error when no Resolver is configured.
+func (t *Tracker) Identify(pid uint32) Identity {
+	if t.opts.Resolver == nil {
+		return Identity{Err: errNoResolver}
+	}
+	id, err := t.opts.Resolver.Identity(pid)
+	return Identity{ID: id, Err: err}
+}
+
+var errNoResolver = errors.New("no identity resolver")
+
+// Observe applies the tracker rules to one decoded frame received at now
+// (stall clock ns) with the given origin. It takes the lock itself and
+// reads the sender's identity, when the rules need it, without the lock.
+func (t *Tracker) Observe(f *vlp.Frame, origin vlp.Origin, now int64) Result {
+	t.mu.Lock()
+	r := t.observe(f, origin, now, nil)
+	t.mu.Unlock()
+	if r.Verdict != NeedIdentity {
+		return r
+	}
+	id := t.Identify(f.Pid)
+	t.mu.Lock()
+	r = t.observe(f, origin, now, &id)
+	t.mu.Unlock()
+	return r
+}
+
+// Observe applies the tracker rules to one decoded frame. It returns
+// NeedIdentity, having changed nothing, when the decision needs the
+// sender's process identity; the caller then calls Identify outside the
+// lock and ObserveIdentified under it.
+func (tx *Tx) Observe(f *vlp.Frame, origin vlp.Origin, now int64) Result {
+	return tx.t.observe(f, origin, now, nil)
+}
+
+// ObserveIdentified is Observe with the sender's identity already read
+// (Identify); it never returns NeedIdentity.
+func (tx *Tx) ObserveIdentified(f *vlp.Frame, origin vlp.Origin, now int64, id Identity) Result {
+	return tx.t.observe(f, origin, now, &id)
+}
+
+// GaspPending reports whether pid is tracked and its last accepted frame
+// was a regular beat, so that its next terminal frame would be its dying
+// gasp.
+func (tx *Tx) GaspPending(pid uint32) bool {
+	t := tx.t
+	idx, ok := t.lookup(pid)
+	if !ok {
+		return false
+	}
+	s := &t.slots[idx]
+	return s.hasNonce && !s.gaspSent
+}
 
 // Capacity returns the number of slots.
 func (t *Tracker) Capacity() int { return len(t.slots) }
@@ -283,12 +369,13 @@ func (t *Tracker) EachAgent(fn func(AgentView)) {
 	}
 }
 
-// Observe applies the tracker rules to one decoded frame received at now
-// (stall clock ns) with the given origin. The caller holds the lock.
-func (t *Tracker) Observe(f *vlp.Frame, origin vlp.Origin, now int64) Result {
+// observe is Observe under the lock. id is the sender's identity when the
+// caller has read it, nil otherwise (NeedIdentity is then returned where
+// it is needed, before anything changes).
+func (t *Tracker) observe(f *vlp.Frame, origin vlp.Origin, now int64, id *Identity) Result {
 	idx, known := t.lookup(f.Pid)
 	if !known {
-		return t.admit(f, origin, now)
+		return t.admit(f, origin, now, id)
 	}
 	s := &t.slots[idx]
 
@@ -299,7 +386,7 @@ func (t *Tracker) Observe(f *vlp.Frame, origin vlp.Origin, now int64) Result {
 	}
 	if origin > s.origin {
 		// A stronger origin replaces the weaker stream.
-		st, v := t.pin(f.Pid, origin)
+		st, v := t.pin(origin, id)
 		if v != Accepted {
 			return Result{Verdict: v}
 		}
@@ -314,10 +401,12 @@ func (t *Tracker) Observe(f *vlp.Frame, origin vlp.Origin, now int64) Result {
 		// Anomaly: a restarted process that reused the pid starts over at
 		// nonce 1. Re-check the identity of kernel-attested senders.
 		if s.origin == vlp.OriginKernelAttested && t.opts.Resolver != nil {
-			id, err := t.opts.Resolver.Identity(f.Pid)
-			if err == nil && id.Generation != s.generation {
+			if id == nil {
+				return Result{Verdict: NeedIdentity}
+			}
+			if id.Err == nil && id.ID.Generation != s.generation {
 				t.c.TrackerPidRecycle.Add(1)
-				st, v := t.withIdentity(stream{origin: origin}, id)
+				st, v := t.withIdentity(stream{origin: origin}, id.ID)
 				if v != Accepted {
 					t.release(idx)
 					return Result{Verdict: v}
@@ -383,20 +472,24 @@ type stream struct {
 	crossNS bool
 }
 
-// pin resolves the identity of a new stream. A kernel-attested sender
-// whose identity cannot be read (it exited between sending and our read)
-// is trusted no more than the socket's mode: SocketModeOnly.
-func (t *Tracker) pin(pid uint32, origin vlp.Origin) (stream, Verdict) {
+// pin pins the identity of a new stream (NeedIdentity when a
+// kernel-attested sender's identity has not been read yet). A
+// kernel-attested sender whose identity cannot be read (it exited between
+// sending and our read) is trusted no more than the socket's mode:
+// SocketModeOnly.
+func (t *Tracker) pin(origin vlp.Origin, id *Identity) (stream, Verdict) {
 	st := stream{origin: origin}
 	if origin != vlp.OriginKernelAttested || t.opts.Resolver == nil {
 		return st, Accepted
 	}
-	id, err := t.opts.Resolver.Identity(pid)
-	if err != nil {
+	if id == nil {
+		return st, NeedIdentity
+	}
+	if id.Err != nil {
 		st.origin = vlp.OriginSocketModeOnly
 		return st, Accepted
 	}
-	return t.withIdentity(st, id)
+	return t.withIdentity(st, id.ID)
 }
 
 // withIdentity pins id and applies the namespace rule.
@@ -411,8 +504,8 @@ func (t *Tracker) withIdentity(st stream, id procfs.Identity) (stream, Verdict) 
 }
 
 // admit handles the first frame from an unknown pid.
-func (t *Tracker) admit(f *vlp.Frame, origin vlp.Origin, now int64) Result {
-	st, v := t.pin(f.Pid, origin)
+func (t *Tracker) admit(f *vlp.Frame, origin vlp.Origin, now int64, id *Identity) Result {
+	st, v := t.pin(origin, id)
 	if v != Accepted {
 		return Result{Verdict: v}
 	}
@@ -575,81 +668,173 @@ func (t *Tracker) nextDeadlineLocked() (int64, bool) {
 	return d, true
 }
 
+// scanBatch bounds how many due slots Due checks per /proc round trip.
+const scanBatch = 256
+
+// check is a slot Due or Sweep looked at under the lock and will decide
+// on after a /proc read done without it.
+type check struct {
+	idx      int32
+	pid      uint32
+	gen      uint64
+	lastSeen int64
+	id       Identity
+	identify bool // Due: re-read the identity
+	alive    bool // Sweep: the process exists
+}
+
+// same reports whether slot c.idx is still what was looked at: same pid,
+// same stream, no frame accepted since.
+func (t *Tracker) same(c *check) bool {
+	s := &t.slots[c.idx]
+	return s.pid.Load() == c.pid && s.generation == c.gen && s.lastSeen == c.lastSeen
+}
+
 // Due surfaces every stall whose deadline is ≤ now, calling fn for each
 // (with the lock held: fn must not call back into the tracker), and returns
 // the next deadline. Kernel-attested slots are re-identified first: a pid
-// that now belongs to another process is retired silently.
+// that now belongs to another process is retired silently. The /proc
+// reads happen without the lock; a slot that accepted a frame meanwhile is
+// no longer due and is left alone.
 func (t *Tracker) Due(now int64, fn func(Stall)) (next int64, ok bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.scanMu.Lock()
+	defer t.scanMu.Unlock()
+	for {
+		t.mu.Lock()
+		more := t.dueLocked(now, fn)
+		if !more {
+			next, ok = t.nextDeadlineLocked()
+			t.mu.Unlock()
+			return next, ok
+		}
+		t.mu.Unlock()
+		for i := range t.checks {
+			c := &t.checks[i]
+			if c.identify {
+				c.id = t.Identify(c.pid)
+			}
+		}
+		t.mu.Lock()
+		t.finishDue(now, fn)
+		t.mu.Unlock()
+	}
+}
+
+// deadline is slot s's stall deadline.
+func (t *Tracker) deadline(s *slot) int64 {
+	d := s.lastSeen + t.opts.Threshold
+	if d < t.graceUntil {
+		d = t.graceUntil
+	}
+	return d
+}
+
+// needsIdentity reports whether surfacing s requires re-reading its
+// identity.
+func (t *Tracker) needsIdentity(s *slot) bool {
+	return s.origin == vlp.OriginKernelAttested && t.opts.Resolver != nil
+}
+
+// dueLocked surfaces due slots from the head of the live list until the
+// first one that needs an identity read; from there it lists up to
+// scanBatch due slots in t.checks and reports true.
+func (t *Tracker) dueLocked(now int64, fn func(Stall)) bool {
+	t.checks = t.checks[:0]
 	for t.liveHead != nilIdx {
 		idx := t.liveHead
 		s := &t.slots[idx]
-		deadline := s.lastSeen + t.opts.Threshold
-		if deadline < t.graceUntil {
-			deadline = t.graceUntil
+		if t.deadline(s) > now {
+			return false
 		}
-		if deadline > now {
+		if t.needsIdentity(s) {
 			break
 		}
-		pid := s.pid.Load()
-		if s.origin == vlp.OriginKernelAttested && t.opts.Resolver != nil {
-			id, err := t.opts.Resolver.Identity(pid)
-			if err == nil && id.Generation != s.generation {
-				t.c.TrackerPidRecycle.Add(1)
-				t.release(idx)
-				continue
-			}
-		}
-		t.unlink(idx)
-		t.pushBack(idx, listStalled)
-		s.status.Store(uint32(vlp.StatusStall))
-		s.stalls.Add(1)
-		fn(Stall{
-			Pid: pid, Nonce: s.lastNonce, Generation: s.generation,
-			Origin: s.origin, CrossNamespace: s.crossNS,
-			Deadline: deadline, Surfaced: now,
-		})
+		t.stall(idx, now, fn)
 	}
-	return t.nextDeadlineLocked()
+	for idx := t.liveHead; idx != nilIdx && len(t.checks) < scanBatch; idx = t.slots[idx].next {
+		s := &t.slots[idx]
+		if t.deadline(s) > now {
+			break
+		}
+		t.checks = append(t.checks, check{idx: idx, pid: s.pid.Load(), gen: s.generation, lastSeen: s.lastSeen, identify: t.needsIdentity(s)})
+	}
+	return len(t.checks) > 0
+}
+
+// finishDue decides the slots dueLocked listed, in list order.
+func (t *Tracker) finishDue(now int64, fn func(Stall)) {
+	for i := range t.checks {
+		c := &t.checks[i]
+		s := &t.slots[c.idx]
+		if !t.same(c) || s.list != listLive || t.deadline(s) > now {
+			continue
+		}
+		if t.needsIdentity(s) && c.id.Err == nil && c.id.ID.Generation != s.generation {
+			t.c.TrackerPidRecycle.Add(1)
+			t.release(c.idx)
+			continue
+		}
+		t.stall(c.idx, now, fn)
+	}
+}
+
+// stall moves live slot idx to the stalled list and reports it.
+func (t *Tracker) stall(idx int32, now int64, fn func(Stall)) {
+	s := &t.slots[idx]
+	deadline := t.deadline(s)
+	t.unlink(idx)
+	t.pushBack(idx, listStalled)
+	s.status.Store(uint32(vlp.StatusStall))
+	s.stalls.Add(1)
+	fn(Stall{
+		Pid: s.pid.Load(), Nonce: s.lastNonce, Generation: s.generation,
+		Origin: s.origin, CrossNamespace: s.crossNS,
+		Deadline: deadline, Surfaced: now,
+	})
 }
 
 // Sweep retires up to max stalled slots whose process no longer exists
 // (kernel-attested slots only; alive reports existence), returning the
-// retired pids through fn.
+// retired pids through fn. alive is called without the lock.
 func (t *Tracker) Sweep(max int, alive func(pid uint32) bool, fn func(pid uint32)) {
+	t.scanMu.Lock()
+	defer t.scanMu.Unlock()
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.checks = t.checks[:0]
 	n := len(t.slots)
-	checked := 0
-	for i := 0; i < n && checked < max; i++ {
+	for i := 0; i < n && len(t.checks) < max; i++ {
 		idx := t.sweepCursor
 		t.sweepCursor = (t.sweepCursor + 1) % n
 		s := &t.slots[idx]
 		if s.list != listStalled || s.origin != vlp.OriginKernelAttested {
 			continue
 		}
-		checked++
-		pid := s.pid.Load()
-		if !alive(pid) {
-			t.release(int32(idx))
-			if fn != nil {
-				fn(pid)
-			}
+		t.checks = append(t.checks, check{idx: int32(idx), pid: s.pid.Load(), gen: s.generation, lastSeen: s.lastSeen})
+	}
+	t.mu.Unlock()
+	dead := 0
+	for i := range t.checks {
+		c := &t.checks[i]
+		c.alive = alive(c.pid)
+		if !c.alive {
+			dead++
 		}
 	}
-}
-
-// GaspPending reports whether pid is tracked and its last accepted frame
-// was a regular beat, so that its next terminal frame would be its dying
-// gasp. The caller holds the lock.
-func (t *Tracker) GaspPending(pid uint32) bool {
-	idx, ok := t.lookup(pid)
-	if !ok {
-		return false
+	if dead == 0 {
+		return
 	}
-	s := &t.slots[idx]
-	return s.hasNonce && !s.gaspSent
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := range t.checks {
+		c := &t.checks[i]
+		if c.alive || !t.same(c) || t.slots[c.idx].list != listStalled {
+			continue
+		}
+		t.release(c.idx)
+		if fn != nil {
+			fn(c.pid)
+		}
+	}
 }
 
 // Snapshot is the state of one slot, for tests and the recovery verifier.

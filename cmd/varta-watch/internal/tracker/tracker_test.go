@@ -47,8 +47,6 @@ func terminal(pid uint32, ts uint64) *vlp.Frame {
 }
 
 func observe(tr *Tracker, f *vlp.Frame, o vlp.Origin, now int64) Result {
-	tr.Lock()
-	defer tr.Unlock()
 	return tr.Observe(f, o, now)
 }
 
@@ -351,9 +349,7 @@ func TestObserveDoesNotAllocate(t *testing.T) {
 	allocs := testing.AllocsPerRun(1000, func() {
 		nonce++
 		now += int64(ms)
-		tr.Lock()
 		tr.Observe(beat(uint32(2+nonce%998), nonce), vlp.OriginNetworkUnverified, now)
-		tr.Unlock()
 	})
 	if allocs != 0 {
 		t.Fatalf("%v allocs per accepted beat", allocs)
@@ -430,11 +426,9 @@ func benchObserve(b *testing.B, idx string, n int) {
 				f := &frames[i]
 				f.Nonce++
 				now += 20 * ms // each agent beats every n × 20 ms: under the per-pid rate limit
-				tr.Lock()
 				if tr.Observe(f, vlp.OriginNetworkUnverified, now).Verdict != Accepted {
 					b.Fatal("not accepted")
 				}
-				tr.Unlock()
 				i++
 				if i == n {
 					i = 0
@@ -463,9 +457,7 @@ func BenchmarkDue(b *testing.B) {
 		f := &frames[i]
 		f.Nonce++
 		now += 1000
-		tr.Lock()
 		tr.Observe(f, vlp.OriginNetworkUnverified, now)
-		tr.Unlock()
 		tr.Due(now-int64(1e9)+1000, func(Stall) {})
 		i = (i + 1) % n
 	}
