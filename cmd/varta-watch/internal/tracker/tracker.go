@@ -697,6 +697,13 @@ func (t *Tracker) same(c *check) bool {
 // reads happen without the lock; a slot that accepted a frame meanwhile is
 // no longer due and is left alone.
 func (t *Tracker) Due(now int64, fn func(Stall)) (next int64, ok bool) {
+	t.mu.Lock()
+	if !t.surfaceHead(now, fn) {
+		next, ok = t.nextDeadlineLocked()
+		t.mu.Unlock()
+		return next, ok
+	}
+	t.mu.Unlock()
 	t.scanMu.Lock()
 	defer t.scanMu.Unlock()
 	for {
@@ -735,11 +742,10 @@ func (t *Tracker) needsIdentity(s *slot) bool {
 	return s.origin == vlp.OriginKernelAttested && t.opts.Resolver != nil
 }
 
-// dueLocked surfaces due slots from the head of the live list until the
-// first one that needs an identity read; from there it lists up to
-// scanBatch due slots in t.checks and reports true.
-func (t *Tracker) dueLocked(now int64, fn func(Stall)) bool {
-	t.checks = t.checks[:0]
+// surfaceHead surfaces due slots from the head of the live list until
+// the first one that needs an identity read, and reports whether there is
+// one.
+func (t *Tracker) surfaceHead(now int64, fn func(Stall)) bool {
 	for t.liveHead != nilIdx {
 		idx := t.liveHead
 		s := &t.slots[idx]
@@ -747,9 +753,20 @@ func (t *Tracker) dueLocked(now int64, fn func(Stall)) bool {
 			return false
 		}
 		if t.needsIdentity(s) {
-			break
+			return true
 		}
 		t.stall(idx, now, fn)
+	}
+	return false
+}
+
+// dueLocked surfaces due slots that need no identity read (surfaceHead);
+// from the first that does, it lists up to scanBatch due slots in
+// t.checks and reports true.
+func (t *Tracker) dueLocked(now int64, fn func(Stall)) bool {
+	t.checks = t.checks[:0]
+	if !t.surfaceHead(now, fn) {
+		return false
 	}
 	for idx := t.liveHead; idx != nilIdx && len(t.checks) < scanBatch; idx = t.slots[idx].next {
 		s := &t.slots[idx]
