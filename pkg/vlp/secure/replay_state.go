@@ -29,6 +29,8 @@ type SenderMark struct {
 // Marks appends the state of every tracked sender to dst, least recently
 // accepted first, and returns it. It does not change the guard.
 func (g *ReplayGuard) Marks(dst []SenderMark) []SenderMark {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	for i := g.oldest; i >= 0; i = g.senders[i].newer {
 		s := &g.senders[i]
 		dst = append(dst, SenderMark{
@@ -50,6 +52,8 @@ func (g *ReplayGuard) Marks(dst []SenderMark) []SenderMark {
 // A LastSeen after now (the wall clock went back) is taken as now. It
 // returns the number of senders restored.
 func (g *ReplayGuard) Restore(now time.Time, marks []SenderMark) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	sorted := slices.Clone(marks)
 	for i := range sorted {
 		if sorted[i].LastSeen.After(now) {

@@ -252,6 +252,11 @@ func (p *Pipeline) SecureBatch(lb *listener.Batch, n int, now int64, wall time.T
 	b.run()
 }
 
+// ReplayGuard returns the secure transport's replay guard (safe for
+// concurrent use), or nil without one: its marks are saved and restored
+// across restarts.
+func (p *Pipeline) ReplayGuard() *secure.ReplayGuard { return p.guard }
+
 // ExpireReplay drops idle replay-guard entries (once per housekeeping
 // tick); a no-op without a secure transport.
 func (p *Pipeline) ExpireReplay(now time.Time) {
