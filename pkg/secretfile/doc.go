@@ -6,6 +6,7 @@
 //
 // The checks run on the opened descriptor (fstat), so there is no window
 // between checking a path and reading it. Errors name the file and the rule
-// it breaks and never contain file contents. The package reads files; it
-// does not parse them, create them or change their mode or owner.
+// it breaks and never contain file contents. The package reads files and
+// replaces them atomically (WriteAtomic, for small state files the daemon
+// owns); it does not parse them or change an existing file's mode or owner.
 package secretfile

@@ -25,12 +25,17 @@ func New() *cli.App {
 			"Prometheus metrics and writes a hash-chained audit log of every recovery decision.\n\n" +
 			"Every flag may also be given as an environment variable VARTA_WATCH_<NAME>\n" +
 			"(upper case, dashes as underscores), e.g. VARTA_WATCH_THRESHOLD_MS=1500.\n\n" +
+			"Without a command varta-watch runs the daemon (--socket and --threshold-ms are required).\n" +
+			"The commands agents, services, snooze, resume and reload are clients of a running\n" +
+			"daemon's control socket (--control-socket, or control.sock beside --socket).\n\n" +
 			"Exit status: 0 clean exit, 1 runtime failure (bind, file, key, watchdog device,\n" +
-			"strict namespace violation), 2 configuration error.",
+			"strict namespace violation; for a command: daemon unreachable or refusing),\n" +
+			"2 configuration or usage error.",
 		Version:         buildinfo.Version,
 		HideHelpCommand: true,
 		Flags:           flags(),
 		Action:          runAction,
+		Commands:        commands(),
 		ExitErrHandler:  func(*cli.Context, error) {},
 	}
 }
@@ -43,5 +48,5 @@ func Run(args []string) int { return RunWith(New(), args, os.Stderr) }
 // as a flag the App does not know, is a usage error.
 func RunWith(a *cli.App, args []string, stderr io.Writer) int {
 	a.ErrWriter = stderr
-	return exitcode.Report(Name, a.Run(args), stderr)
+	return exitcode.Report(Name, a.Run(permute(a, args)), stderr)
 }

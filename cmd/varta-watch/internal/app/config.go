@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -158,6 +159,9 @@ func options(c *cli.Context, environ func(string) string) (observer.Options, err
 		return o, fmt.Errorf("--export-file-max-bytes and --export-file-sync-every require --export-file")
 	}
 
+	if err := controlOptions(c, &o); err != nil {
+		return o, err
+	}
 	if err := lifecycleOptions(c, environ, &o); err != nil {
 		return o, err
 	}
@@ -168,6 +172,34 @@ func options(c *cli.Context, environ func(string) string) (observer.Options, err
 		return o, fmt.Errorf("--files-group-readable requires --export-file or --recovery-audit-file")
 	}
 	return o, nil
+}
+
+func controlOptions(c *cli.Context, o *observer.Options) error {
+	p := c.String("control-socket")
+	if p == controlOff {
+		for _, f := range []string{"control-socket-mode", "control-allow-uid", "state-dir"} {
+			if c.IsSet(f) {
+				return fmt.Errorf("--%s has no effect with --control-socket off", f)
+			}
+		}
+		return nil
+	}
+	if p == "" {
+		p = filepath.Join(filepath.Dir(o.Unix.Path), ControlSocketName)
+	}
+	if p == o.Unix.Path {
+		return fmt.Errorf("--control-socket %q: must differ from --socket", p)
+	}
+	mode, err := ParseSocketMode(c.String("control-socket-mode"))
+	if err != nil {
+		return fmt.Errorf("--control-socket-mode %q: must be octal permission bits such as 600, 0600 or 0o600", c.String("control-socket-mode"))
+	}
+	co := &observer.ControlOptions{Path: p, Mode: mode, StateDir: c.String("state-dir")}
+	if co.AllowUIDs, err = parseIDs("control-allow-uid", c.StringSlice("control-allow-uid")); err != nil {
+		return err
+	}
+	o.Control = co
+	return nil
 }
 
 func lifecycleOptions(c *cli.Context, environ func(string) string, o *observer.Options) error {
@@ -216,11 +248,35 @@ func newLogger(format string, w io.Writer) *slog.Logger {
 	return slog.New(newTextHandler(w))
 }
 
+// checkRequired refuses a daemon start without --socket or --threshold-ms
+// exactly as the flag parser did when they were marked required: the help
+// text, then the error (a usage error).
+func checkRequired(c *cli.Context) error {
+	var missing []string
+	for _, name := range []string{"socket", "threshold-ms"} {
+		if !c.IsSet(name) {
+			missing = append(missing, name)
+		}
+	}
+	switch len(missing) {
+	case 0:
+		return nil
+	case 1:
+		cli.ShowAppHelp(c)
+		return fmt.Errorf("Required flag %q not set", missing[0])
+	}
+	cli.ShowAppHelp(c)
+	return fmt.Errorf("Required flags %q not set", strings.Join(missing, ", "))
+}
+
 // runAction is the daemon's main: configuration errors exit 2, runtime
 // failures exit 1.
 func runAction(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return configError("unexpected argument %q", c.Args().First())
+	}
+	if err := checkRequired(c); err != nil {
+		return err
 	}
 	o, err := options(c, os.Getenv)
 	if err != nil {

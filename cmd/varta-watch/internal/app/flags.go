@@ -21,6 +21,7 @@ const (
 	catRecovery = "Recovery"
 	catAudit    = "Audit log"
 	catLife     = "Lifecycle"
+	catControl  = "Control socket"
 )
 
 func str(name, usage, cat string, def string, required bool) *cli.StringFlag {
@@ -60,7 +61,9 @@ var removed = map[string]string{
 func flags() []cli.Flag {
 	fs := []cli.Flag{
 		// Unix socket.
-		str("socket", "bind the Unix datagram socket at `PATH` (parent directory must exist, not be a symlink, and not be group/other-writable unless sticky)", catSocket, "", true),
+		// --socket and --threshold-ms are required by the daemon only (the
+		// client subcommands need neither); runAction checks them.
+		&cli.StringFlag{Name: "socket", Usage: "bind the Unix datagram socket at `PATH` (parent directory must exist, not be a symlink, and not be group/other-writable unless sticky)", Category: catSocket, EnvVars: env("socket"), DefaultText: "required"},
 		str("socket-mode", "permission bits of the socket file (`OCTAL`: 600, 0600 or 0o600)", catSocket, "0600", false),
 		str("socket-group", "give the socket file to `GROUP` (name or numeric gid) so agents of other users in it can connect; --socket-mode then defaults to 0660", catSocket, "", false),
 		list("allow-uid", "also accept beats from senders with this `UID` (repeatable)", catSocket),
@@ -68,7 +71,7 @@ func flags() []cli.Flag {
 		num("uds-rcvbuf-bytes", "SO_RCVBUF request in `BYTES` (0 = kernel default)", catSocket, 1048576),
 
 		// Tracking.
-		&cli.Int64Flag{Name: "threshold-ms", Usage: "an agent silent for `MS` milliseconds is stalled (>= 10)", Category: catTracker, Required: true, EnvVars: env("threshold-ms"), DefaultText: "required"},
+		&cli.Int64Flag{Name: "threshold-ms", Usage: "an agent silent for `MS` milliseconds is stalled (>= 10)", Category: catTracker, EnvVars: env("threshold-ms"), DefaultText: "required"},
 		num("tracker-capacity", "maximum tracked agents (`N`, 1 ... 1048576)", catTracker, 4096),
 		str("tracker-eviction-policy", "which silent slots may be evicted when full: `strict` (stall surfaced) or balanced", catTracker, "strict", false),
 		str("clock-source", "stall clock: `monotonic` (pauses during suspend) or boottime (counts suspend)", catTracker, "monotonic", false),
@@ -119,6 +122,12 @@ func flags() []cli.Flag {
 		num("recovery-audit-sync-every", "fdatasync the audit log every `N` records", catAudit, 1),
 		num("audit-fsync-budget-ms", "an fdatasync slower than `MS` is counted and defers syncing", catAudit, 50),
 		num("audit-sync-interval-ms", "also fdatasync the audit log every `MS` (0 = off)", catAudit, 0),
+
+		// Control socket.
+		&cli.StringFlag{Name: "control-socket", Usage: "serve the operator API (HTTP/JSON on a Unix stream socket) at `PATH`; \"off\" = none", Category: catControl, EnvVars: env("control-socket"), DefaultText: "control.sock beside --socket"},
+		str("control-socket-mode", "permission bits of the control socket file (`OCTAL`); callers are also checked by uid", catControl, "0600", false),
+		list("control-allow-uid", "also let this `UID` use the control socket (repeatable; root and the daemon's uid always may)", catControl),
+		str("state-dir", "keep the snoozes in `DIR` (must exist, owner-only; empty = in memory only, lost at exit)", catControl, "", false),
 
 		// Lifecycle.
 		str("heartbeat-file", "rewrite `PATH` atomically every tick with \"<ticks> <observer_ns>\"", catLife, "", false),

@@ -59,6 +59,9 @@ type Options struct {
 	// Audit configures the audit log; nil = none.
 	Audit *audit.Options
 
+	// Control configures the control socket; nil = none.
+	Control *ControlOptions
+
 	HeartbeatFile string
 	// SelfWatchdog aborts the daemon when the control loop makes no
 	// progress for this long; 0 = off.
@@ -92,3 +95,12 @@ const DefaultTickInterval = time.Second
 // running or stalls wait for a spawn slot: reaping and the per-tick spawn
 // budget need a faster beat.
 const BusyTickInterval = 100 * time.Millisecond
+
+// ControlOptions configure the control socket (docs/control.md).
+type ControlOptions struct {
+	Path      string
+	Mode      os.FileMode
+	AllowUIDs []uint32
+	// StateDir holds the snooze state file; "" keeps snoozes in memory.
+	StateDir string
+}
