@@ -34,6 +34,7 @@ const sweepPerTick = 64
 type Observer struct {
 	opts  Options
 	log   *slog.Logger
+	story *story // one line per stall and recovery decision
 	c     *stats.Counters
 	clk   *clock.Clock
 	tr    *tracker.Tracker
@@ -94,6 +95,7 @@ func Start(opts Options) (_ *Observer, err error) {
 	o := &Observer{
 		opts:  opts,
 		log:   opts.Logger,
+		story: newStory(opts.Logger),
 		c:     stats.New(),
 		clk:   clock.New(opts.ClockSource),
 		wake:  make(chan struct{}, 1),
@@ -261,7 +263,9 @@ func (o *Observer) Run(ctx context.Context) error {
 		"capacity", o.opts.TrackerCapacity, "clock", o.opts.ClockSource.String())
 
 	err := o.loop(ctx, hup)
+	o.log.Info("shutting down", "reason", shutdownReason(ctx, err, o.opts.ShutdownAfter))
 	o.shutdown()
+	o.story.flush()
 	return errors.Join(err, o.shutdownErr)
 }
 
@@ -375,6 +379,7 @@ func (o *Observer) surface() {
 		if o.exp != nil {
 			o.exp.Emit(export.Event{Kind: export.KindStall, Ns: uint64(s.Surfaced), Pid: s.Pid, Nonce: s.Nonce})
 		}
+		o.story.stall(s, o.opts.Threshold)
 		o.pending = append(o.pending, s)
 	})
 	o.afterStalls(o.pending)
@@ -440,4 +445,19 @@ func (o *Observer) closeAll() {
 		o.closeFns[i]()
 	}
 	o.closeFns = nil
+}
+
+// shutdownReason says why Run is stopping: a fatal error, the
+// --shutdown-after-secs timer or the signal that cancelled ctx.
+func shutdownReason(ctx context.Context, err error, after time.Duration) string {
+	switch {
+	case err != nil:
+		return "fatal error: " + err.Error()
+	case after > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return "--shutdown-after-secs elapsed (" + after.String() + ")"
+	}
+	if c := context.Cause(ctx); c != nil && c != context.Canceled {
+		return c.Error()
+	}
+	return "stopped by the caller"
 }

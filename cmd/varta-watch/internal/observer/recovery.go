@@ -72,6 +72,7 @@ func (o *Observer) startRecovery() error {
 	if o.audit != nil {
 		sink = auditSink{o.audit}
 	}
+	sink = storyAuditor{next: sink, s: o.story}
 	r, err := recovery.New(ro, verifier{o}, sink, o.c, func() uint64 { return uint64(o.clk.Now()) })
 	if err != nil {
 		return fmt.Errorf("recovery: %w", err)

@@ -1,0 +1,96 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestDaemonLogTellsTheStory: the daemon's log has one line for the stall,
+// one for the recovery spawn and one for its completion, each naming the
+// agent's pid, and one line at shutdown naming the reason — in the text and
+// the JSON log formats.
+func TestDaemonLogTellsTheStory(t *testing.T) {
+	for _, format := range []string{"text", "json"} {
+		t.Run(format, func(t *testing.T) {
+			d := start(t, "--threshold-ms", "300", "--log-format", format,
+				"--recovery-exec", "/bin/false {pid}")
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			_, pid := d.agent(ctx, "self", "1", 30*time.Second, nil)
+			spid := strconv.Itoa(pid)
+			waitFor(t, 10*time.Second, "recovery completed line", func() bool {
+				return strings.Contains(d.stderr.String(), "recovery completed")
+			})
+			if code := d.stop(syscall.SIGTERM); code != 0 {
+				t.Fatalf("exit %d", code)
+			}
+			lines := logLines(t, format, d.stderr.String())
+			want := []struct{ msg, attr, val string }{
+				{"agent stalled", "pid", spid},
+				{"recovery spawned", "pid", spid},
+				{"recovery completed", "exit", "1"},
+				{"shutting down", "reason", "terminated"},
+			}
+			for _, w := range want {
+				found := false
+				for _, l := range lines {
+					if strings.HasPrefix(l["msg"], w.msg) && strings.Contains(l[w.attr], w.val) {
+						found = true
+					}
+				}
+				if !found {
+					t.Errorf("no %q line with %s=%s in:\n%s", w.msg, w.attr, w.val, d.stderr.String())
+				}
+			}
+		})
+	}
+}
+
+// logLines parses the daemon's stderr into message and attribute maps.
+func logLines(t *testing.T, format, out string) []map[string]string {
+	t.Helper()
+	var lines []map[string]string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		m := map[string]string{}
+		if format == "json" {
+			var raw map[string]any
+			if err := json.Unmarshal([]byte(line), &raw); err != nil {
+				t.Fatalf("log line is not JSON: %q: %v", line, err)
+			}
+			for k, v := range raw {
+				switch x := v.(type) {
+				case string:
+					m[k] = x
+				default:
+					b, _ := json.Marshal(x)
+					m[k] = string(b)
+				}
+			}
+		} else {
+			rest := strings.TrimPrefix(line, "varta-watch: ")
+			rest = strings.TrimPrefix(strings.TrimPrefix(rest, "warn: "), "error: ")
+			// The message runs up to the first " key=" attribute.
+			i := strings.Index(rest, "=")
+			msg := rest
+			if i >= 0 {
+				msg = rest[:strings.LastIndex(rest[:i], " ")]
+				for _, kv := range strings.Fields(rest[len(msg):]) {
+					if k, v, ok := strings.Cut(kv, "="); ok {
+						m[k] = v
+					}
+				}
+			}
+			m["msg"] = msg
+			if strings.HasPrefix(msg, "shutting down") {
+				m["reason"] = rest
+			}
+		}
+		lines = append(lines, m)
+	}
+	return lines
+}
