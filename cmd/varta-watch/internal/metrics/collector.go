@@ -48,6 +48,8 @@ type Options struct {
 	// Now returns the current time; nil means time.Now. Tests set it to
 	// make varta_watch_uptime_seconds deterministic.
 	Now func() time.Time
+	// Services exports the per-service families; nil exports none.
+	Services ServiceSource
 }
 
 // Registry is the observer's dedicated Prometheus registry. The embedded
@@ -80,6 +82,9 @@ func NewRegistry(c *stats.Counters, src Source, opts Options) *Registry {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	if opts.Services != nil {
+		reg.MustRegister(newServiceCollector(opts.Services))
+	}
 	return &Registry{Registry: reg, agents: agents}
 }
 
@@ -152,6 +157,8 @@ var scalarCounters = []scalarCounter{
 		func(c *stats.Counters) uint64 { return c.ClockRegression.Load() }},
 	{"varta_observer_clock_jump_forward_total", "Forward jumps of more than 5 s of the observer's stall clock.",
 		func(c *stats.Counters) uint64 { return c.ClockJumpForward.Load() }},
+	{"varta_stalls_surfaced_total", "Stalls surfaced, all agents together (unlike varta_stalls_total, kept when an agent's slot is retired).",
+		func(c *stats.Counters) uint64 { return c.StallsSurfaced.Load() }},
 	{"varta_watch_ticks_total", "Completed observer loop ticks.",
 		func(c *stats.Counters) uint64 { return c.Ticks.Load() }},
 	{"varta_prom_auth_failures_total", "Requests to the metrics endpoint refused with 401.",

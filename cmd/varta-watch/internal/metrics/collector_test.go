@@ -71,6 +71,7 @@ var specMetrics = []string{
 	"varta_watch_uptime_seconds",
 	"varta_watch_last_poll_loop_timestamp_seconds",
 	"varta_watch_ticks_total",
+	"varta_stalls_surfaced_total",
 }
 
 var start = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)

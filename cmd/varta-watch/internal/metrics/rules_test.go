@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/metrics"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/service"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
 )
 
@@ -59,7 +60,8 @@ func TestRulesUseExportedMetrics(t *testing.T) {
 	}
 	src := &fakeSource{capacity: 1}
 	src.set(metrics.AgentView{Pid: 1})
-	mfs, err := metrics.NewRegistry(stats.New(), src, metrics.Options{PerPid: true}).Gather()
+	mfs, err := metrics.NewRegistry(stats.New(), src, metrics.Options{PerPid: true,
+		Services: fakeServices{views: []service.View{{Service: "web"}}}}).Gather()
 	if err != nil {
 		t.Fatal(err)
 	}

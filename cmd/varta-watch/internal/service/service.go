@@ -403,3 +403,55 @@ func (r *Registry) Services(now int64) []Status {
 	sort.Slice(out, func(i, j int) bool { return out[i].Service < out[j].Service })
 	return out
 }
+
+// Agent states of varta_service_agents, indexed like vlp.Status (ok,
+// degraded, critical, stalled).
+var AgentStates = [4]string{"ok", "degraded", "critical", "stalled"}
+
+// ExportedOutcomes are the outcome label values of
+// varta_service_recoveries_total: what a service's operator acts on. The
+// global varta_recovery_outcomes_total keeps every outcome.
+var ExportedOutcomes = []stats.Outcome{
+	stats.OutcomeSpawned, stats.OutcomeSpawnFailed, stats.OutcomeReapedZero,
+	stats.OutcomeReapedNonzero, stats.OutcomeKilled, stats.OutcomeRefusedBackoff,
+	stats.OutcomeRefusedGaveUp, stats.OutcomeRefusedIdentityUnsafe,
+}
+
+// View is one service as the metrics exporter sees it.
+type View struct {
+	Service  string
+	Agents   [4]uint64 // by AgentStates
+	Stalls   uint64
+	Outcomes [stats.NumOutcomes]uint64
+	GaveUp   bool
+}
+
+// Views returns every service label value at now with its agents counted
+// by state; eachAgent walks the tracked agents (identity and status index
+// into AgentStates; a status outside it is not counted).
+func (r *Registry) Views(now int64, eachAgent func(fn func(info *identity.Info, state int))) []View {
+	sts := r.Services(now)
+	idx := make(map[string]int, len(sts))
+	out := make([]View, len(sts), len(sts)+1)
+	for i, s := range sts {
+		idx[s.Service] = i
+		out[i] = View{Service: s.Service, Stalls: s.Stalls, Outcomes: s.Outcomes, GaveUp: s.Budget.Phase == budget.PhaseGaveUp}
+	}
+	if eachAgent != nil {
+		eachAgent(func(info *identity.Info, state int) {
+			if state < 0 || state >= len(AgentStates) {
+				return
+			}
+			i, ok := idx[serviceOf(info)] // every admitted service is in idx
+			if !ok {
+				if i, ok = idx[Overflow]; !ok {
+					i = len(out)
+					idx[Overflow] = i
+					out = append(out, View{Service: Overflow})
+				}
+			}
+			out[i].Agents[state]++
+		})
+	}
+	return out
+}

@@ -253,3 +253,33 @@ type recordingAuditor struct{ n int }
 func (a *recordingAuditor) Spawn(recovery.SpawnRecord)       { a.n++ }
 func (a *recordingAuditor) Complete(recovery.CompleteRecord) { a.n++ }
 func (a *recordingAuditor) Refused(recovery.RefusedRecord)   { a.n++ }
+
+func TestViews(t *testing.T) {
+	r := newRegistry(t, Options{PolicyPath: writePolicy(t, t.TempDir(), testPolicy), MaxServices: 2})
+	web := r.Classify(agent("nginx.service", "nginx"))
+	cron := r.Classify(agent("cron.service", "cron"))
+	late := r.Classify(agent("late.service", "late")) // third name: overflow
+	plan(r, 1, web, 10)
+	plan(r, 2, web, 11)
+	plan(r, 3, web, 13) // gives up
+	agents := []struct {
+		info  *identity.Info
+		state int
+	}{{web, 0}, {web, 3}, {cron, 1}, {late, 2}, {late, 2}, {identity.None, 0}, {web, 9}}
+	views := r.Views(int64(14*sec), func(fn func(*identity.Info, int)) {
+		for _, a := range agents {
+			fn(a.info, a.state)
+		}
+	})
+	got := map[string]View{}
+	for _, v := range views {
+		got[v.Service] = v
+	}
+	if len(got) != 3 || got["web"].Agents != [4]uint64{1, 0, 0, 1} || !got["web"].GaveUp || got["web"].Outcomes != [stats.NumOutcomes]uint64{} ||
+		got["cron.service"].Agents != [4]uint64{0, 1, 0, 0} || got[Overflow].Agents != [4]uint64{1, 0, 2, 0} {
+		t.Fatalf("views %+v", got)
+	}
+	if v := r.Views(int64(20*sec), nil); v[len(v)-1].Service != "web" || v[len(v)-1].GaveUp {
+		t.Fatalf("after retry_after: %+v", v)
+	}
+}

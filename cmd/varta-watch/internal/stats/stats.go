@@ -138,6 +138,8 @@ type Counters struct {
 	SecureAEADAttempts   atomic.Uint64
 
 	// Recovery and audit.
+	// StallsSurfaced counts every surfaced stall (varta_stalls_surfaced_total).
+	StallsSurfaced           atomic.Uint64
 	RecoveryOutcomes         [NumOutcomes]atomic.Uint64
 	RecoveryRefused          [NumRefusedReasons]atomic.Uint64
 	RecoveryAuditDropped     atomic.Uint64
