@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -16,10 +17,12 @@ const DefaultMaxConnections = 64
 
 // connLimiter bounds the open connections of the endpoint. Unlike
 // netutil.LimitListener it never leaves a connection waiting in the
-// kernel's accept queue: at the limit it closes the connection that has
-// waited longest without a request in progress (a keep-alive connection
-// between two requests, or one that has sent nothing yet) to make room, and
-// counts it (connection_evicted); when every slot is serving a request, the
+// kernel's accept queue: at the limit it closes, to make room, a connection
+// without a request in progress (a keep-alive connection between two
+// requests, or one that has not finished its headers): the one that has
+// waited longest among those of the client (address, IPv6 /64) holding the
+// most, so a client flooding connections evicts its own first. That is
+// counted (connection_evicted); when every slot is serving a request, the
 // new connection is closed unserved and counted (connection_limit). A
 // client that authenticates is therefore never locked out by idle
 // connections, however many an attacker opens, and the process never holds
@@ -45,6 +48,7 @@ func newConnLimiter(ln net.Listener, maxConns int, c *stats.Counters) *connLimit
 type limitedConn struct {
 	net.Conn
 	l         *connLimiter
+	key       netip.Addr // the client, as the rate limiter keys it
 	evictable bool
 	since     time.Time // when it last became evictable
 	closeOnce sync.Once
@@ -72,11 +76,7 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		l.mu.Lock()
 		var victim *limitedConn
 		if len(l.conns) >= l.max {
-			for c := range l.conns {
-				if c.evictable && (victim == nil || c.since.Before(victim.since)) {
-					victim = c
-				}
-			}
+			victim = l.victim()
 			if victim == nil {
 				l.mu.Unlock()
 				conn.Close()
@@ -85,7 +85,7 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 			}
 			delete(l.conns, victim)
 		}
-		lc := &limitedConn{Conn: conn, l: l, evictable: true, since: now}
+		lc := &limitedConn{Conn: conn, l: l, key: clientKey(conn.RemoteAddr().String()), evictable: true, since: now}
 		l.conns[lc] = struct{}{}
 		l.mu.Unlock()
 		if victim != nil {
@@ -96,6 +96,31 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		}
 		return lc, nil
 	}
+}
+
+// victim picks the connection to evict: among the evictable ones, the
+// longest-evictable connection of the client holding the most of them, so a
+// client flooding connections evicts its own before anyone else's. Called
+// with mu held; nil when no connection is evictable.
+func (l *connLimiter) victim() *limitedConn {
+	per := make(map[netip.Addr]int, 8)
+	var top netip.Addr
+	for c := range l.conns {
+		if !c.evictable {
+			continue
+		}
+		per[c.key]++
+		if n := per[c.key]; n > per[top] || (n == per[top] && c.key.Less(top)) {
+			top = c.key
+		}
+	}
+	var v *limitedConn
+	for c := range l.conns {
+		if c.evictable && c.key == top && (v == nil || c.since.Before(v.since)) {
+			v = c
+		}
+	}
+	return v
 }
 
 // release frees c's slot (if it still holds one).

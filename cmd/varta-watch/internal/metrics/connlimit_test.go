@@ -178,3 +178,25 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestFloodingClientEvictsItsOwn: a client flooding silent connections
+// evicts its own, never the older idle connection of another address.
+func TestFloodingClientEvictsItsOwn(t *testing.T) {
+	const limit = 4
+	base, c := startServer(t, metrics.ServerOptions{MaxConnections: limit})
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: 5 * time.Second}
+	other, err := d.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	for range 40 {
+		rawConn(t, base)
+	}
+	waitUntil(t, "evictions", func() bool {
+		return c.PromConnectionsDropped[stats.PromDropConnectionEvicted].Load() == 40-(limit-1)
+	})
+	if closedByServer(other, 100*time.Millisecond) {
+		t.Fatal("the other client's connection was evicted by the flood")
+	}
+}

@@ -1,0 +1,349 @@
+package faults
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/varta-go/varta/pkg/audit"
+)
+
+// promToken writes a fresh bearer token file into dir.
+func promToken(t testing.TB, dir string) (path, token string) {
+	t.Helper()
+	var b [32]byte
+	rand.Read(b[:])
+	token = hex.EncodeToString(b[:])
+	path = filepath.Join(dir, "prom.token")
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, token
+}
+
+// noFileRoom returns how many more descriptors this process may open,
+// after raising its soft limit to the hard one.
+func noFileRoom(t *testing.T) int {
+	t.Helper()
+	var lim unix.Rlimit
+	unix.Getrlimit(unix.RLIMIT_NOFILE, &lim)
+	if lim.Cur < lim.Max {
+		raised := unix.Rlimit{Cur: lim.Max, Max: lim.Max}
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &raised); err == nil {
+			t.Cleanup(func() { unix.Setrlimit(unix.RLIMIT_NOFILE, &lim) })
+			lim = raised
+		}
+	}
+	return int(lim.Cur) - procFDs(os.Getpid()) - 256
+}
+
+// fromAddr returns a dialer whose connections leave from ip. The port is
+// picked at connect time (IP_BIND_ADDRESS_NO_PORT), not at bind time, so
+// tens of thousands of connections from one address do not search the
+// ephemeral range once each.
+func fromAddr(ip net.IP) *net.Dialer {
+	return &net.Dialer{
+		LocalAddr: &net.TCPAddr{IP: ip},
+		Timeout:   5 * time.Second,
+		Control: func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			err := rc.Control(func(fd uintptr) {
+				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+			})
+			if err != nil {
+				return err
+			}
+			return serr
+		},
+	}
+}
+
+// auditRecords parses the complete records of an audit log.
+func auditRecords(path string) []audit.Record {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []audit.Record
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if r, err := audit.ParseLine(sc.Bytes()); err == nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// TestMetricsIdleConnectionFlood (issue row "~20,000 idle keep-alive
+// connections to the metrics port after one 401 each"): the daemon runs
+// with a 4096-descriptor limit, an audit log and a recovery command. The
+// attacker opens 20,000 connections (2,000 under -short) and sends one
+// wrong-token request on each, keeping every connection the server does
+// not close, then opens as many silent connections as its own descriptor
+// limit allows (up to the same number) and keeps them. Required: the daemon's descriptors and RSS stay
+// bounded, right-token scrapes succeed throughout, and an agent started
+// after the flood is tracked and, when stopped, recovered (identity read
+// from /proc, not refused).
+func TestMetricsIdleConnectionFlood(t *testing.T) {
+	conns := 20000
+	if testing.Short() {
+		conns = 2000
+	}
+	silent := min(conns, noFileRoom(t))
+	dir := tempDir(t)
+	tokenPath, token := promToken(t, dir)
+	auditPath := filepath.Join(dir, "audit.log")
+	w := startWatch(t, dir, "--prom-addr", "127.0.0.1:0", "--prom-token-file", tokenPath,
+		"--threshold-ms", "400", "--recovery-exec", "/bin/true {pid}", "--recovery-audit-file", auditPath)
+	pid := w.cmd.Process.Pid
+	lim := unix.Rlimit{Cur: 4096, Max: 4096}
+	if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, &lim, nil); err != nil {
+		t.Fatalf("prlimit: %v", err)
+	}
+	addr := w.promAddr()
+	mc := newMetricsClient(addr, token)
+	if code, _ := mc.scrape(); code != 200 {
+		t.Fatalf("scrape before the flood: %d", code)
+	}
+	fds0, rss0 := procFDs(pid), procRSSKiB(pid)
+
+	// Sample the daemon's descriptors and RSS, and scrape, during the
+	// flood.
+	var maxFDs, maxRSS atomic.Int64
+	var scrapes, scrapeOK atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	var bg sync.WaitGroup
+	bg.Add(1)
+	go func() {
+		defer bg.Done()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for n := 0; ; n++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if f := int64(procFDs(pid)); f > maxFDs.Load() {
+				maxFDs.Store(f)
+			}
+			if r := int64(procRSSKiB(pid)); r > maxRSS.Load() {
+				maxRSS.Store(r)
+			}
+			if n%5 == 0 {
+				scrapes.Add(1)
+				if code, _ := mc.scrape(); code == 200 {
+					scrapeOK.Add(1)
+				}
+			}
+		}
+	}()
+
+	start := time.Now()
+	held := make([]net.Conn, 0, 2*conns)
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	// The attacker is another host than the Prometheus server: it
+	// connects from 127.0.0.2, the scraper from 127.0.0.1.
+	attacker := fromAddr(net.IPv4(127, 0, 0, 2))
+	req := []byte("GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\n\r\n")
+	var got401 int
+	refusals := map[int]int{} // status -> count
+	for range conns {
+		c, err := attacker.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("dial after %d connections: %v", len(held), err)
+		}
+		held = append(held, c)
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write(req); err != nil {
+			continue
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			continue
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		refusals[resp.StatusCode]++
+		if resp.StatusCode == 401 || resp.StatusCode == 429 {
+			got401++ // 429 once the per-client rate limit runs out
+		}
+		if resp.Close {
+			// The server closes it: holding our end gains nothing.
+			c.Close()
+			held = held[:len(held)-1]
+		}
+	}
+	keptA := len(held)
+	phaseA := time.Since(start)
+	// Phase B: silent connections that never send a byte.
+	for range silent {
+		c, err := attacker.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("dial silent connection: %v", err)
+		}
+		held = append(held, c)
+	}
+	phaseB := time.Since(start) - phaseA
+	time.Sleep(500 * time.Millisecond)
+	fdsFlood, rssFlood := procFDs(pid), procRSSKiB(pid)
+	agentStart := time.Now()
+
+	// An agent started after the flood is tracked and recovered.
+	beat := exec.Command(beatBin, "run", "--socket", w.socket, "--interval", "50ms")
+	if err := beat.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		beat.Process.Signal(syscall.SIGKILL)
+		beat.Process.Signal(syscall.SIGCONT)
+		beat.Wait()
+	}()
+	waitUntil(t, 10*time.Second, "the new agent tracked", func() bool {
+		_, m := mc.scrape()
+		return m[fmt.Sprintf(`varta_beats_total{pid="%d"}`, beat.Process.Pid)] > 0
+	})
+	beat.Process.Signal(syscall.SIGSTOP)
+	var recs []audit.Record
+	waitUntil(t, 15*time.Second, "a recovery of the stopped agent", func() bool {
+		recs = auditRecords(auditPath)
+		for _, r := range recs {
+			if r.Kind == audit.KindSpawn && int(r.Spawn.AgentPid) == beat.Process.Pid {
+				return true
+			}
+		}
+		return false
+	})
+	recovered := time.Since(agentStart)
+	cancel()
+	bg.Wait()
+	for _, r := range recs {
+		if r.Kind == audit.KindRefused {
+			t.Errorf("recovery refused during the flood: %+v", r.Refused)
+		}
+	}
+	_, m := mc.scrape()
+	evicted := m[`varta_prom_connections_dropped_total{reason="connection_evicted"}`]
+	limited := m[`varta_prom_connections_dropped_total{reason="connection_limit"}`]
+	if got401 < conns*9/10 {
+		t.Errorf("only %d of %d wrong-token requests answered 401 or 429: %v", got401, conns, refusals)
+	}
+	if maxFDs.Load() > int64(fds0)+64+16 {
+		t.Errorf("descriptors peaked at %d (before the flood %d; limit 64 connections)", maxFDs.Load(), fds0)
+	}
+	if maxRSS.Load() > int64(rss0)+64<<10 {
+		t.Errorf("RSS peaked at %d KiB (before %d KiB)", maxRSS.Load(), rss0)
+	}
+	if scrapes.Load() == 0 || scrapeOK.Load() != scrapes.Load() {
+		t.Errorf("right-token scrapes during the flood: %d of %d succeeded", scrapeOK.Load(), scrapes.Load())
+	}
+	t.Logf("connections: %d after a 401 each (answered %v, %d left open by the server, %v) + %d silent (%v); new agent tracked and recovered in %v; daemon fds %d before, peak %d, %d after; RSS %d KiB before, peak %d KiB, %d KiB after; scrapes %d/%d ok; connection_evicted %.0f, connection_limit %.0f; new agent recovered, %d refused records",
+		conns, refusals, keptA, phaseA.Round(time.Millisecond), silent, phaseB.Round(time.Millisecond), recovered.Round(time.Millisecond), fds0, maxFDs.Load(), fdsFlood, rss0, maxRSS.Load(), rssFlood,
+		scrapeOK.Load(), scrapes.Load(), evicted, limited, countKind(recs, audit.KindRefused))
+}
+
+func countKind(recs []audit.Record, k audit.Kind) int {
+	n := 0
+	for _, r := range recs {
+		if r.Kind == k {
+			n++
+		}
+	}
+	return n
+}
+
+// TestMetricsBadTokenFromManyAddresses (issue row "~4,600 source
+// addresses send bad-token requests"): wrong-token requests from 4,600
+// loopback addresses (1,200 under -short) keep the per-client table full
+// while the Prometheus scraper, with the right token, scrapes every 200 ms:
+// no right-token scrape may be refused.
+func TestMetricsBadTokenFromManyAddresses(t *testing.T) {
+	addrs, dur := 4600, 6*time.Second
+	if testing.Short() {
+		addrs, dur = 1200, 2*time.Second
+	}
+	dir := tempDir(t)
+	tokenPath, token := promToken(t, dir)
+	// rate 1/s, burst 1: one wrong request keeps an address's entry busy
+	// for a second, so the flood can hold the 4096-entry table full.
+	w := startWatch(t, dir, "--threshold-ms", "1000", "--prom-addr", "127.0.0.1:0", "--prom-token-file", tokenPath,
+		"--prom-rate-limit-per-sec", "1", "--prom-rate-limit-burst", "1")
+	addr := w.promAddr()
+	mc := newMetricsClient(addr, token)
+
+	ctx, cancel := context.WithTimeout(context.Background(), dur)
+	defer cancel()
+	var sent, refusedFull atomic.Int64
+	var wg sync.WaitGroup
+	const workers = 24 // below the 64 connection slots
+	for i := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := i; ctx.Err() == nil; n += workers {
+				a := n % addrs
+				src := net.IPv4(127, 1+byte(a>>16), byte(a>>8), byte(a))
+				c, err := fromAddr(src).DialContext(ctx, "tcp", addr)
+				if err != nil {
+					continue
+				}
+				c.SetDeadline(time.Now().Add(2 * time.Second))
+				io.WriteString(c, "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\n\r\n")
+				if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err == nil {
+					if resp.StatusCode == http.StatusServiceUnavailable {
+						refusedFull.Add(1)
+					}
+					resp.Body.Close()
+				}
+				c.Close()
+				sent.Add(1)
+			}
+		}()
+	}
+	var scrapes, ok int
+	statuses := map[int]int{}
+	for ctx.Err() == nil {
+		time.Sleep(200 * time.Millisecond)
+		code, _ := mc.scrape()
+		scrapes++
+		statuses[code]++
+		if code == 200 {
+			ok++
+		}
+	}
+	wg.Wait()
+	_, m := mc.scrape()
+	full := m[`varta_prom_connections_dropped_total{reason="ip_table_full"}`]
+	if ok != scrapes {
+		t.Errorf("right-token scrapes: %d of %d succeeded (statuses %v)", ok, scrapes, statuses)
+	}
+	if statuses[http.StatusServiceUnavailable] > 0 {
+		t.Errorf("a right-token scrape was refused with 503")
+	}
+	t.Logf("%d addresses, %d wrong-token requests in %v (%d answered 503 ip_table_full; counter %.0f); right-token scrapes %d/%d ok",
+		addrs, sent.Load(), dur, refusedFull.Load(), full, ok, scrapes)
+	if strings.Contains(w.stderr.String(), "panic") {
+		t.Fatalf("daemon stderr:\n%s", w.stderr.String())
+	}
+}
