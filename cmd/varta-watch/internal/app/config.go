@@ -221,7 +221,7 @@ func lifecycleOptions(c *cli.Context, environ func(string) string, o *observer.O
 	if err != nil {
 		return err
 	}
-	o.WatchdogInterval = wd / 2
+	o.WatchdogInterval = lifecycle.PingInterval(wd)
 	switch sw := c.Int64("self-watchdog-secs"); {
 	case !c.IsSet("self-watchdog-secs"):
 		if o.WatchdogInterval > 0 {

@@ -131,7 +131,7 @@ func flags() []cli.Flag {
 
 		// Lifecycle.
 		str("heartbeat-file", "rewrite `PATH` atomically every tick with \"<ticks> <observer_ns>\"", catLife, "", false),
-		computed(num("self-watchdog-secs", "abort if the observer loop makes no progress for `N` s (0 = off)", catLife, -1), "4 when $WATCHDOG_USEC is set, else off"),
+		computed(num("self-watchdog-secs", "abort (SIGABRT) if the observer loop makes no progress for `N` s (1 to 86400; 0 = off)", catLife, -1), "4 when $WATCHDOG_USEC is set, else off"),
 		str("hw-watchdog", "kick the hardware watchdog character device at `PATH` every tick", catLife, "", false),
 		num("shutdown-after-secs", "exit cleanly after `N` seconds (0 = never)", catLife, 0),
 		num("shutdown-grace-ms", "how long shutdown waits for killed recovery children (`MS`, >= 100)", catLife, 5000),

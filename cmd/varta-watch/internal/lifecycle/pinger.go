@@ -36,13 +36,23 @@ func ParseWatchdog(usec, pid string, selfPid int) (time.Duration, error) {
 	return time.Duration(v) * time.Microsecond, nil
 }
 
+// PingInterval is the WATCHDOG=1 period for a service-manager watchdog
+// timeout: a third of it, so that consecutive pings (and READY=1 and the
+// first ping) stay within half the timeout even when a ping is delayed by
+// scheduling, as systemd requires.
+func PingInterval(timeout time.Duration) time.Duration { return timeout / 3 }
+
 // WatchdogPinger sends WATCHDOG=1 every interval, but only when the
 // observer loop's progress counter has advanced since the previous ping, so
-// that a wedged loop makes the service manager restart the daemon.
+// that a wedged loop makes the service manager restart the daemon. After
+// each check it pokes the loop (poke), so that a healthy loop advances the
+// counter before the next check whatever else it is doing: the pings do not
+// depend on the loop's housekeeping tick.
 type WatchdogPinger struct {
 	n        *Notifier
 	interval time.Duration
 	progress func() uint64
+	poke     func()
 	logf     func(format string, args ...any)
 
 	sent, skipped, failed atomic.Uint64
@@ -52,13 +62,17 @@ type WatchdogPinger struct {
 	stopOnce sync.Once
 }
 
-// NewWatchdogPinger starts pinging through n every interval (pass half of
-// the watchdog timeout). progress returns a counter the observer loop
-// advances on every iteration. Send errors go to logf (nil discards them),
-// once per run of consecutive failures. With a disabled Notifier or a
+// NewWatchdogPinger starts pinging through n every interval (pass
+// PingInterval of the watchdog timeout). progress returns a counter the
+// observer loop advances on every iteration; poke (nil: none) wakes the loop
+// without blocking so that it iterates. Send errors go to logf (nil discards
+// them), once per run of consecutive failures. With a disabled Notifier or a
 // non-positive interval nothing is started.
-func NewWatchdogPinger(n *Notifier, interval time.Duration, progress func() uint64, logf func(format string, args ...any)) *WatchdogPinger {
-	p := &WatchdogPinger{n: n, interval: interval, progress: progress, logf: logf,
+func NewWatchdogPinger(n *Notifier, interval time.Duration, progress func() uint64, poke func(), logf func(format string, args ...any)) *WatchdogPinger {
+	if poke == nil {
+		poke = func() {}
+	}
+	p := &WatchdogPinger{n: n, interval: interval, progress: progress, poke: poke, logf: logf,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	if !n.Enabled() || interval <= 0 || progress == nil {
 		close(p.done)
@@ -73,6 +87,7 @@ func (p *WatchdogPinger) run() {
 	t := time.NewTicker(p.interval)
 	defer t.Stop()
 	last := p.progress()
+	p.poke()
 	failing := false
 	for {
 		select {
@@ -81,6 +96,7 @@ func (p *WatchdogPinger) run() {
 		case <-t.C:
 		}
 		cur := p.progress()
+		p.poke()
 		if cur == last {
 			p.skipped.Add(1)
 			continue

@@ -65,7 +65,7 @@ func TestWatchdogPingerFollowsProgress(t *testing.T) {
 	})
 	defer func() { close(stopTicker); wg.Wait() }()
 
-	p := NewWatchdogPinger(NewNotifier(path), 20*time.Millisecond, tick.Load, t.Logf)
+	p := NewWatchdogPinger(NewNotifier(path), 20*time.Millisecond, tick.Load, nil, t.Logf)
 	defer p.Stop()
 
 	// Phase 1: progress → pings.
@@ -114,7 +114,7 @@ func TestWatchdogPingerStopAndLeaks(t *testing.T) {
 	path := tempSocketPath(t)
 	listenNotify(t, path)
 	var tick atomic.Uint64
-	p := NewWatchdogPinger(NewNotifier(path), time.Millisecond, func() uint64 { return tick.Add(1) }, nil)
+	p := NewWatchdogPinger(NewNotifier(path), time.Millisecond, func() uint64 { return tick.Add(1) }, nil, nil)
 	eventually(t, "a ping", func() bool { return p.Sent() > 0 })
 	if n := goroutinesIn(fn, before+1); n != before+1 {
 		t.Fatalf("%d pinger goroutines, want %d", n, before+1)
@@ -132,8 +132,8 @@ func TestWatchdogPingerStopAndLeaks(t *testing.T) {
 
 	// Disabled configurations start nothing.
 	for _, q := range []*WatchdogPinger{
-		NewWatchdogPinger(NewNotifier(""), time.Millisecond, tick.Load, nil),
-		NewWatchdogPinger(NewNotifier(path), 0, tick.Load, nil),
+		NewWatchdogPinger(NewNotifier(""), time.Millisecond, tick.Load, nil, nil),
+		NewWatchdogPinger(NewNotifier(path), 0, tick.Load, nil, nil),
 	} {
 		q.Stop()
 	}
@@ -147,12 +147,44 @@ func TestWatchdogPingerLogsFailureOnce(t *testing.T) {
 	var logged []string
 	logf := func(f string, a ...any) { mu.Lock(); logged = append(logged, f); mu.Unlock() }
 	var tick atomic.Uint64
-	p := NewWatchdogPinger(NewNotifier(tempSocketPath(t)), time.Millisecond, func() uint64 { return tick.Add(1) }, logf)
+	p := NewWatchdogPinger(NewNotifier(tempSocketPath(t)), time.Millisecond, func() uint64 { return tick.Add(1) }, nil, logf)
 	eventually(t, "five failed pings", func() bool { return p.Failed() >= 5 })
 	p.Stop()
 	mu.Lock()
 	defer mu.Unlock()
 	if len(logged) != 1 || !strings.HasPrefix(logged[0], "watchdog ping") {
 		t.Fatalf("logged %q, want one message for the run of failures", logged)
+	}
+}
+
+// TestWatchdogPingerSlowTick: with a loop whose own tick is far slower than
+// the ping interval, the pinger's poke keeps a ping in every interval: pings
+// do not wait for the loop's tick.
+func TestWatchdogPingerSlowTick(t *testing.T) {
+	path := tempSocketPath(t)
+	conn := listenNotify(t, path)
+	count, poke := slowLoop(t, time.Hour)
+	const interval = 20 * time.Millisecond
+	p := NewWatchdogPinger(NewNotifier(path), interval, count.Load, poke, t.Logf)
+	defer p.Stop()
+	for i := range 10 {
+		m, ok := recv(t, conn, time.Second)
+		if !ok {
+			t.Fatalf("ping %d: none within 1s (sent %d, skipped %d)", i, p.Sent(), p.Skipped())
+		}
+		if m != "WATCHDOG=1" {
+			t.Fatalf("got %q", m)
+		}
+	}
+	if p.Skipped() > 1 {
+		t.Fatalf("%d intervals skipped with a healthy loop", p.Skipped())
+	}
+}
+
+func TestPingInterval(t *testing.T) {
+	for _, d := range []time.Duration{time.Second, 10 * time.Second, 2 * time.Second} {
+		if got := PingInterval(d); got <= 0 || got > d/2 {
+			t.Fatalf("PingInterval(%v) = %v, want in (0, %v]", d, got, d/2)
+		}
 	}
 }

@@ -12,9 +12,11 @@ import (
 )
 
 // SelfWatchdog aborts the process when the observer loop stops making
-// progress: a goroutine samples a progress counter every timeout/4 and,
-// when it has not advanced for timeout, calls abort once with a message
-// naming the stage the loop is stuck in.
+// progress: a goroutine samples a progress counter every timeout/4, pokes
+// the loop so that a healthy one advances the counter right away (progress
+// does not wait for the loop's housekeeping tick), and, when the counter has
+// not advanced for timeout, calls abort once with a message naming the stage
+// the loop is stuck in.
 type SelfWatchdog struct {
 	stop     chan struct{}
 	done     chan struct{}
@@ -22,26 +24,31 @@ type SelfWatchdog struct {
 }
 
 // NewSelfWatchdog starts the self-watchdog. progress returns the loop's
-// tick counter and the name of the stage it is in (for example "receive",
-// "stall-scan", "audit-fsync"); abort is DefaultAbort in production. A
-// non-positive timeout starts nothing.
-func NewSelfWatchdog(timeout time.Duration, progress func() (count uint64, stage string), abort func(msg string)) *SelfWatchdog {
+// iteration counter and the name of the stage it is in (for example
+// "idle", "stall detection", "recovery"); poke (nil: none) wakes the loop
+// without blocking; abort is DefaultAbort in production. A non-positive
+// timeout starts nothing.
+func NewSelfWatchdog(timeout time.Duration, progress func() (count uint64, stage string), poke func(), abort func(msg string)) *SelfWatchdog {
 	s := &SelfWatchdog{stop: make(chan struct{}), done: make(chan struct{})}
 	if timeout <= 0 || progress == nil || abort == nil {
 		close(s.done)
 		return s
 	}
-	go s.run(timeout, progress, abort)
+	if poke == nil {
+		poke = func() {}
+	}
+	go s.run(timeout, progress, poke, abort)
 	return s
 }
 
-func (s *SelfWatchdog) run(timeout time.Duration, progress func() (uint64, string), abort func(string)) {
+func (s *SelfWatchdog) run(timeout time.Duration, progress func() (uint64, string), poke func(), abort func(string)) {
 	defer close(s.done)
 	check := max(timeout/4, time.Millisecond)
 	t := time.NewTicker(check)
 	defer t.Stop()
 	last, _ := progress()
 	lastChange := time.Now()
+	poke()
 	for {
 		select {
 		case <-s.stop:
@@ -49,6 +56,7 @@ func (s *SelfWatchdog) run(timeout time.Duration, progress func() (uint64, strin
 		case <-t.C:
 		}
 		count, stage := progress()
+		poke()
 		now := time.Now()
 		if count != last {
 			last, lastChange = count, now
@@ -70,12 +78,15 @@ func (s *SelfWatchdog) Stop() {
 }
 
 // DefaultAbort writes "varta-watch: <msg>" to standard error and raises
-// SIGABRT on the process. The Go runtime then prints every goroutine's
-// stack (showing where the loop is wedged) and exits with status 2, or
-// dumps core with GOTRACEBACK=crash. It does not return.
+// SIGABRT on the process. The Go runtime prints every goroutine's stack
+// (showing where the loop is wedged) and, with the traceback level raised to
+// "crash", re-raises SIGABRT with its default action: the process dies of
+// the signal (a core dump where core limits allow it), so the service manager
+// and core-dump tooling see a crash rather than the configuration-error exit
+// status 2. It does not return.
 func DefaultAbort(msg string) {
 	fmt.Fprintf(os.Stderr, "varta-watch: %s\n", msg)
-	debug.SetTraceback("all")
+	debug.SetTraceback("crash")
 	signal.Reset(unix.SIGABRT) // undo any signal.Notify so the signal kills
 	_ = unix.Kill(unix.Getpid(), unix.SIGABRT)
 	// The signal is delivered asynchronously; should it be blocked

@@ -6,8 +6,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 type fakeAbort struct {
@@ -33,7 +36,7 @@ func TestSelfWatchdogAbortsWedgedLoop(t *testing.T) {
 	stage.Store("audit-fsync")
 	fa := &fakeAbort{}
 	start := time.Now()
-	s := NewSelfWatchdog(timeout, func() (uint64, string) { return count.Load(), stage.Load().(string) }, fa.abort)
+	s := NewSelfWatchdog(timeout, func() (uint64, string) { return count.Load(), stage.Load().(string) }, nil, fa.abort)
 	defer s.Stop()
 	eventually(t, "abort", func() bool { return fa.calls() > 0 })
 	fa.mu.Lock()
@@ -57,7 +60,7 @@ func TestSelfWatchdogQuietWhileProgressing(t *testing.T) {
 	const timeout = 40 * time.Millisecond
 	var count atomic.Uint64
 	fa := &fakeAbort{}
-	s := NewSelfWatchdog(timeout, func() (uint64, string) { return count.Load(), "receive" }, fa.abort)
+	s := NewSelfWatchdog(timeout, func() (uint64, string) { return count.Load(), "receive" }, nil, fa.abort)
 	// Advance for 6 timeouts, then freeze: the abort must come only after
 	// the freeze.
 	deadline := time.Now().Add(6 * timeout)
@@ -91,7 +94,7 @@ func TestSelfWatchdogStop(t *testing.T) {
 			return count.Load(), "x"
 		}
 		return count.Add(1), "x"
-	}, fa.abort)
+	}, nil, fa.abort)
 	if n := goroutinesIn(fn, before+1); n != before+1 {
 		t.Fatalf("%d self-watchdog goroutines, want %d", n, before+1)
 	}
@@ -105,13 +108,15 @@ func TestSelfWatchdogStop(t *testing.T) {
 	if fa.calls() != 0 {
 		t.Fatal("abort called after Stop")
 	}
-	NewSelfWatchdog(0, func() (uint64, string) { return 0, "" }, fa.abort).Stop() // disabled
+	NewSelfWatchdog(0, func() (uint64, string) { return 0, "" }, nil, fa.abort).Stop() // disabled
 }
 
 // TestDefaultAbort runs DefaultAbort in a child process: the message goes
 // to stderr and the process dies of SIGABRT (Go prints the stacks).
 func TestDefaultAbort(t *testing.T) {
 	if inChild("abort") {
+		// No core file from the test: the signal alone is checked.
+		_ = unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{})
 		DefaultAbort("self-watchdog: test wedged in stage \"recv\"")
 		return
 	}
@@ -120,12 +125,73 @@ func TestDefaultAbort(t *testing.T) {
 	if !errors.As(err, &ee) {
 		t.Fatalf("child exited with %v, want a failure", err)
 	}
-	if code := ee.ExitCode(); code == 0 || code == 134 {
-		t.Fatalf("child exit code %d: SIGABRT did not terminate it", code)
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGABRT {
+		t.Fatalf("child ended with %v (exit code %d), want death by SIGABRT", ee, ee.ExitCode())
 	}
 	for _, want := range []string{"varta-watch: self-watchdog: test wedged in stage \"recv\"\n", "SIGABRT", "goroutine"} {
 		if !strings.Contains(string(stderr), want) {
 			t.Fatalf("child stderr lacks %q:\n%s", want, stderr)
 		}
+	}
+}
+
+// slowLoop stands in for the observer loop: it iterates (advancing count)
+// when poked and on its own housekeeping tick, which is far slower than the
+// watchdogs' periods.
+func slowLoop(t *testing.T, tick time.Duration) (count *atomic.Uint64, poke func()) {
+	t.Helper()
+	count = new(atomic.Uint64)
+	ch := make(chan struct{}, 1)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tk := time.NewTicker(tick)
+		defer tk.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-ch:
+			case <-tk.C:
+			}
+			count.Add(1)
+		}
+	})
+	t.Cleanup(func() { close(stop); wg.Wait() })
+	return count, func() {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// TestSelfWatchdogHealthyLoopSlowTick: a healthy loop whose housekeeping
+// tick is slower than the self-watchdog timeout is never aborted, because
+// the watchdog pokes it; without the poke it would be.
+func TestSelfWatchdogHealthyLoopSlowTick(t *testing.T) {
+	const timeout = 100 * time.Millisecond
+	for _, tt := range []struct {
+		name      string
+		poke      bool
+		wantAbort bool
+	}{
+		{"poked", true, false},
+		{"not poked", false, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			count, poke := slowLoop(t, 20*timeout)
+			if !tt.poke {
+				poke = nil
+			}
+			var fa fakeAbort
+			s := NewSelfWatchdog(timeout, func() (uint64, string) { return count.Load(), "idle" }, poke, fa.abort)
+			time.Sleep(8 * timeout)
+			s.Stop()
+			if got := fa.calls() > 0; got != tt.wantAbort {
+				t.Fatalf("aborted = %v, want %v (messages %q)", got, tt.wantAbort, fa.msgs)
+			}
+		})
 	}
 }

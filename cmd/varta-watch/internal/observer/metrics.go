@@ -28,7 +28,7 @@ func (o *Observer) startMetrics() error {
 	go func() {
 		defer close(done)
 		if err := srv.Serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			o.log.Warn("metrics endpoint stopped", "err", err)
+			o.warn("metrics endpoint stopped", "err", err)
 		}
 	}()
 	o.closeFns = append(o.closeFns, func() { srv.Close(); <-done })

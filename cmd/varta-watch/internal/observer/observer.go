@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -46,6 +47,7 @@ type Observer struct {
 	hw    *lifecycle.HardwareWatchdog
 	selfw *lifecycle.SelfWatchdog
 	ping  *lifecycle.WatchdogPinger
+	stat  *lifecycle.StatusSender
 	audit *audit.Writer
 	rec   *recovery.Runner
 	udp   *udpState
@@ -57,6 +59,8 @@ type Observer struct {
 	wg    sync.WaitGroup
 
 	stage    stageName
+	iter     atomic.Uint64 // control-loop iterations: the watchdogs' progress signal
+	lastErr  atomic.Pointer[string]
 	lastNow  int64
 	pending  []tracker.Stall
 	closeFns []func()
@@ -219,7 +223,18 @@ func Start(opts Options) (_ *Observer, err error) {
 }
 
 func (o *Observer) logf(format string, args ...any) {
-	o.log.Warn(fmt.Sprintf(format, args...))
+	o.warn(fmt.Sprintf(format, args...))
+}
+
+// warn logs a warning and remembers it as the last error for the
+// service-manager status line.
+func (o *Observer) warn(msg string, args ...any) {
+	o.log.Warn(msg, args...)
+	text := msg
+	if len(args) >= 2 {
+		text = fmt.Sprintf("%s: %v", msg, args[1])
+	}
+	o.lastErr.Store(&text)
 }
 
 func (o *Observer) signalWake() {
@@ -248,17 +263,22 @@ func (o *Observer) Run(ctx context.Context) error {
 		go o.receiveUDP()
 	}
 
+	// Both watchdogs watch the control loop's iteration count and poke the
+	// loop awake, so a healthy loop shows progress within microseconds,
+	// whatever its housekeeping tick.
 	if o.opts.SelfWatchdog > 0 {
 		o.selfw = lifecycle.NewSelfWatchdog(o.opts.SelfWatchdog, func() (uint64, string) {
-			return o.c.Ticks.Load(), o.stage.get()
-		}, lifecycle.DefaultAbort)
+			return o.iter.Load(), o.stage.get()
+		}, o.signalWake, lifecycle.DefaultAbort)
 	}
 	if o.opts.WatchdogInterval > 0 {
-		o.ping = lifecycle.NewWatchdogPinger(o.notif, o.opts.WatchdogInterval, o.c.Ticks.Load, o.logf)
+		o.ping = lifecycle.NewWatchdogPinger(o.notif, o.opts.WatchdogInterval, o.iter.Load, o.signalWake, o.logf)
 	}
 	if err := o.notif.Ready(); err != nil {
-		o.log.Warn("sd_notify READY=1 failed", "err", err)
+		o.warn("sd_notify READY=1 failed", "err", err)
 	}
+	o.stat = lifecycle.NewStatusSender(o.notif, lifecycle.StatusInterval)
+	o.updateStatus()
 	o.log.Info("observing", "socket", o.unix.Path(), "socket_activated", o.unix.Inherited(), "threshold", o.opts.Threshold.String(),
 		"capacity", o.opts.TrackerCapacity, "clock", o.opts.ClockSource.String())
 
@@ -285,7 +305,7 @@ func (o *Observer) receiveUnix() {
 			}
 			if time.Since(lastLog) > 10*time.Second {
 				lastLog = time.Now()
-				o.log.Warn("receive on unix socket failed", "err", err)
+				o.warn("receive on unix socket failed", "err", err)
 			}
 			time.Sleep(time.Millisecond)
 			continue
@@ -308,6 +328,7 @@ func (o *Observer) loop(ctx context.Context, hup <-chan os.Signal) error {
 			period = want
 			tick.Reset(period)
 		}
+		o.iter.Add(1)
 		o.stage.set("idle")
 		select {
 		case <-ctx.Done():
@@ -396,17 +417,35 @@ func (o *Observer) housekeeping() {
 	if o.hb != nil {
 		o.stage.set("heartbeat file")
 		if err := o.hb.Write(ticks, uint64(o.clk.Now())); err != nil {
-			o.log.Warn("heartbeat file write failed", "err", err)
+			o.warn("heartbeat file write failed", "err", err)
 		}
 	}
 	if o.hw != nil {
 		o.stage.set("hardware watchdog")
 		if err := o.hw.Kick(); err != nil {
-			o.log.Warn("hardware watchdog kick failed", "err", err)
+			o.warn("hardware watchdog kick failed", "err", err)
 		}
 	}
 	o.c.LastLoopUnixNanos.Store(time.Now().UnixNano())
 	o.c.Ticks.Store(ticks)
+	o.updateStatus()
+}
+
+// updateStatus hands the service manager's status line to the status
+// sender (which rate-limits what it sends): agents tracked, stalled,
+// recoveries outstanding and the last warning.
+func (o *Observer) updateStatus() {
+	if o.stat == nil || !o.notif.Enabled() {
+		return
+	}
+	text := fmt.Sprintf("%d agents, %d stalled", o.tr.Tracked(), o.tr.Stalled())
+	if o.rec != nil {
+		text += fmt.Sprintf(", %d recoveries running", o.rec.Outstanding())
+	}
+	if e := o.lastErr.Load(); e != nil {
+		text += "; last error: " + *e
+	}
+	o.stat.Set(text)
 }
 
 // shutdown stops everything in the order of observer.md §7.
@@ -417,6 +456,9 @@ func (o *Observer) shutdown() {
 		o.udp.l.Close()
 	}
 	o.wg.Wait()
+	if o.stat != nil {
+		o.stat.Stop()
+	}
 	if err := o.notif.Stopping(); err != nil {
 		o.log.Warn("sd_notify STOPPING=1 failed", "err", err)
 	}

@@ -71,7 +71,8 @@ type Options struct {
 	ShutdownAfter time.Duration
 	ShutdownGrace time.Duration
 
-	// NotifySocket is $NOTIFY_SOCKET; WatchdogInterval is $WATCHDOG_USEC/2.
+	// NotifySocket is $NOTIFY_SOCKET; WatchdogInterval is the WATCHDOG=1
+	// period, lifecycle.PingInterval($WATCHDOG_USEC) (a third of it).
 	NotifySocket     string
 	WatchdogInterval time.Duration
 

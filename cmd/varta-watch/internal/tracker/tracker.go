@@ -193,6 +193,7 @@ type Tracker struct {
 	// stalled: slots whose stall was surfaced, in surfacing order.
 	stHead, stTail int32
 	tracked        atomic.Int64
+	stalled        atomic.Int64 // length of the stalled list
 	graceUntil     int64
 	sweepCursor    int
 }
@@ -336,6 +337,10 @@ func (t *Tracker) Capacity() int { return len(t.slots) }
 
 // Tracked returns the number of occupied slots.
 func (t *Tracker) Tracked() int { return int(t.tracked.Load()) }
+
+// Stalled returns how many tracked agents are stalled (surfaced and not
+// heard from since). Safe without the lock.
+func (t *Tracker) Stalled() int { return int(t.stalled.Load()) }
 
 // AgentView is a lock-free snapshot of one slot for the metrics exporter.
 type AgentView struct {
@@ -605,6 +610,7 @@ func (t *Tracker) unlink(idx int32) {
 		head, tail = &t.liveHead, &t.liveTail
 	case listStalled:
 		head, tail = &t.stHead, &t.stTail
+		t.stalled.Add(-1)
 	default:
 		return
 	}
@@ -625,6 +631,7 @@ func (t *Tracker) pushBack(idx int32, list uint8) {
 	head, tail := &t.liveHead, &t.liveTail
 	if list == listStalled {
 		head, tail = &t.stHead, &t.stTail
+		t.stalled.Add(1)
 	}
 	s := &t.slots[idx]
 	s.list = list

@@ -1,0 +1,146 @@
+package e2e
+
+import (
+	"net"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// notifyMsg is one datagram on the fake service-manager socket, stamped on
+// receipt.
+type notifyMsg struct {
+	at   time.Time
+	text string
+}
+
+// fakeNotify binds a unixgram socket standing in for systemd's
+// NOTIFY_SOCKET and returns its path and a channel of what arrives.
+func fakeNotify(t *testing.T, dir string) (string, <-chan notifyMsg) {
+	t.Helper()
+	path := filepath.Join(dir, "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch := make(chan notifyMsg, 1024)
+	go func() {
+		defer close(ch)
+		buf := make([]byte, 4096)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			ch <- notifyMsg{time.Now(), string(buf[:n])}
+		}
+	}()
+	return path, ch
+}
+
+// TestWatchdogPingsWithinHalfTimeout: for WATCHDOG_USEC of 1 s and 10 s,
+// every gap from READY=1 to the first WATCHDOG=1 and between consecutive
+// pings is at most half the timeout, as systemd requires for a healthy
+// daemon never to be killed. The daemon runs with the self-watchdog at its
+// 1 s minimum too, which must not fire on a healthy loop.
+func TestWatchdogPingsWithinHalfTimeout(t *testing.T) {
+	for _, tt := range []struct {
+		usec  string
+		limit time.Duration
+		pings int
+	}{
+		{"1000000", 500 * time.Millisecond, 8},
+		{"10000000", 5 * time.Second, 3},
+	} {
+		t.Run(tt.usec, func(t *testing.T) {
+			t.Parallel()
+			dir := newDir(t)
+			nsock, msgs := fakeNotify(t, dir)
+			d := startIn(t, dir, []string{"NOTIFY_SOCKET=" + nsock, "WATCHDOG_USEC=" + tt.usec},
+				"--threshold-ms", "1000", "--self-watchdog-secs", "1")
+			var last time.Time
+			pings := 0
+			deadline := time.After(time.Duration(tt.pings+2) * tt.limit * 2)
+			for pings < tt.pings {
+				select {
+				case m, ok := <-msgs:
+					if !ok {
+						t.Fatal("notify socket closed")
+					}
+					switch {
+					case m.text == "READY=1":
+						last = m.at
+					case m.text == "WATCHDOG=1":
+						if last.IsZero() {
+							t.Fatal("WATCHDOG=1 before READY=1")
+						}
+						if gap := m.at.Sub(last); gap > tt.limit {
+							t.Fatalf("ping %d came %v after the previous notification, limit %v", pings+1, gap, tt.limit)
+						}
+						last = m.at
+						pings++
+					}
+				case <-deadline:
+					t.Fatalf("only %d pings", pings)
+				}
+			}
+			if code := d.stop(syscall.SIGTERM); code != 0 {
+				t.Fatalf("exit %d: %s", code, d.stderr.String())
+			}
+		})
+	}
+}
+
+// TestSelfWatchdogMinimumHealthy: --self-watchdog-secs 1 on an idle, healthy
+// daemon (no systemd watchdog) does not abort it.
+func TestSelfWatchdogMinimumHealthy(t *testing.T) {
+	d := start(t, "--threshold-ms", "1000", "--self-watchdog-secs", "1")
+	select {
+	case <-d.done:
+		t.Fatalf("daemon ended on its own: %v\n%s", d.exitErr, d.stderr.String())
+	case <-time.After(5 * time.Second):
+	}
+	if code := d.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d: %s", code, d.stderr.String())
+	}
+	if strings.Contains(d.stderr.String(), "self-watchdog") {
+		t.Fatalf("self-watchdog complained:\n%s", d.stderr.String())
+	}
+}
+
+// TestStatusLine: the daemon tells the service manager how it is doing
+// (STATUS= with agents and stalls), and not on every tick.
+func TestStatusLine(t *testing.T) {
+	dir := newDir(t)
+	nsock, msgs := fakeNotify(t, dir)
+	d := startIn(t, dir, []string{"NOTIFY_SOCKET=" + nsock}, "--threshold-ms", "300")
+	s := d.dial()
+	s.beat(1)
+	var statuses []string
+	deadline := time.After(12 * time.Second)
+	began := time.Now()
+wait:
+	for {
+		select {
+		case m := <-msgs:
+			if strings.HasPrefix(m.text, "STATUS=") {
+				statuses = append(statuses, m.text)
+				if strings.Contains(m.text, "1 agents, 1 stalled") {
+					break wait
+				}
+			}
+		case <-deadline:
+			t.Fatalf("no STATUS= showing the stall; got %q", statuses)
+		}
+	}
+	elapsed := time.Since(began)
+	if max := int(elapsed/(5*time.Second)) + 2; len(statuses) > max {
+		t.Fatalf("%d STATUS= lines in %v: %q", len(statuses), elapsed, statuses)
+	}
+	if code := d.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
