@@ -411,6 +411,7 @@ func (t *Tracker) observe(f *vlp.Frame, origin vlp.Origin, now int64, id *Identi
 			}
 			if id.Err == nil && id.ID.Generation != s.generation {
 				t.c.TrackerPidRecycle.Add(1)
+				t.namespaceChanged(s, id.ID)
 				st, v := t.withIdentity(stream{origin: origin}, id.ID)
 				if v != Accepted {
 					t.release(idx)
@@ -495,6 +496,17 @@ func (t *Tracker) pin(origin vlp.Origin, id *Identity) (stream, Verdict) {
 		return st, Accepted
 	}
 	return t.withIdentity(st, id.ID)
+}
+
+// namespaceChanged counts varta_tracker_namespace_conflict_total when a
+// tracked pid, re-read on an anomaly (nonce regression, stall evaluation),
+// belongs to a process in another PID namespace than the one pinned: the
+// pid was reused across namespaces, and the pinned stream is not updated
+// with it (it is discarded; the newcomer is judged as a first contact).
+func (t *Tracker) namespaceChanged(s *slot, id procfs.Identity) {
+	if s.nsInode != 0 && id.NSInode != s.nsInode {
+		t.c.TrackerNamespaceConflict.Add(1)
+	}
 }
 
 // withIdentity pins id and applies the namespace rule.
@@ -795,6 +807,7 @@ func (t *Tracker) finishDue(now int64, fn func(Stall)) {
 		}
 		if t.needsIdentity(s) && c.id.Err == nil && c.id.ID.Generation != s.generation {
 			t.c.TrackerPidRecycle.Add(1)
+			t.namespaceChanged(s, c.id.ID)
 			t.release(c.idx)
 			continue
 		}

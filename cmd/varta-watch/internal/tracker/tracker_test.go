@@ -3,6 +3,7 @@ package tracker
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/procfs"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
@@ -460,5 +461,48 @@ func BenchmarkDue(b *testing.B) {
 		tr.Observe(f, vlp.OriginNetworkUnverified, now)
 		tr.Due(now-int64(1e9)+1000, func(Stall) {})
 		i = (i + 1) % n
+	}
+}
+
+// TestNamespaceConflictCounted: a tracked pid that turns out, on re-check,
+// to belong to a process in another PID namespace is counted in
+// varta_tracker_namespace_conflict_total, on both re-check paths (nonce
+// regression, stall evaluation); a recycle within the namespace is not.
+func TestNamespaceConflictCounted(t *testing.T) {
+	tests := []struct {
+		name     string
+		newNS    uint64
+		allow    bool
+		viaStall bool
+		want     uint64
+		wantVerd Verdict
+	}{
+		{"regression, same namespace", 1, false, false, 0, Accepted},
+		{"regression, other namespace", 2, false, false, 1, DroppedNamespace},
+		{"regression, other namespace allowed", 2, true, false, 1, Accepted},
+		{"stall check, same namespace", 1, false, true, 0, 0},
+		{"stall check, other namespace", 2, false, true, 1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			proc := fakeProc{10: {NSInode: 1, Generation: 100}}
+			tr, c := newTracker(t, Options{Resolver: proc, SelfNS: 1, AllowCrossNamespace: tt.allow})
+			observe(tr, beat(10, 40), vlp.OriginKernelAttested, 0)
+			proc[10] = procfs.Identity{NSInode: tt.newNS, Generation: 200}
+			if tt.viaStall {
+				tr.Due(time.Second.Nanoseconds(), func(Stall) {})
+				if tr.Tracked() != 0 {
+					t.Fatalf("recycled pid still tracked")
+				}
+			} else if r := observe(tr, beat(10, 1), vlp.OriginKernelAttested, ms); r.Verdict != tt.wantVerd {
+				t.Fatalf("verdict %v, want %v", r.Verdict, tt.wantVerd)
+			}
+			if got := c.TrackerNamespaceConflict.Load(); got != tt.want {
+				t.Fatalf("namespace conflicts %d, want %d", got, tt.want)
+			}
+			if c.TrackerPidRecycle.Load() != 1 {
+				t.Fatalf("pid recycles %d, want 1", c.TrackerPidRecycle.Load())
+			}
+		})
 	}
 }
