@@ -1,6 +1,7 @@
 package app
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"time"
@@ -40,6 +41,12 @@ func newApp(e env) *cli.App {
 		Version:         buildinfo.Version,
 		HideHelpCommand: true,
 		ExitErrHandler:  func(*cli.Context, error) {},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return fmt.Errorf("unknown command %q", c.Args().First())
+			}
+			return cli.ShowAppHelp(c)
+		},
 		Commands: []*cli.Command{
 			verifyCommand(e),
 			headCommand(e),
@@ -58,5 +65,6 @@ func Run(args []string) int { return RunWith(New(), args, os.Stderr) }
 // as a flag the App does not know, is a usage error.
 func RunWith(a *cli.App, args []string, stderr io.Writer) int {
 	a.ErrWriter = stderr
+	quietUsage(a)
 	return exitcode.Report(Name, a.Run(args), stderr)
 }

@@ -48,5 +48,6 @@ func Run(args []string) int { return RunWith(New(), args, os.Stderr) }
 // as a flag the App does not know, is a usage error.
 func RunWith(a *cli.App, args []string, stderr io.Writer) int {
 	a.ErrWriter = stderr
+	quietUsage(a)
 	return exitcode.Report(Name, a.Run(permute(a, args)), stderr)
 }

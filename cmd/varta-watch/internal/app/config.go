@@ -127,11 +127,14 @@ func options(c *cli.Context, environ func(string) string) (observer.Options, err
 	}
 	o.GlobalBeatBurst = 2 * o.GlobalBeatRate
 	if c.IsSet("global-beat-burst") {
-		v, err := bounds(c, "global-beat-burst", 1, 200_000_000)
+		v, err := bounds(c, "global-beat-burst", 0, 200_000_000)
 		if err != nil {
 			return o, err
 		}
 		o.GlobalBeatBurst = float64(v)
+		if v == 0 { // 0 = off, like --global-beat-rate 0
+			o.GlobalBeatRate = 0
+		}
 	}
 	o.AllowCrossNamespace = c.Bool("allow-cross-namespace-agents")
 	o.StrictNamespace = c.Bool("strict-namespace-check")
@@ -147,6 +150,9 @@ func options(c *cli.Context, environ func(string) string) (observer.Options, err
 		}
 		if mb != 0 && mb < 4096 {
 			return o, fmt.Errorf("--export-file-max-bytes %d: must be 0 or >= 4096", mb)
+		}
+		if mb != 0 && p == export.StdoutPath {
+			return o, fmt.Errorf("--export-file-max-bytes %d with --export-file -: standard output cannot be rotated", mb)
 		}
 		eo.MaxBytes = mb
 		se, err := bounds(c, "export-file-sync-every", 0, 1<<31-1)
@@ -248,25 +254,21 @@ func newLogger(format string, w io.Writer) *slog.Logger {
 	return slog.New(newTextHandler(w))
 }
 
-// checkRequired refuses a daemon start without --socket or --threshold-ms
-// exactly as the flag parser did when they were marked required: the help
-// text, then the error (a usage error).
+// checkRequired refuses a daemon start without --socket or --threshold-ms:
+// a usage error naming the missing flags (one line and the --help hint on
+// stderr, not the whole help).
 func checkRequired(c *cli.Context) error {
 	var missing []string
 	for _, name := range []string{"socket", "threshold-ms"} {
 		if !c.IsSet(name) {
-			missing = append(missing, name)
+			missing = append(missing, "--"+name)
 		}
 	}
-	switch len(missing) {
-	case 0:
+	if len(missing) == 0 {
 		return nil
-	case 1:
-		cli.ShowAppHelp(c)
-		return fmt.Errorf("Required flag %q not set", missing[0])
 	}
-	cli.ShowAppHelp(c)
-	return fmt.Errorf("Required flags %q not set", strings.Join(missing, ", "))
+	// One line and the --help hint (exitcode.Report), not the whole help.
+	return configError("required flag(s) %s not set", strings.Join(missing, ", "))
 }
 
 // runAction is the daemon's main: configuration errors exit 2, runtime

@@ -76,8 +76,23 @@ func TestOptionsDefaultsAndDerivedValues(t *testing.T) {
 				t.Fatal(o.GlobalBeatRate)
 			}
 		}},
+		{"global burst 0 is off", nil, []string{"--global-beat-burst", "0"}, func(t *testing.T, o observer.Options) {
+			if o.GlobalBeatRate != 0 || o.GlobalBeatBurst != 0 {
+				t.Fatalf("rate %v burst %v, want the limiter off", o.GlobalBeatRate, o.GlobalBeatBurst)
+			}
+		}},
+		{"prom burst 0 is off", nil, []string{"--prom-addr", "127.0.0.1:0", "--prom-token-file", "/t", "--prom-rate-limit-burst", "0"}, func(t *testing.T, o observer.Options) {
+			if o.Prom == nil || o.Prom.RateLimitBurst != 0 || o.Prom.RateLimitPerSec != 5 {
+				t.Fatalf("%+v", o.Prom)
+			}
+		}},
+		{"self-watchdog at its 1 s minimum", nil, []string{"--self-watchdog-secs", "1"}, func(t *testing.T, o observer.Options) {
+			if o.SelfWatchdog != time.Second {
+				t.Fatal(o.SelfWatchdog)
+			}
+		}},
 		{"systemd watchdog", map[string]string{"WATCHDOG_USEC": "2000000", "NOTIFY_SOCKET": "@sd"}, nil, func(t *testing.T, o observer.Options) {
-			if o.WatchdogInterval != time.Second || o.SelfWatchdog != 4*time.Second || o.NotifySocket != "@sd" {
+			if o.WatchdogInterval != 2*time.Second/3 || o.SelfWatchdog != 4*time.Second || o.NotifySocket != "@sd" {
 				t.Fatalf("%+v", o)
 			}
 		}},

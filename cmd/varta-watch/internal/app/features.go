@@ -50,9 +50,7 @@ func promOptions(c *cli.Context, o *observer.Options) error {
 	if err != nil {
 		return err
 	}
-	if rate > 0 && burst == 0 {
-		return fmt.Errorf("--prom-rate-limit-burst 0 with --prom-rate-limit-per-sec %d: the burst must be >= 1 (or set the rate to 0)", rate)
-	}
+	// 0 in either turns the per-client limiter off (metrics.ServerOptions).
 	maxConns, err := bounds(c, "prom-max-connections", 1, 65536)
 	if err != nil {
 		return err

@@ -77,7 +77,7 @@ func flags() []cli.Flag {
 		str("clock-source", "stall clock: `monotonic` (pauses during suspend) or boottime (counts suspend)", catTracker, "monotonic", false),
 		num("max-beat-rate", "per-pid accepted frames per second (`N`; 0 = off)", catTracker, 100),
 		computed(num("global-beat-rate", "global frames per second, rejected frames included (`N`; 0 = off)", catTracker, -1), "max(5000, 2 x --tracker-capacity)"),
-		computed(num("global-beat-burst", "global token bucket size (`N`)", catTracker, -1), "2 x --global-beat-rate"),
+		computed(num("global-beat-burst", "global token bucket size (`N`; 0 = off)", catTracker, -1), "2 x --global-beat-rate"),
 		boolean("allow-cross-namespace-agents", "track senders from other PID namespaces", catTracker, false),
 		boolean("strict-namespace-check", "exit 1 on the first sender from another PID namespace", catTracker, false),
 
@@ -91,7 +91,7 @@ func flags() []cli.Flag {
 		str("prom-addr", "serve GET /metrics on `HOST:PORT` (requires --prom-token-file)", catMetrics, "", false),
 		str("prom-token-file", "bearer token file (`PATH`, 64 hex digits, secret-file rules)", catMetrics, "", false),
 		num("prom-rate-limit-per-sec", "per-client-IP scrape rate (`N`/s; 0 = off)", catMetrics, 5),
-		num("prom-rate-limit-burst", "per-client-IP scrape burst (`N`)", catMetrics, 10),
+		num("prom-rate-limit-burst", "per-client-IP scrape burst (`N`; 0 = off)", catMetrics, 10),
 		num("prom-max-connections", "open connections to the metrics endpoint (`N`, 1-65536); at the limit the longest-idle one is closed", catMetrics, 64),
 		boolean("prom-per-pid", "export per-pid series (varta_agents{state} is always exported)", catMetrics, true),
 
