@@ -1,44 +1,18 @@
 package e2e
 
 import (
-	"net"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// notifyMsg is one datagram on the fake service-manager socket, stamped on
-// receipt.
-type notifyMsg struct {
-	at   time.Time
-	text string
-}
-
-// fakeNotify binds a unixgram socket standing in for systemd's
-// NOTIFY_SOCKET and returns its path and a channel of what arrives.
+// fakeNotify binds a fake NOTIFY_SOCKET in dir (listenNotify) and returns
+// its path and what arrives on it.
 func fakeNotify(t *testing.T, dir string) (string, <-chan notifyMsg) {
 	t.Helper()
-	path := filepath.Join(dir, "notify.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	ch := make(chan notifyMsg, 1024)
-	go func() {
-		defer close(ch)
-		buf := make([]byte, 4096)
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				return
-			}
-			ch <- notifyMsg{time.Now(), string(buf[:n])}
-		}
-	}()
-	return path, ch
+	n := listenNotify(t, dir)
+	return n.path, n.msgs
 }
 
 // TestWatchdogPingsWithinHalfTimeout: for WATCHDOG_USEC of 1 s and 10 s,
