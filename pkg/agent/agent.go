@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,9 @@ type Agent struct {
 	pid        uint32 // pid the sealer was built for
 	consec     int    // consecutive drops
 	reconnectN int    // reconnect after this many consecutive drops; 0 = never
+
+	lazyRetry int64 // lazy: ns between connection attempts while unconnected
+	lastDial  int64 // lazy: clock reading of the last attempt
 
 	newSealer sealerFactory  // nil for plain transports
 	sealer    *secure.Sealer // nil for plain transports
@@ -110,7 +114,11 @@ func Connect(opts Options) (*Agent, error) {
 		}
 	}
 	fd, err := a.dial()
-	if err != nil {
+	switch {
+	case err == nil:
+	case opts.Lazy && errors.Is(err, ErrNoObserver):
+		fd = -1 // start unconnected; sendLocked retries
+	default:
 		return nil, err
 	}
 	a.fd = fd
@@ -118,10 +126,18 @@ func Connect(opts Options) (*Agent, error) {
 	if a.newSealer != nil {
 		s, err := a.newSealer(a.pid)
 		if err != nil {
-			unix.Close(fd)
+			if fd >= 0 {
+				unix.Close(fd)
+			}
 			return nil, fmt.Errorf("agent: set up secure UDP: %w", err)
 		}
 		a.sealer = s
+	}
+	if opts.Lazy {
+		a.lazyRetry = int64(opts.LazyRetry)
+		if a.lazyRetry == 0 {
+			a.lazyRetry = int64(time.Second)
+		}
 	}
 	epoch := time.Now()
 	a.clock = func() int64 { return int64(time.Since(epoch)) }
@@ -219,10 +235,22 @@ func (a *Agent) Close() error {
 	a.closed = true
 	fd := a.fd
 	a.fd = -1
+	if fd < 0 {
+		return nil // a lazy Agent that never connected
+	}
 	if err := unix.Close(fd); err != nil {
 		return fmt.Errorf("agent: close socket: %w", err)
 	}
 	return nil
+}
+
+// Connected reports whether the Agent has a connected socket. Only a lazy
+// Agent (Options.Lazy) whose observer was not up yet, or a closed one, is
+// unconnected.
+func (a *Agent) Connected() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.fd >= 0
 }
 
 // Stats returns a snapshot of the counters. It may be called at any time
@@ -279,6 +307,19 @@ func (a *Agent) sendLocked(f *vlp.Frame) Result {
 				a.failed.Add(1)
 				return Result{Outcome: Failed, err: err, Nonce: f.Nonce}
 			}
+		}
+	}
+	if a.fd < 0 {
+		// A lazy Agent whose observer was not up yet: try to connect at
+		// most once per lazyRetry, else the beat is a NoObserver drop.
+		if now := a.clock(); now-a.lastDial >= a.lazyRetry {
+			a.lastDial = now
+			_ = a.reconnectLocked() // the outcome is counted in the stats
+		}
+		if a.fd < 0 {
+			a.drops[NoObserver].Add(1)
+			a.consec++
+			return Result{Outcome: Dropped, Reason: NoObserver, Nonce: f.Nonce}
 		}
 	}
 	f.Encode(&a.plain)

@@ -10,10 +10,18 @@
 // and the counters that describe what happened.
 //
 // Beat never blocks, never allocates and is safe for concurrent use. The
-// package must not read os.Args or the environment, must not log, must not
+// package must not read os.Args, must not read the environment except in
+// DefaultSocket (which the caller calls explicitly), must not log, must not
 // keep global mutable state and must not depend on anything outside the
 // standard library, golang.org/x/sys and golang.org/x/crypto. It does not
 // decide policy for the application: a drop is reported, never retried in a
 // loop, and a connect failure is returned to the caller, who decides whether
-// to retry.
+// to retry — unless the caller asked for Options.Lazy, with which a missing
+// observer is not an error: the Agent starts unconnected, counts its beats
+// as NoObserver drops and connects on its own, at most once per
+// Options.LazyRetry, from inside Beat.
+//
+// Beat from the loop that does the application's work, not from a separate
+// ticker goroutine: a beat must mean that the work makes progress (see the
+// package example and docs/guide.md).
 package agent

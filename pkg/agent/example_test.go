@@ -12,23 +12,61 @@ import (
 	"github.com/varta-go/varta/pkg/vlp"
 )
 
-// The integration a Go service needs: connect once at start-up, send the
-// dying gasp on SIGTERM/SIGINT and on a panic, and beat from the main loop
-// (or a ticker goroutine). A drop is normal (the observer may be
-// restarting); only sustained silence is a stall.
+// The integration a Go service needs, in about 20 lines: connect once at
+// start-up (lazily: the service may start before the observer), send the
+// dying gasp on SIGTERM/SIGINT and on a panic, and beat from the loop that
+// does the work — never from a separate ticker goroutine, which would keep
+// beating while the work is deadlocked. A drop is normal (the observer may
+// be restarting); only sustained silence is a stall.
 func Example() {
-	a, err := agent.Connect(agent.Options{SocketPath: "/run/varta/varta.sock", ReconnectAfter: 3})
+	a, err := agent.Connect(agent.Options{SocketPath: agent.DefaultSocket(), ReconnectAfter: 3, Lazy: true})
 	if err != nil {
-		log.Fatalf("varta: %v", err) // or start without liveness and retry later
+		log.Fatalf("varta: %v", err) // with Lazy, only invalid options fail
 	}
 	defer a.Close()
 	defer a.TerminalOnPanic() // runs before Close: sends the gasp, re-panics
 	defer a.TerminalOnSignal()()
-	for range time.Tick(500 * time.Millisecond) {
-		if r := a.Beat(vlp.StatusOk, 0); !r.Sent() {
-			log.Printf("varta: %v", r)
+
+	jobs := make(chan string)                      // the service's work
+	wake := time.NewTicker(500 * time.Millisecond) // wakes an idle loop; it never beats by itself
+	defer wake.Stop()
+	next := time.Now()
+	for {
+		select {
+		case job := <-jobs:
+			handle(job)
+		case <-wake.C:
+		}
+		if now := time.Now(); !now.Before(next) {
+			if r := a.Beat(vlp.StatusOk, 0); !r.Sent() {
+				log.Printf("varta: %v", r)
+			}
+			next = now.Add(500 * time.Millisecond)
 		}
 	}
+}
+
+func handle(string) {}
+
+// A lazy Agent connects on its own once the observer is up; until then its
+// beats are NoObserver drops.
+func ExampleConnect_lazy() {
+	a, err := agent.Connect(agent.Options{SocketPath: "/nonexistent/varta.sock", Lazy: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer a.Close()
+	fmt.Println(a.Connected(), a.Beat(vlp.StatusOk, 0))
+	// Output: false dropped: NoObserver
+}
+
+// The socket an agent uses when it is not told: $VARTA_SOCKET, else
+// /run/varta/varta.sock.
+func ExampleDefaultSocket() {
+	os.Setenv(agent.SocketEnv, "/run/app/varta.sock")
+	defer os.Unsetenv(agent.SocketEnv)
+	fmt.Println(agent.DefaultSocket())
+	// Output: /run/app/varta.sock
 }
 
 // Beat against a test receiver, as an application's own tests can do.

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"fmt"
+	"os"
+	"time"
 
 	"github.com/varta-go/varta/pkg/vlp/secure"
 )
@@ -21,6 +23,35 @@ type Options struct {
 	MasterKey *secure.Key
 	// ReconnectAfter: see Agent.SetReconnectAfter. 0 disables reconnecting.
 	ReconnectAfter int
+	// Lazy lets Connect succeed when no observer listens on SocketPath yet
+	// (services usually start before, or without, the observer). The
+	// Agent then starts unconnected: each Beat or Terminal while
+	// unconnected is a drop with reason NoObserver (counted in
+	// Stats.Dropped), and at most once per LazyRetry one of them tries to
+	// connect first (counted in Stats.Reconnects or ReconnectFailures).
+	// Connected reports the state. Other Connect errors are still returned.
+	Lazy bool
+	// LazyRetry is the minimum time between two connection attempts of an
+	// unconnected lazy Agent; 0 means one second.
+	LazyRetry time.Duration
+}
+
+// Default observer socket, shared by varta-beat and varta-watch's
+// documentation.
+const (
+	// DefaultSocketPath is the observer socket when nothing else is set.
+	DefaultSocketPath = "/run/varta/varta.sock"
+	// SocketEnv names the environment variable that overrides it.
+	SocketEnv = "VARTA_SOCKET"
+)
+
+// DefaultSocket returns $VARTA_SOCKET if it is set and not empty, else
+// DefaultSocketPath: the socket an agent uses when it is not told.
+func DefaultSocket() string {
+	if p := os.Getenv(SocketEnv); p != "" {
+		return p
+	}
+	return DefaultSocketPath
 }
 
 func (o *Options) validate() error {
@@ -35,6 +66,8 @@ func (o *Options) validate() error {
 		return fmt.Errorf("%w: keys apply to UDP only (the Unix socket is kernel-attested)", ErrInvalidOptions)
 	case o.ReconnectAfter < 0:
 		return fmt.Errorf("%w: negative ReconnectAfter %d", ErrInvalidOptions, o.ReconnectAfter)
+	case o.LazyRetry < 0:
+		return fmt.Errorf("%w: negative LazyRetry %v", ErrInvalidOptions, o.LazyRetry)
 	}
 	return nil
 }

@@ -16,8 +16,8 @@ import (
 
 // Defaults and environment.
 const (
-	DefaultSocket = "/run/varta/varta.sock"
-	EnvSocket     = "VARTA_SOCKET"
+	DefaultSocket = agent.DefaultSocketPath
+	EnvSocket     = agent.SocketEnv
 )
 
 const (
