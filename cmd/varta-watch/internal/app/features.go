@@ -31,9 +31,12 @@ func featureOptions(c *cli.Context, o *observer.Options) error {
 }
 
 func promOptions(c *cli.Context, o *observer.Options) error {
-	addr, token := c.String("prom-addr"), c.String("prom-token-file")
-	if (addr == "") != (token == "") {
-		return fmt.Errorf("--prom-addr and --prom-token-file require each other")
+	addr, token, webCfg := c.String("prom-addr"), c.String("prom-token-file"), c.String("web-config-file")
+	switch {
+	case addr == "" && (token != "" || webCfg != ""):
+		return fmt.Errorf("--prom-token-file and --web-config-file require --prom-addr")
+	case addr != "" && token == "" && webCfg == "":
+		return fmt.Errorf("--prom-addr requires --prom-token-file (or a --web-config-file that authenticates clients)")
 	}
 	o.PromPerPid = c.Bool("prom-per-pid")
 	if addr == "" {
@@ -55,7 +58,7 @@ func promOptions(c *cli.Context, o *observer.Options) error {
 	if err != nil {
 		return err
 	}
-	o.Prom = &metrics.ServerOptions{Addr: addr, TokenFile: token, RateLimitPerSec: float64(rate), RateLimitBurst: int(burst), MaxConnections: int(maxConns)}
+	o.Prom = &metrics.ServerOptions{Addr: addr, TokenFile: token, WebConfigFile: webCfg, RateLimitPerSec: float64(rate), RateLimitBurst: int(burst), MaxConnections: int(maxConns)}
 	return nil
 }
 

@@ -88,8 +88,9 @@ func flags() []cli.Flag {
 		boolean("files-group-readable", "create the events file and the audit log group-readable (0640) for a log-shipper or auditor group; default owner-only (0600)", catExport, false),
 
 		// Metrics.
-		str("prom-addr", "serve GET /metrics on `HOST:PORT` (requires --prom-token-file)", catMetrics, "", false),
-		str("prom-token-file", "bearer token file (`PATH`, 64 hex digits, secret-file rules)", catMetrics, "", false),
+		str("prom-addr", "serve GET /metrics on `HOST:PORT` (requires --prom-token-file or an authenticating --web-config-file)", catMetrics, "", false),
+		str("prom-token-file", "bearer token file (`PATH`, 64 hex digits, secret-file rules); optional when --web-config-file authenticates clients", catMetrics, "", false),
+		str("web-config-file", "exporter-toolkit web configuration file (`PATH`, as node_exporter's): TLS, client certificates, basic auth for the metrics endpoint", catMetrics, "", false),
 		num("prom-rate-limit-per-sec", "per-client-IP scrape rate (`N`/s; 0 = off)", catMetrics, 5),
 		num("prom-rate-limit-burst", "per-client-IP scrape burst (`N`; 0 = off)", catMetrics, 10),
 		num("prom-max-connections", "open connections to the metrics endpoint (`N`, 1-65536); at the limit the longest-idle one is closed", catMetrics, 64),

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
 )
@@ -42,7 +44,15 @@ type ServerOptions struct {
 	// Addr is HOST:PORT to listen on; port 0 picks a free port.
 	Addr string
 	// TokenFile holds the bearer token: 64 hex digits, secret-file rules.
+	// It may be empty only when WebConfigFile authenticates every client
+	// (basic_auth_users, or client_auth_type RequireAndVerifyClientCert),
+	// and must be empty when WebConfigFile has basic_auth_users (both use
+	// the Authorization header).
 	TokenFile string
+	// WebConfigFile is an exporter-toolkit web configuration file
+	// (--web-config-file, as in node_exporter): TLS, client certificates,
+	// basic auth. "" serves plain HTTP.
+	WebConfigFile string
 	// RateLimitPerSec is the per-client request rate; 0 turns the limiter
 	// off.
 	RateLimitPerSec float64
@@ -72,6 +82,8 @@ type Server struct {
 	limiter *ipLimiter // nil when rate limiting is off
 	metrics http.Handler
 	logf    func(format string, args ...any)
+
+	webConfig string // "" = plain HTTP, no toolkit layer
 
 	closeOnce sync.Once
 	closeErr  error
@@ -104,18 +116,34 @@ func NewServer(opts ServerOptions, reg *Registry, c *stats.Counters) (*Server, e
 	if maxConns == 0 {
 		maxConns = DefaultMaxConnections
 	}
-	token, err := LoadToken(opts.TokenFile)
-	if err != nil {
-		return nil, err
+	var wc webConfigInfo
+	if opts.WebConfigFile != "" {
+		var err error
+		if wc, err = loadWebConfig(opts.WebConfigFile); err != nil {
+			return nil, fmt.Errorf("metrics server: %w", err)
+		}
+	}
+	var token []byte
+	switch {
+	case opts.TokenFile == "" && !wc.authenticates():
+		return nil, errors.New("metrics server: a bearer token file is required unless the web config file authenticates clients (basic_auth_users, or client_auth_type RequireAndVerifyClientCert)")
+	case opts.TokenFile != "" && wc.basicAuth:
+		return nil, fmt.Errorf("metrics server: web config file %q has basic_auth_users and a bearer token file is given: both use the Authorization header, choose one", opts.WebConfigFile)
+	case opts.TokenFile != "":
+		var err error
+		if token, err = LoadToken(opts.TokenFile); err != nil {
+			return nil, err
+		}
 	}
 	logf := opts.Logf
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
 	s := &Server{
-		token: token,
-		c:     c,
-		logf:  logf,
+		token:     token,
+		c:         c,
+		logf:      logf,
+		webConfig: opts.WebConfigFile,
 	}
 	if opts.RateLimitPerSec > 0 && opts.RateLimitBurst > 0 {
 		maxClients := opts.MaxClients
@@ -162,7 +190,19 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // return is an accept failure. Call it at most once, typically in its own
 // goroutine.
 func (s *Server) Serve() error {
-	if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+	var err error
+	if s.webConfig == "" {
+		err = s.srv.Serve(s.ln)
+	} else {
+		// The toolkit wraps the handler with its basic auth (the file is
+		// re-read per request, as in node_exporter) and serves TLS when
+		// the file configures it (certificates re-read per connection).
+		no := false
+		addrs := []string{s.ln.Addr().String()}
+		logger := slog.New(slog.NewTextHandler(logfWriter(s.logf), &slog.HandlerOptions{Level: slog.LevelWarn}))
+		err = web.Serve(s.ln, s.srv, &web.FlagConfig{WebListenAddresses: &addrs, WebSystemdSocket: &no, WebConfigFile: &s.webConfig}, logger)
+	}
+	if !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("metrics server on %s: %w", s.ln.Addr(), err)
 	}
 	return nil
@@ -240,6 +280,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // The comparison is constant-time; only the token's length (always 64)
 // can be learned from timing.
 func (s *Server) authorized(r *http.Request) bool {
+	if s.token == nil {
+		// No bearer token: the web config authenticated the client
+		// (basic auth before this handler, or a verified certificate).
+		return true
+	}
 	vals := r.Header.Values("Authorization")
 	if len(vals) != 1 {
 		return false

@@ -53,6 +53,18 @@ type Sample struct {
 // prometheus binary is missing.
 func StartPrometheus(t testing.TB, target, tokenFile string) *Prometheus {
 	t.Helper()
+	return StartPrometheusWith(t, target, fmt.Sprintf(`    authorization:
+      type: Bearer
+      credentials_file: %q
+`, tokenFile))
+}
+
+// StartPrometheusWith is StartPrometheus with the scrape job's
+// authentication and transport given as YAML lines at the job's level
+// (indented four spaces), for example scheme: https, tls_config and
+// basic_auth.
+func StartPrometheusWith(t testing.TB, target, jobYAML string) *Prometheus {
+	t.Helper()
 	bin, err := exec.LookPath("prometheus")
 	if err != nil {
 		t.Fatalf("prometheus not found in PATH (%v): install the Debian package: apt-get install -y prometheus", err)
@@ -66,12 +78,9 @@ func StartPrometheus(t testing.TB, target, tokenFile string) *Prometheus {
 scrape_configs:
   - job_name: %s
     metrics_path: /metrics
-    authorization:
-      type: Bearer
-      credentials_file: %q
-    static_configs:
+%s    static_configs:
       - targets: [%q]
-`, job, tokenFile, target)
+`, job, jobYAML, target)
 	cfgPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatalf("write prometheus config: %v", err)
