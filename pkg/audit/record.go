@@ -174,6 +174,7 @@ const (
 	RefusedSkippedPidRecycled       = "skipped_pid_recycled"
 	RefusedSkippedAgentResumed      = "skipped_agent_resumed"
 	RefusedSkippedStallUnverifiable = "skipped_stall_unverifiable"
+	RefusedShutdown                 = "shutdown"
 )
 
 // ModeExec is the only spawn mode (no shell is ever involved).

@@ -3,7 +3,11 @@ package observer
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/recovery"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/tracker"
@@ -82,6 +86,31 @@ func (o *Observer) startRecovery() error {
 		o.log.Warn("--recovery-inherit-env: recovery children receive the daemon's whole environment")
 	}
 	o.log.Info("recovery enabled", "program", ro.Program, "source", ro.Source)
+	if err := checkProgram(ro.Program); err != nil {
+		// Not fatal: the program may be installed later (the lookup happens
+		// at every spawn, and a failed spawn is audited as spawn_failed).
+		o.warn("recovery program is not runnable now; recoveries will fail with spawn_failed until it is", "err", err)
+	}
+	return nil
+}
+
+// checkProgram reports an absolute recovery program path that does not
+// exist, is not a regular file or is not executable. A bare name is looked
+// up in the child's PATH at each spawn and is not checked here.
+func checkProgram(program string) error {
+	if !filepath.IsAbs(program) {
+		return nil
+	}
+	fi, err := os.Stat(program)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s: not a regular file", program)
+	}
+	if err := unix.Access(program, unix.X_OK); err != nil {
+		return fmt.Errorf("%s: not executable: %w", program, err)
+	}
 	return nil
 }
 

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
 )
 
@@ -262,13 +264,11 @@ func TestSpawnBudget(t *testing.T) {
 		h.r.Submit(Stall{Pid: pid, Generation: 1, Origin: kernel})
 	}
 	h.r.Tick()
-	if len(h.a.spawns) != DefaultMaxSpawnsPerTick || h.r.Pending() != 20-DefaultMaxSpawnsPerTick {
+	if len(h.a.spawns) != DefaultSpawnBurst || h.r.Pending() != 20-DefaultSpawnBurst {
 		t.Fatalf("tick 1: %d spawned, %d pending; want 16, 4", len(h.a.spawns), h.r.Pending())
 	}
-	h.r.Tick()
-	if len(h.a.spawns) != 20 || h.r.Pending() != 0 {
-		t.Fatalf("tick 2: %d spawned, %d pending", len(h.a.spawns), h.r.Pending())
-	}
+	// The other four wait for tokens (16/s): about a quarter of a second.
+	h.tickUntil(t, "the deferred stalls to spawn", func() bool { return len(h.a.spawns) == 20 && h.r.Pending() == 0 })
 	h.tickUntil(t, "all children to be reaped", func() bool { return h.r.Outstanding() == 0 })
 	if got := h.c.RecoveryOutcomes[stats.OutcomeReapedZero].Load(); got != 20 {
 		t.Fatalf("reaped_zero = %d", got)
@@ -424,5 +424,31 @@ func TestSpawnFailureLoggedOnce(t *testing.T) {
 	}
 	if n := strings.Count(buf.String(), "recovery spawn failed"); n != 1 || !strings.Contains(buf.String(), "/nonexistent/varta-recovery") {
 		t.Fatalf("log %q: want one line naming the program", buf.String())
+	}
+}
+
+// TestReapFailedCounted: a child that cannot be reaped (here another waiter
+// took its exit status, so wait4 fails with ECHILD) gets a complete record
+// with outcome reap_failed and counts in the reap_failed outcome.
+func TestReapFailedCounted(t *testing.T) {
+	h := newHarness(t, Options{Program: "/bin/true"}, realClock())
+	h.r.Submit(Stall{Pid: 1, Generation: 1, Origin: kernel})
+	h.r.Tick()
+	if len(h.a.spawns) != 1 {
+		t.Fatalf("%d spawns", len(h.a.spawns))
+	}
+	var ws unix.WaitStatus
+	if _, err := unix.Wait4(h.a.spawns[0].ChildPid, &ws, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	h.tickUntil(t, "the complete record", func() bool { return len(h.a.completes) == 1 })
+	if c := h.a.completes[0]; c.Outcome != CompleteReapFailed {
+		t.Fatalf("complete %+v, want reap_failed", c)
+	}
+	if got := h.c.RecoveryOutcomes[stats.OutcomeReapFailed].Load(); got != 1 {
+		t.Fatalf("reap_failed outcomes = %d, want 1", got)
+	}
+	if n, _, _ := h.c.RecoveryDuration.Snapshot(); n != 0 {
+		t.Fatalf("%d durations observed for a child not seen to finish", n)
 	}
 }

@@ -243,7 +243,7 @@ func TestPruneInTick(t *testing.T) {
 
 func TestSpawnBudgetAndFreshness(t *testing.T) {
 	clk := &fakeClock{ns: uint64(time.Hour)}
-	h := newHarness(t, Options{Program: "/bin/true", MaxSpawnsPerTick: 2}, clk.now)
+	h := newHarness(t, Options{Program: "/bin/true", SpawnBurst: 2, SpawnRate: 1}, clk.now)
 	for pid := uint32(1); pid <= 4; pid++ {
 		h.r.Submit(Stall{Pid: pid, Generation: 1, Origin: kernel})
 	}
@@ -255,6 +255,11 @@ func TestSpawnBudgetAndFreshness(t *testing.T) {
 		t.Fatal("waiting stalls must be verified when decided, not before")
 	}
 	h.v.verdicts[3] = VerdictResumed // pid 3 beat while waiting
+	h.r.Tick() // no time passed: no token, nothing decided
+	if len(h.a.events) != 2 || h.r.Pending() != 2 {
+		t.Fatalf("a tick without new tokens decided %q", h.a.events)
+	}
+	clk.advance(2 * time.Second) // two tokens
 	h.r.Tick()
 	if got := h.a.events; len(got) != 4 || got[2] != "skipped_agent_resumed" || got[3] != "spawn" {
 		t.Fatalf("events %q", got)
@@ -299,4 +304,45 @@ func TestPendingOverflowRefused(t *testing.T) {
 	if h.c.RecoveryRefused[stats.RefusedOutstandingCapacity].Load() != 1 {
 		t.Fatal("overflow not counted")
 	}
+}
+
+// TestSpawnRateOverTime: 1,000 stalls of distinct agents spread over 2 s of
+// the observer clock, each followed by a Tick as the observer does on every
+// stall-timer wake, start no more than burst + rate × 2 s children; every
+// stall gets exactly one record (spawn, or refused: the deferred ones still
+// queued at shutdown are refused with reason shutdown).
+func TestSpawnRateOverTime(t *testing.T) {
+	const (
+		stalls = 1000
+		span   = 2 * time.Second
+	)
+	clk := &fakeClock{ns: uint64(time.Hour)}
+	h := newHarness(t, Options{Program: "/bin/true", OutstandingCapacity: stalls}, clk.now)
+	for i := range stalls {
+		h.r.Submit(Stall{Pid: uint32(1000 + i), Generation: 1, Origin: kernel})
+		h.r.Tick()
+		clk.advance(span / stalls)
+	}
+	maxSpawns := DefaultSpawnBurst + int(DefaultSpawnRate*span.Seconds())
+	spawned := len(h.a.spawns)
+	if spawned > maxSpawns || spawned < maxSpawns-2 {
+		t.Fatalf("%d children started for %d stalls over %v; want about %d (burst %d + %d/s)",
+			spawned, stalls, span, maxSpawns, DefaultSpawnBurst, DefaultSpawnRate)
+	}
+	if h.r.Pending() != stalls-spawned {
+		t.Fatalf("%d deferred, want %d", h.r.Pending(), stalls-spawned)
+	}
+	h.r.Shutdown(2 * time.Second)
+	if got := len(h.a.spawns) + len(h.a.refused); got != stalls {
+		t.Fatalf("%d records (%d spawn, %d refused) for %d stalls", got, len(h.a.spawns), len(h.a.refused), stalls)
+	}
+	for _, r := range h.a.refused {
+		if r.Reason != ReasonShutdown || r.Outcome != stats.OutcomeRefusedShutdown {
+			t.Fatalf("refused record %+v, want reason shutdown", r)
+		}
+	}
+	if got := h.c.RecoveryOutcomes[stats.OutcomeRefusedShutdown].Load(); got != uint64(stalls-spawned) {
+		t.Fatalf("refused_shutdown = %d, want %d", got, stalls-spawned)
+	}
+	t.Logf("%d stalls over %v: %d spawned, %d deferred then refused at shutdown", stalls, span, spawned, stalls-spawned)
 }

@@ -2,6 +2,7 @@ package recovery
 
 import (
 	"errors"
+	"math"
 	"fmt"
 	"log/slog"
 	"os"
@@ -21,7 +22,10 @@ const (
 	DefaultLedgerCapacity      = 4096
 	DefaultOutstandingCapacity = 4096
 	MaxOutstandingCapacity     = 1 << 20
-	DefaultMaxSpawnsPerTick    = 16
+	// DefaultSpawnRate and DefaultSpawnBurst: the spawn token bucket
+	// (spawn attempts per second of the stall clock, and its size).
+	DefaultSpawnRate           = 16
+	DefaultSpawnBurst          = 16
 	DefaultMaxReapsPerTick     = 64
 	DefaultMaxDecisionsPerTick = 256
 	// DefaultPath is the child's PATH unless an Env entry (or, with
@@ -72,7 +76,13 @@ type Options struct {
 	// submitted, undecided stalls holds twice as many.
 	OutstandingCapacity int
 	AllowCrossNamespace bool
-	MaxSpawnsPerTick    int // default 16
+	// SpawnRate (attempts per second, default 16) and SpawnBurst (default
+	// 16) are the spawn token bucket: every spawn attempt, failed ones
+	// included, takes a token; stalls that find the bucket empty wait in
+	// the queue (deferred) and are verified again when a token is there.
+	// The bucket refills on the observer clock, however often Tick runs.
+	SpawnRate           float64
+	SpawnBurst          int
 	MaxReapsPerTick     int // default 64
 	// MaxDecisionsPerTick bounds the stalls decided in one tick, spawned
 	// or not (default 256, the size of the audit queue): every decision
@@ -160,6 +170,12 @@ func (o Options) normalize() (Options, error) {
 	case o.Debounce < 0:
 		return bad("negative debounce %v", o.Debounce)
 	}
+	switch {
+	case o.SpawnRate == 0:
+		o.SpawnRate = DefaultSpawnRate
+	case !(o.SpawnRate > 0) || math.IsInf(o.SpawnRate, 0):
+		return bad("spawn rate %v: must be a positive number", o.SpawnRate)
+	}
 	defaults := []struct {
 		name string
 		v    *int
@@ -168,7 +184,7 @@ func (o Options) normalize() (Options, error) {
 	}{
 		{"ledger capacity", &o.LedgerCapacity, DefaultLedgerCapacity, 0},
 		{"outstanding capacity", &o.OutstandingCapacity, DefaultOutstandingCapacity, MaxOutstandingCapacity},
-		{"spawns per tick", &o.MaxSpawnsPerTick, DefaultMaxSpawnsPerTick, 0},
+		{"spawn burst", &o.SpawnBurst, DefaultSpawnBurst, 0},
 		{"reaps per tick", &o.MaxReapsPerTick, DefaultMaxReapsPerTick, 0},
 		{"decisions per tick", &o.MaxDecisionsPerTick, DefaultMaxDecisionsPerTick, 0},
 	}

@@ -78,7 +78,7 @@ func TestNewOptions(t *testing.T) {
 	}{
 		{name: "defaults", chk: func(t *testing.T, o Options) {
 			want := Options{Program: "/bin/true", Source: "inline", CaptureBytes: 4096, Debounce: time.Second,
-				LedgerCapacity: 4096, OutstandingCapacity: 4096, MaxSpawnsPerTick: 16, MaxReapsPerTick: 64, MaxDecisionsPerTick: 256}
+				LedgerCapacity: 4096, OutstandingCapacity: 4096, SpawnRate: 16, SpawnBurst: 16, MaxReapsPerTick: 64, MaxDecisionsPerTick: 256}
 			if !reflect.DeepEqual(o, want) {
 				t.Fatalf("%+v", o)
 			}

@@ -44,6 +44,10 @@ type Runner struct {
 	pending    []Stall
 	pendingCap int
 
+	tokens    float64 // spawn token bucket (Options.SpawnRate, SpawnBurst)
+	tokensAt  uint64  // observer clock of the last refill
+	tokensSet bool
+
 	ledger *ledger
 	buf    []byte
 	closed bool
@@ -108,9 +112,9 @@ func (r *Runner) Submit(s Stall) {
 
 // Tick enforces timeouts, reaps finished children (at most
 // MaxReapsPerTick, starting where the previous tick stopped), prunes the
-// debounce ledger and decides queued stalls (at most MaxSpawnsPerTick
-// spawn attempts and MaxDecisionsPerTick decisions; the rest wait and are
-// verified again next tick). It never waits for a child.
+// debounce ledger and decides queued stalls (while the spawn token bucket
+// has a token, and at most MaxDecisionsPerTick decisions; the rest wait and
+// are verified again at a later Tick). It never waits for a child.
 func (r *Runner) Tick() {
 	if r.closed {
 		return
@@ -218,7 +222,9 @@ func (r *Runner) finish(c *child, outcome string, code, sig int) {
 	case outcome == CompleteKilled:
 		o = stats.OutcomeKilled
 	case outcome == CompleteReapFailed:
-		return // no outcome label and no duration: the child was not seen to finish
+		// No duration: the child was not seen to finish.
+		r.c.RecoveryOutcomes[stats.OutcomeReapFailed].Add(1)
+		return
 	case code == 0:
 		o = stats.OutcomeReapedZero
 	default:
@@ -270,13 +276,29 @@ func (r *Runner) remove(c *child) {
 	c.nextSame = nil
 }
 
-// decidePending decides queued stalls within this tick's budgets and
-// keeps the rest, in order, for the next tick.
+// refill adds the spawn tokens earned since the last refill, up to the
+// burst. A clock that reads earlier than the last refill earns nothing.
+func (r *Runner) refill(now uint64) {
+	if !r.tokensSet {
+		r.tokens, r.tokensAt, r.tokensSet = float64(r.opts.SpawnBurst), now, true
+		return
+	}
+	if now > r.tokensAt {
+		r.tokens = min(float64(r.opts.SpawnBurst), r.tokens+float64(now-r.tokensAt)*r.opts.SpawnRate/1e9)
+		r.tokensAt = now
+	}
+}
+
+// decidePending decides queued stalls while a spawn token is available
+// (a decision that spawns takes one) and within this call's decision
+// budget, and keeps the rest, in order, for a later Tick. However often
+// it runs, spawn attempts never exceed SpawnBurst + SpawnRate × elapsed.
 func (r *Runner) decidePending() {
-	spawns, i := 0, 0
-	for i < len(r.pending) && i < r.opts.MaxDecisionsPerTick && spawns < r.opts.MaxSpawnsPerTick {
+	r.refill(r.now())
+	i := 0
+	for i < len(r.pending) && i < r.opts.MaxDecisionsPerTick && r.tokens >= 1 {
 		if r.decide(r.pending[i]) {
-			spawns++
+			r.tokens--
 		}
 		i++
 	}
@@ -451,7 +473,8 @@ func (r *Runner) refuse(s Stall, now uint64, o stats.Outcome, reason string, rr 
 	r.a.Refused(RefusedRecord{ObserverNs: now, AgentPid: s.Pid, Reason: reason, Service: s.Service, Outcome: o})
 }
 
-// Shutdown stops the runner: queued stalls are dropped undecided, every
+// Shutdown stops the runner: every stall still queued is refused with
+// reason shutdown (a refused record each, outcome refused_shutdown), every
 // outstanding child's process group gets SIGKILL, and the children are
 // reaped, waiting up to grace in total. Each gets its complete record; a
 // child that could not be reaped within grace gets one with outcome
@@ -461,6 +484,10 @@ func (r *Runner) Shutdown(grace time.Duration) {
 		return
 	}
 	r.closed = true
+	now := r.now()
+	for _, s := range r.pending {
+		r.refuse(s, now, stats.OutcomeRefusedShutdown, ReasonShutdown, 0, false)
+	}
 	r.pending = nil
 	for _, c := range r.kids {
 		c.kill()

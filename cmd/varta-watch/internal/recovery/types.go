@@ -75,6 +75,9 @@ const (
 	ReasonAgentResumed             = "skipped_agent_resumed"
 	ReasonPidRecycled              = "skipped_pid_recycled"
 	ReasonStallUnverifiable        = "skipped_stall_unverifiable"
+	// ReasonShutdown: the stall was still queued for a decision when the
+	// daemon shut down.
+	ReasonShutdown = "shutdown"
 )
 
 // Plan is the service layer's say on a stall that passed every gate

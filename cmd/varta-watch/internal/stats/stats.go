@@ -48,6 +48,13 @@ const (
 	OutcomeRefusedBackoff
 	OutcomeRefusedGaveUp
 	OutcomeRefusedIdentityUnsafe
+	// OutcomeReapFailed: a child that could not be reaped (wait failed,
+	// or still there after the shutdown grace); its complete record says
+	// reap_failed.
+	OutcomeReapFailed
+	// OutcomeRefusedShutdown: a stall still queued for a decision when the
+	// daemon shut down (a refused record with reason shutdown).
+	OutcomeRefusedShutdown
 	NumOutcomes
 )
 
@@ -58,6 +65,7 @@ var outcomeLabels = [NumOutcomes]string{
 	"refused_outstanding_capacity", "skipped_agent_resumed",
 	"skipped_pid_recycled", "skipped_stall_unverifiable",
 	"refused_backoff", "refused_gave_up", "refused_identity_unsafe",
+	"reap_failed", "refused_shutdown",
 }
 
 // Label returns the metric label value.
