@@ -255,7 +255,7 @@ func TestSpawnBudgetAndFreshness(t *testing.T) {
 		t.Fatal("waiting stalls must be verified when decided, not before")
 	}
 	h.v.verdicts[3] = VerdictResumed // pid 3 beat while waiting
-	h.r.Tick() // no time passed: no token, nothing decided
+	h.r.Tick()                       // no time passed: no token, nothing decided
 	if len(h.a.events) != 2 || h.r.Pending() != 2 {
 		t.Fatalf("a tick without new tokens decided %q", h.a.events)
 	}

@@ -2,9 +2,9 @@ package recovery
 
 import (
 	"errors"
-	"math"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,9 +81,9 @@ type Options struct {
 	// included, takes a token; stalls that find the bucket empty wait in
 	// the queue (deferred) and are verified again when a token is there.
 	// The bucket refills on the observer clock, however often Tick runs.
-	SpawnRate           float64
-	SpawnBurst          int
-	MaxReapsPerTick     int // default 64
+	SpawnRate       float64
+	SpawnBurst      int
+	MaxReapsPerTick int // default 64
 	// MaxDecisionsPerTick bounds the stalls decided in one tick, spawned
 	// or not (default 256, the size of the audit queue): every decision
 	// is an audit record and a Verify call.
