@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,8 +19,14 @@ import (
 func TestDaemonLogTellsTheStory(t *testing.T) {
 	for _, format := range []string{"text", "json"} {
 		t.Run(format, func(t *testing.T) {
-			d := start(t, "--threshold-ms", "300", "--log-format", format,
-				"--recovery-exec", "/bin/false {pid}")
+			dir := newDir(t)
+			prog := filepath.Join(dir, "noisy-recovery")
+			script := "#!/bin/sh\necho \"restarting $1\"\necho 'no unit found' >&2\nexit 1\n"
+			if err := os.WriteFile(prog, []byte(script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			d := startIn(t, dir, nil, "--threshold-ms", "300", "--log-format", format,
+				"--recovery-exec", prog+" {pid}")
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			_, pid := d.agent(ctx, "self", "1", 30*time.Second, nil)
@@ -29,10 +37,19 @@ func TestDaemonLogTellsTheStory(t *testing.T) {
 			if code := d.stop(syscall.SIGTERM); code != 0 {
 				t.Fatalf("exit %d", code)
 			}
+			// Every line of the daemon's stderr is its own (the child's
+			// output only inside "recovery child output" lines).
+			for _, l := range strings.Split(strings.TrimSpace(d.stderr.String()), "\n") {
+				if !strings.HasPrefix(l, "varta-watch: ") && !strings.HasPrefix(l, "{") {
+					t.Errorf("unprefixed line on the daemon's stderr: %q", l)
+				}
+			}
 			lines := logLines(t, format, d.stderr.String())
 			want := []struct{ msg, attr, val string }{
 				{"agent stalled", "pid", spid},
 				{"recovery spawned", "pid", spid},
+				{"recovery child output", "line", "restarting " + spid},
+				{"recovery child output", "line", "no unit found"},
 				{"recovery completed", "exit", "1"},
 				{"shutting down", "reason", "terminated"},
 			}
@@ -86,6 +103,9 @@ func logLines(t *testing.T, format, out string) []map[string]string {
 				}
 			}
 			m["msg"] = msg
+			if j := strings.Index(rest, " line="); j >= 0 {
+				m["line"] = rest[j+len(" line="):] // the last attribute; may hold spaces
+			}
 			if strings.HasPrefix(msg, "shutting down") {
 				m["reason"] = rest
 			}

@@ -1,8 +1,10 @@
 package recovery
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,6 +28,81 @@ type child struct {
 	outFd, errFd   int // read ends of the capture pipes; -1 = closed
 	outLen, errLen int
 	truncated      bool
+
+	fwd *forwarder // without --recovery-capture-stdio: output goes to the log
+}
+
+// Forwarded output: at most forwardLines lines of one child reach the
+// daemon's log, each at most forwardLineMax bytes; the rest are counted in
+// one closing line.
+const (
+	forwardLines   = 50
+	forwardLineMax = 1024
+)
+
+// forwarder turns a child's stdout and stderr into log lines that name the
+// child, the agent and the stream, so that a recovery program's output
+// never reaches the daemon's stderr unprefixed.
+type forwarder struct {
+	log     *slog.Logger // nil: the output is read and dropped
+	partial [2][]byte
+	shown   int
+	hidden  int
+}
+
+var streamNames = [2]string{"stdout", "stderr"}
+
+func (f *forwarder) feed(c *child, stream int, data []byte) {
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		chunk := data
+		if i >= 0 {
+			chunk = data[:i]
+		}
+		room := forwardLineMax - len(f.partial[stream])
+		if len(chunk) > room {
+			f.partial[stream] = append(f.partial[stream], chunk[:room]...)
+			f.emit(c, stream, "…")
+			data = data[room:]
+			continue
+		}
+		f.partial[stream] = append(f.partial[stream], chunk...)
+		if i < 0 {
+			return
+		}
+		f.emit(c, stream, "")
+		data = data[i+1:]
+	}
+}
+
+// emit logs the stream's pending line (suffix marks a cut line) and
+// empties it.
+func (f *forwarder) emit(c *child, stream int, suffix string) {
+	line := f.partial[stream]
+	f.partial[stream] = line[:0]
+	if f.shown >= forwardLines {
+		f.hidden++
+		return
+	}
+	f.shown++
+	if f.log != nil {
+		q := strconv.Quote(string(line)) // control bytes and bad UTF-8 escaped
+		f.log.Info("recovery child output", "child", c.pid, "pid", c.agentPid, "stream", streamNames[stream],
+			"line", q[1:len(q)-1]+suffix)
+	}
+}
+
+// flush logs the unterminated last lines and the count of lines not shown.
+func (f *forwarder) flush(c *child) {
+	for stream := range f.partial {
+		if len(f.partial[stream]) > 0 {
+			f.emit(c, stream, "")
+		}
+	}
+	if f.hidden > 0 && f.log != nil {
+		f.log.Info("recovery child output: lines not shown", "child", c.pid, "pid", c.agentPid, "hidden", f.hidden)
+		f.hidden = 0
+	}
 }
 
 // buildArgv returns the child's argv (program as configured, then every
@@ -80,8 +157,11 @@ func (r *Runner) start(path string, argv []string) (c *child, err error) {
 	defer unix.Close(devnull)
 
 	c = &child{outFd: -1, errFd: -1}
+	if !r.opts.CaptureStdio {
+		c.fwd = &forwarder{log: r.log}
+	}
 	files := []uintptr{uintptr(devnull), 1, 2}
-	if r.opts.CaptureStdio {
+	{ // always pipes: counted (--recovery-capture-stdio) or forwarded to the log
 		var outW, errW int
 		if c.outFd, outW, err = cloexecPipe(); err != nil {
 			return nil, err
@@ -123,6 +203,10 @@ func (c *child) kill() {
 // bytes up to limit combined. A byte beyond the limit sets truncated and
 // closes both pipes. EOF closes that pipe.
 func (c *child) drain(buf []byte, limit int) {
+	if c.fwd != nil {
+		c.forward(buf)
+		return
+	}
 	for _, which := range [2]*int{&c.outFd, &c.errFd} {
 	read:
 		for *which >= 0 {
@@ -151,6 +235,27 @@ func (c *child) drain(buf []byte, limit int) {
 	}
 }
 
+// forward reads whatever the pipes hold without blocking and hands it to
+// the forwarder line by line. EOF or an error closes that pipe.
+func (c *child) forward(buf []byte) {
+	for stream, which := range [2]*int{&c.outFd, &c.errFd} {
+	read:
+		for *which >= 0 {
+			got, err := unix.Read(*which, buf)
+			switch {
+			case got > 0:
+				c.fwd.feed(c, stream, buf[:got])
+			case errors.Is(err, unix.EINTR):
+			case errors.Is(err, unix.EAGAIN):
+				break read
+			default: // EOF or an error
+				unix.Close(*which)
+				*which = -1
+			}
+		}
+	}
+}
+
 func (c *child) add(which *int, n int) {
 	if which == &c.outFd {
 		c.outLen += n
@@ -160,6 +265,9 @@ func (c *child) add(which *int, n int) {
 }
 
 func (c *child) closeCapture() {
+	if c.fwd != nil {
+		c.fwd.flush(c)
+	}
 	if c.outFd >= 0 {
 		unix.Close(c.outFd)
 		c.outFd = -1

@@ -9,8 +9,8 @@ import (
 	"github.com/varta-go/varta/pkg/vlp"
 )
 
-// captureBufSize is the scratch buffer for draining capture pipes (the
-// bytes are discarded).
+// captureBufSize is the scratch buffer for draining the output pipes (the
+// bytes are counted and discarded, or forwarded to the log line by line).
 const captureBufSize = 64 << 10
 
 // logEvery is the minimum spacing of repeated identical failure logs.
@@ -85,6 +85,8 @@ func New(opts Options, v Verifier, a Auditor, c *stats.Counters, now func() uint
 	r.path = envPath(r.env)
 	if o.CaptureStdio {
 		r.buf = make([]byte, min(captureBufSize, o.CaptureBytes+1))
+	} else {
+		r.buf = make([]byte, captureBufSize) // output forwarded to the log
 	}
 	return r, nil
 }
