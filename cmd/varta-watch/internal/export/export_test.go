@@ -182,6 +182,13 @@ func TestOpenRefusesUnsafeFiles(t *testing.T) {
 		}, ErrNotRegular, false, "(a named pipe)"},
 		{"group readable", func(t *testing.T, dir, path string) { mustWrite(t, path, 0o640) }, ErrGroupOtherAccess, false, "mode 0640"},
 		{"other writable", func(t *testing.T, dir, path string) { mustWrite(t, path, 0o602) }, ErrGroupOtherAccess, false, "mode 0602"},
+		{"second hard link", func(t *testing.T, dir, path string) {
+			other := filepath.Join(dir, "other-name")
+			mustWrite(t, other, 0o600)
+			if err := os.Link(other, path); err != nil {
+				t.Fatal(err)
+			}
+		}, ErrHardLinks, false, "(2 links)"},
 		{"other user's file", func(t *testing.T, dir, path string) {
 			mustWrite(t, path, 0o600)
 			if err := os.Chown(path, 65534, 65534); err != nil {

@@ -10,9 +10,13 @@ import (
 
 // Rules an events file must satisfy. Open's errors wrap one of these.
 var (
-	ErrSymlink          = errors.New("is a symbolic link (the events file is never followed through a symlink)")
-	ErrNotRegular       = errors.New("is not a regular file")
-	ErrNotOwner         = errors.New("is not owned by the observer's user")
+	ErrSymlink    = errors.New("is a symbolic link (the events file is never followed through a symlink)")
+	ErrNotRegular = errors.New("is not a regular file")
+	ErrNotOwner   = errors.New("is not owned by the observer's user")
+	// ErrHardLinks: the file has more than one hard link (the same rule as
+	// the audit log: another name for the file could be read or kept by
+	// someone the file's mode does not admit).
+	ErrHardLinks        = errors.New("has more than one hard link")
 	ErrGroupOtherAccess = errors.New("has group or other permission bits (the events file must be mode 0600 or stricter; 0640 with --files-group-readable)")
 )
 
@@ -68,6 +72,9 @@ func checkStat(path string, st *unix.Stat_t, uid int, groupRead bool) error {
 	}
 	if int(st.Uid) != uid {
 		return fmt.Errorf("events file %q %w (owner uid %d, observer uid %d)", path, ErrNotOwner, st.Uid, uid)
+	}
+	if n := uint64(st.Nlink); n != 1 {
+		return fmt.Errorf("events file %q %w (%d links); remove the other names", path, ErrHardLinks, n)
 	}
 	forbidden, fix := uint32(0o077), "600"
 	if groupRead {

@@ -152,7 +152,7 @@ func NewServer(opts ServerOptions, reg *Registry, c *stats.Counters) (*Server, e
 		}
 		s.limiter = newIPLimiter(opts.RateLimitPerSec, opts.RateLimitBurst, maxClients)
 	}
-	errLog := log.New(logfWriter(logf), "metrics endpoint: ", 0)
+	errLog := log.New(newScrapeErrorFilter(logfWriter(logf)), "metrics endpoint: ", 0)
 	s.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog: errLog,
 		// One inconsistent series (for example a pid listed twice during
@@ -178,7 +178,7 @@ func NewServer(opts ServerOptions, reg *Registry, c *stats.Counters) (*Server, e
 	s.ln = s.conns
 	s.srv.ConnState = s.conns.connState
 	if ta, ok := ln.Addr().(*net.TCPAddr); !ok || !ta.IP.IsLoopback() {
-		logf("warning: metrics endpoint listens on %s, which is not a loopback address; anyone who can reach it may try tokens (bind to 127.0.0.1 or firewall it)", ln.Addr())
+		logf("metrics endpoint listens on %s, which is not a loopback address; anyone who can reach it may try tokens (bind to 127.0.0.1 or firewall it)", ln.Addr())
 	}
 	return s, nil
 }

@@ -60,6 +60,7 @@ type Observer struct {
 
 	stage    stageName
 	iter     atomic.Uint64 // control-loop iterations: the watchdogs' progress signal
+	hupLog   throttle      // the SIGHUP reopen line
 	lastErr  atomic.Pointer[string]
 	lastNow  int64
 	pending  []tracker.Stall
@@ -337,7 +338,7 @@ func (o *Observer) loop(ctx context.Context, hup <-chan os.Signal) error {
 			return err
 		case <-hup:
 			if o.exp != nil {
-				o.log.Info("SIGHUP: reopening the events file")
+				o.logReopen()
 				o.exp.Reopen()
 			}
 		case <-o.wake:
@@ -502,4 +503,40 @@ func shutdownReason(ctx context.Context, err error, after time.Duration) string 
 		return c.Error()
 	}
 	return "stopped by the caller"
+}
+
+// reopenLogEvery bounds the "reopening the events file" line: a SIGHUP
+// storm reopens the file every time but logs once per period, with the
+// number of reopens not logged since.
+const reopenLogEvery = 10 * time.Second
+
+// throttle lets one event through per period and counts the rest.
+type throttle struct {
+	last       time.Time
+	suppressed int
+}
+
+// allow reports whether the event at now is logged, and how many were
+// suppressed since the last one that was.
+func (t *throttle) allow(now time.Time, every time.Duration) (ok bool, suppressed int) {
+	if !t.last.IsZero() && now.Sub(t.last) < every {
+		t.suppressed++
+		return false, 0
+	}
+	n := t.suppressed
+	t.last, t.suppressed = now, 0
+	return true, n
+}
+
+// logReopen logs a SIGHUP reopen, at most once per reopenLogEvery.
+func (o *Observer) logReopen() {
+	ok, n := o.hupLog.allow(time.Now(), reopenLogEvery)
+	if !ok {
+		return
+	}
+	if n > 0 {
+		o.log.Info("SIGHUP: reopening the events file", "unlogged_reopens", n)
+		return
+	}
+	o.log.Info("SIGHUP: reopening the events file")
 }
