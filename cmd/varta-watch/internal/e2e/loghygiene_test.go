@@ -14,6 +14,8 @@ func TestLogHygiene(t *testing.T) {
 	dir := newDir(t)
 	tf, _ := tokenFile(t, dir)
 	d := startIn(t, dir, nil, "--threshold-ms", "1000", "--prom-addr", "0.0.0.0:0", "--prom-token-file", tf)
+	// SIGHUP is handled once the loop runs (the "observing" line).
+	waitFor(t, 10*time.Second, "the observing line", func() bool { return strings.Contains(d.stderr.String(), "observing") })
 	for range 500 {
 		if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
