@@ -166,11 +166,28 @@ func Rotate(path string, opts RotateOptions) (RotateResult, error) {
 		return res, fmt.Errorf("rotate: create new audit file: %w", err)
 	}
 	defer next.Close()
+	// Records the last daemon lost at shutdown stay a gap across the
+	// rotation (see the seq note in writer.go).
+	var note *os.File
+	var lossLine []byte
+	if nf, err := openReadOnly(SeqNotePath(path)); err == nil {
+		n, ok := readSeqNote(nf)
+		nf.Close()
+		if ok && n.after == plan.prev && n.next > plan.nextSeq {
+			lossLine = lossComment(n, plan.nextSeq)
+			plan.nextSeq = n.next
+			if note, err = openSeqNote(path); err != nil {
+				return res, fmt.Errorf("rotate %q: %w", path, err)
+			}
+			defer note.Close()
+		}
+	}
 	boot := Record{Seq: plan.nextSeq, Kind: KindBoot, Boot: BootRecord{
 		WallclockMs: opts.Now().UnixMilli(), DaemonPid: opts.DaemonPid,
 		PrevChain: plan.prev, HasPrevChain: true, Reason: BootRotation,
 	}}
-	buf, _ := headerAndBoot(nil, false, true, &boot, plan.prev)
+	buf := append([]byte(HeaderV2+"\n"), lossLine...)
+	buf = boot.appendLinked(buf, plan.prev)
 	if _, err := next.Write(buf); err != nil {
 		return res, fmt.Errorf("rotate: write rotation boot to %q: %w", path, err)
 	}
@@ -179,6 +196,11 @@ func Rotate(path string, opts RotateOptions) (RotateResult, error) {
 	}
 	if err := syncDir(path); err != nil {
 		return res, fmt.Errorf("rotate: %w", err)
+	}
+	if note != nil {
+		if err := writeSeqNote(note, seqNote{}); err != nil {
+			return res, fmt.Errorf("rotate: clear the seq note (the gap is recorded): %w", err)
+		}
 	}
 	return RotateResult{Path: path, Rotated: GenerationPath(path, 1), Boot: boot}, nil
 }

@@ -173,3 +173,29 @@ func FuzzDecodeSeqNote(f *testing.F) {
 		}
 	})
 }
+
+// TestRotateKeepsTheGap: an offline rotation of a log whose daemon lost
+// records at shutdown starts the new generation after the lost seqs.
+func TestRotateKeepsTheGap(t *testing.T) {
+	path := logPath(t)
+	if err := loseAtClose(t, path, 4); err == nil {
+		t.Fatal("no loss reported")
+	}
+	res, err := Rotate(path, RotateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Boot.Seq != 6 {
+		t.Fatalf("rotation boot seq %d, want 6 (seqs 2..5 lost)", res.Boot.Seq)
+	}
+	rep := verify(t, path, VerifyOptions{})
+	requireIntact(t, rep)
+	if rep.LostRecords != 4 {
+		t.Fatalf("lost %d, want 4:\n%s", rep.LostRecords, dumpReport(rep))
+	}
+	w := openWriter(t, Options{Path: path}) // the note was cleared
+	if b := w.Boot(); b.Seq != 7 || b.LostSeqs != 0 {
+		t.Fatalf("boot after the rotation %+v, want seq 7 without loss", b)
+	}
+	closeWriter(t, w)
+}

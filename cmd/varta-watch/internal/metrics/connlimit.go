@@ -130,13 +130,6 @@ func (l *connLimiter) release(c *limitedConn) {
 	l.mu.Unlock()
 }
 
-// open returns the number of connections holding a slot.
-func (l *connLimiter) open() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.conns)
-}
-
 // connState is the http.Server's ConnState hook: it marks connections
 // evictable while no request is in progress on them.
 func (l *connLimiter) connState(nc net.Conn, state http.ConnState) {
