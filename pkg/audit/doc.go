@@ -1,4 +1,4 @@
-// Package audit owns the varta recovery audit log, schema v2 (audit.md): the
+// Package audit owns the varta recovery audit log, schema v2 (docs/audit.md): the
 // record types and their exact line encoding, the SHA-256 hash chain, the
 // daemon's Writer (file rules, advisory lock, tail recovery and boot records,
 // bounded non-blocking queue, fdatasync cadence, rotation), a streaming Reader

@@ -92,7 +92,7 @@ func openErr(path string, err error) error {
 	return fmt.Errorf("open audit file %q: %w", path, &os.PathError{Op: "open", Path: path, Err: err})
 }
 
-// checkAuditFD enforces the file rules of audit.md §3 on an open descriptor.
+// checkAuditFD enforces the file rules of docs/audit.md ("How varta-watch writes it") on an open descriptor.
 func checkAuditFD(fd int, path string) error {
 	st, err := statRegular(fd, path)
 	if err != nil {

@@ -6,7 +6,7 @@ import (
 	"fmt"
 )
 
-// chainDomain is the domain separation prefix of every chain link (audit.md §2).
+// chainDomain is the domain separation prefix of every chain link (docs/audit.md, "The file").
 const chainDomain = "VARTA-AUDIT-v2"
 
 // Hash is one link of the audit chain: a raw SHA-256 digest. Its text form is
@@ -92,7 +92,7 @@ func appendHex(dst []byte, h Hash) []byte {
 	return dst
 }
 
-// ChainHash computes one link of the chain (audit.md §2):
+// ChainHash computes one link of the chain (docs/audit.md, "The file"):
 //
 //	SHA-256("VARTA-AUDIT-v2" ‖ 0x00 ‖ kind ‖ 0x00 ‖ prev(32 raw bytes) ‖ 0x00 ‖ body)
 //

@@ -14,7 +14,7 @@ import (
 // ErrUnknownKind or ErrBadField) with errors.Is.
 type ParseError struct {
 	Line   int    // 1-based line in its file; 0 when parsed without a file
-	Column int    // 0-based column as numbered in audit.md; -1 for the whole line
+	Column int    // 0-based column as numbered in docs/audit.md; -1 for the whole line
 	Field  string // the column's name, empty for the whole line
 	Msg    string
 	Err    error // ErrColumnCount, ErrUnknownKind or ErrBadField
@@ -295,7 +295,7 @@ func (p *parser) parse(line []byte, r *Record) error {
 	return nil
 }
 
-// checkExitSignal enforces audit.md §1: exit_code and signal are never both
+// checkExitSignal enforces docs/audit.md ("The file"): exit_code and signal are never both
 // numbers; reap_failed has neither; reaped and killed have exactly one.
 func checkExitSignal(x *CompleteRecord) error {
 	code, sig := x.ExitCode >= 0, x.Signal > 0

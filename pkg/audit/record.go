@@ -4,7 +4,7 @@ import (
 	"strconv"
 )
 
-// Header lines (audit.md §1). They are written with a trailing LF.
+// Header lines (docs/audit.md, "The file"). They are written with a trailing LF.
 const (
 	HeaderV2 = "# varta-watch recovery audit v2"
 	HeaderV1 = "# varta-watch recovery audit v1"
@@ -25,7 +25,7 @@ const (
 	KindControl
 )
 
-// Column counts per kind (audit.md §1).
+// Column counts per kind (docs/audit.md, "The file").
 const (
 	bootColumns     = 8
 	spawnColumns    = 11
@@ -112,7 +112,7 @@ func kindOf(b []byte) (Kind, bool) {
 // BootReason is column 6 of a boot record.
 type BootReason string
 
-// Boot reasons (audit.md §1).
+// Boot reasons (docs/audit.md, "The file").
 const (
 	// BootFresh: new or empty file.
 	BootFresh BootReason = "fresh"
@@ -159,7 +159,7 @@ func oneOf[T ~string](b []byte, vals []T) (T, bool) {
 	return "", false
 }
 
-// Refusal reasons written by varta-watch (recovery.md §2). The verifier
+// Refusal reasons written by varta-watch (docs/recovery.md §3). The verifier
 // accepts any sanitized token in this column, so that a newer daemon's
 // reasons still verify; these are the ones the suite writes today.
 const (
@@ -228,7 +228,7 @@ type CompleteRecord struct {
 	Truncated  bool
 }
 
-// RefusedRecord: a stall was not recovered (recovery.md §2).
+// RefusedRecord: a stall was not recovered (docs/recovery.md §3).
 type RefusedRecord struct {
 	WallclockMs int64  // 0: stamped by the Writer at enqueue
 	ObserverNs  uint64 // the observer's stall clock

@@ -118,7 +118,7 @@ type RotateResult struct {
 	Boot    Record // the rotation boot written at the top of the new file
 }
 
-// Rotate rotates the log at path exactly as the Writer does (audit.md §3):
+// Rotate rotates the log at path exactly as the Writer does (docs/audit.md, "How varta-watch writes it"):
 // PATH.5 is removed, PATH.4 … PATH.1 shift up, PATH becomes PATH.1, a new
 // PATH is created exclusively (0600) with the v2 header and a rotation boot
 // continuing the chain and the seq of PATH.1, then the new file and the

@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The seq note (audit.md "Records lost at shutdown") is a small fixed-size
+// The seq note (docs/audit.md, "Records lost at shutdown") is a small fixed-size
 // file beside the audit file, PATH.seq. Open creates it, fills it and syncs
 // it while the disk has room; at Close, when records whose seq was already
 // assigned could not be written (the disk is full), the Writer overwrites

@@ -103,7 +103,7 @@ func leadingSeq(line []byte) (uint64, bool) {
 }
 
 // planTail inspects an existing audit file of the given size and decides
-// the boot reason (audit.md §1, §3). prevGen is consulted only when the file
+// the boot reason (docs/audit.md). prevGen is consulted only when the file
 // holds no record yet: a crash between "PATH → PATH.1" and the rotation
 // boot leaves an empty or header-only PATH whose chain must continue PATH.1.
 func planTail(f io.ReaderAt, size int64, prevGen func() (Record, bool)) (tailPlan, error) {

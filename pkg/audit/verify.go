@@ -157,7 +157,7 @@ func (r *Report) Intact() bool { return r.Verdict == VerdictIntact }
 
 // Verify verifies the log at path together with its rotated generations
 // (PATH.5 … PATH.1, oldest first; missing ones are fine) by every rule of
-// audit.md §4, streaming in constant memory. Verification problems are in
+// docs/audit.md ("verify"), streaming in constant memory. Verification problems are in
 // the Report; the error is for I/O failures only (including a log that does
 // not exist at all).
 func Verify(path string, opts VerifyOptions) (*Report, error) {

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// Defaults of Options (audit.md §3).
+// Defaults of Options (docs/audit.md, "How varta-watch writes it").
 const (
 	DefaultQueueSize   = 256
 	DefaultSyncEvery   = 1
@@ -673,7 +673,7 @@ func (w *Writer) shutdown() {
 	w.closeMu.Unlock()
 }
 
-// rotate implements audit.md §3 from the writing goroutine. Records that
+// rotate implements rotation (docs/audit.md, "How varta-watch writes it") from the writing goroutine. Records that
 // were enqueued before the rotation boot's seq was reserved are written to
 // the old generation first, so that seq stays increasing across files.
 // A failure is counted and retried after rotateRetry; when PATH was already

@@ -24,7 +24,7 @@ func wireOf(f vlp.Frame, fixCRC bool, mutate func(b *[vlp.FrameSize]byte)) []byt
 
 var okFrame = vlp.Frame{Status: vlp.StatusOk, Pid: 4242, Timestamp: 1000, Nonce: 7, Payload: 9}
 
-// TestDecodePrecedence covers the precedence cases vlp.md §1 lists outside
+// TestDecodePrecedence covers the precedence cases docs/vlp.md §3 lists outside
 // the JSON vectors, plus a few neighbours: when several checks fail, the
 // first in normative order wins.
 func TestDecodePrecedence(t *testing.T) {

@@ -12,7 +12,7 @@ const (
 	OriginKernelAttested            Origin = 3
 )
 
-// String returns the spec name of o.
+// String returns the protocol name of o (docs/vlp.md §4).
 func (o Origin) String() string {
 	switch o {
 	case OriginNetworkUnverified:

@@ -1,4 +1,4 @@
-// Package secure owns the secure UDP transport of VLP v0.2 (vlp.md §3): the
+// Package secure owns the secure UDP transport of VLP v0.2 (docs/vlp.md §5 to §8): the
 // 60-byte shared-key and 64-byte master-key ChaCha20-Poly1305 frames, the
 // HKDF-SHA256 derivations, the key-file formats, the sender's nonce
 // discipline (Sealer), the observer's constant-work opening (Opener) and the

@@ -6,7 +6,7 @@ import (
 	"encoding/binary"
 )
 
-// HKDF info labels (vlp.md §3). Each is followed by a NUL byte and
+// HKDF info labels (docs/vlp.md §6). Each is followed by a NUL byte and
 // little-endian integers.
 const (
 	labelAgent   = "varta-agent-v1\x00"

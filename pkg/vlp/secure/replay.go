@@ -65,7 +65,7 @@ type senderState struct {
 	newer, older int32
 }
 
-// ReplayGuard applies the observer's replay rules (vlp.md §3) to frames that
+// ReplayGuard applies the observer's replay rules (docs/vlp.md §7) to frames that
 // opened and decoded successfully. State is keyed by the authenticated inner
 // pid, not by the source address. Per pid it keeps the current and the
 // previous iv_random with the highest counter accepted under each, the

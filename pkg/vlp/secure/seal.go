@@ -12,12 +12,12 @@ import (
 )
 
 // lastCounter is the iv_counter value a sender never uses: on reaching it
-// the sender moves to the next prefix index with counter 0 (vlp.md §3), so
+// the sender moves to the next prefix index with counter 0 (docs/vlp.md §6), so
 // counters 0 … 0xFFFF_FFFE are sent under each prefix.
 const lastCounter = 0xFFFF_FFFF
 
 // Sealer is the sending side of one secure session. It owns the nonce
-// discipline of vlp.md §3: a 16-byte salt from crypto/rand at construction
+// discipline of docs/vlp.md §6: a 16-byte salt from crypto/rand at construction
 // and at every Reset, iv_random = IVPrefix(salt, index) from index 0, and
 // an iv_counter from 0 that advances only on Commit, after the datagram was
 // accepted by the kernel. Seal does not advance anything: sealing again

@@ -128,7 +128,7 @@ func TestSecureVectors(t *testing.T) {
 					t.Errorf("IVPrefix = %x, want %s", got, v.ExpectedIVPrefixHex)
 				}
 				// The vector's description says the HKDF salt is the
-				// session salt; vlp.md says that is wrong. Pin it.
+				// session salt; docs/vlp.md §6 says that is wrong. Pin it.
 				salted, err := hkdf.Key(sha256.New, salt[:], salt[:], string(unhex(t, v.InfoHex)), 8)
 				if err != nil {
 					t.Fatal(err)

@@ -1,4 +1,4 @@
-// Package export owns the observer's events file (observer.md §4): one
+// Package export owns the observer's events file (docs/events-file.md): one
 // TAB-separated, LF-terminated line per beat, stall, decode error, I/O error,
 // truncated control message, identity mismatch and eviction.
 //

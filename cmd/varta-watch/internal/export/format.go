@@ -10,7 +10,7 @@ import (
 // Kind is the second column of an events-file line.
 type Kind uint8
 
-// Event kinds (observer.md §4).
+// Event kinds (docs/events-file.md §1).
 const (
 	KindBeat Kind = iota
 	KindStall

@@ -67,7 +67,7 @@ type Registry struct {
 }
 
 // NewRegistry returns a dedicated registry holding the observer's metric
-// families (observer.md §5) read from c and src at scrape time, plus the
+// families (docs/metrics.md) read from c and src at scrape time, plus the
 // standard Go and process collectors. c must not be nil; a nil src exports
 // an empty table.
 func NewRegistry(c *stats.Counters, src Source, opts Options) *Registry {

@@ -22,7 +22,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
-// specMetrics is every varta_* family the observer exports (observer.md §5
+// specMetrics is every varta_* family the observer exports (docs/metrics.md
 // plus this suite's additions), except varta_build_info whose goversion
 // label depends on the toolchain (TestBuildInfo covers it).
 var specMetrics = []string{

@@ -1,6 +1,6 @@
 // Package metrics owns the observer's Prometheus view: the collectors that
 // turn the stats counters and the tracker's per-agent state into the
-// metric families of observer.md §5 at scrape time, the dedicated registry
+// metric families of docs/metrics.md at scrape time, the dedicated registry
 // they live on, and the authenticated, rate-limited HTTP endpoint that
 // serves GET /metrics.
 //

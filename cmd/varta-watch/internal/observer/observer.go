@@ -449,7 +449,8 @@ func (o *Observer) updateStatus() {
 	o.stat.Set(text)
 }
 
-// shutdown stops everything in the order of observer.md §7.
+// shutdown stops everything in the order docs/observer.md gives
+// ("Lifecycle and systemd", shutdown order).
 func (o *Observer) shutdown() {
 	o.stage.set("shutdown")
 	o.unix.Stop() // stop receiving; the socket file goes last (closeAll)

@@ -29,7 +29,7 @@ func vp(v Verdict) *Verdict { return &v }
 // noRefused marks an outcome without a structural refusal reason.
 const noRefused = stats.RefusedReason(255)
 
-// reasonCounts is the test's own copy of recovery.md §2/§3: for each audit
+// reasonCounts is the test's own copy of docs/recovery.md §3: for each audit
 // reason, the outcome it counts and its structural refusal reason.
 var reasonCounts = map[string]struct {
 	outcome stats.Outcome

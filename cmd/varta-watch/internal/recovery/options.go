@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Defaults and bounds (recovery.md §1, §2, §4).
+// Defaults and bounds (docs/recovery.md §1 to §4).
 const (
 	DefaultCaptureBytes        = 4096
 	MaxCaptureBytes            = 1 << 20

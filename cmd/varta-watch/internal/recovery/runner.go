@@ -308,7 +308,7 @@ func (r *Runner) decidePending() {
 	r.pending = r.pending[:n]
 }
 
-// decide takes the decision for one stall (recovery.md §2) and reports
+// decide takes the decision for one stall (docs/recovery.md §3) and reports
 // whether a spawn was attempted.
 func (r *Runner) decide(s Stall) (attempted bool) {
 	now := r.now()

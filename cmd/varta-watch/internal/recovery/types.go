@@ -62,7 +62,7 @@ type Verifier interface {
 	Verify(s Stall) Verdict
 }
 
-// Audit reasons of refused records (recovery.md §2).
+// Audit reasons of refused records (docs/recovery.md §3).
 const (
 	ReasonCrossNamespace           = "cross_namespace_agent"
 	ReasonUnauthenticatedTransport = "unauthenticated_transport"

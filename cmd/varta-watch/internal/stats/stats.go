@@ -26,7 +26,7 @@ func (r RateLimitReason) Label() string { return rateLimitLabels[r] }
 // Outcome is the "outcome" label of varta_recovery_outcomes_total.
 type Outcome uint8
 
-// Recovery outcomes (recovery.md §3).
+// Recovery outcomes (docs/recovery.md §3 and §4, docs/metrics.md).
 const (
 	OutcomeSpawned Outcome = iota
 	OutcomeDebounced
@@ -75,7 +75,7 @@ func (o Outcome) Label() string { return outcomeLabels[o] }
 // (structural refusals only).
 type RefusedReason uint8
 
-// Structural refusal reasons (recovery.md §3).
+// Structural refusal reasons (docs/recovery.md §3).
 const (
 	RefusedUnauthenticatedTransport RefusedReason = iota
 	RefusedSocketModeOnly
