@@ -35,8 +35,9 @@ type connLimiter struct {
 	max int
 	c   *stats.Counters
 
-	mu    sync.Mutex
-	conns map[*limitedConn]struct{}
+	mu      sync.Mutex
+	conns   map[*limitedConn]struct{}
+	scratch []keyCount // victim's per-client counts, reused
 }
 
 func newConnLimiter(ln net.Listener, maxConns int, c *stats.Counters) *connLimiter {
@@ -103,24 +104,46 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 // client flooding connections evicts its own before anyone else's. Called
 // with mu held; nil when no connection is evictable.
 func (l *connLimiter) victim() *limitedConn {
-	per := make(map[netip.Addr]int, 8)
-	var top netip.Addr
+	// Count per client in a reused slice: a handful of clients hold the
+	// slots, so a linear search beats a map and allocates nothing.
+	counts := l.scratch[:0]
+	var top *keyCount
 	for c := range l.conns {
 		if !c.evictable {
 			continue
 		}
-		per[c.key]++
-		if n := per[c.key]; n > per[top] || (n == per[top] && c.key.Less(top)) {
-			top = c.key
+		i := 0
+		for i < len(counts) && counts[i].key != c.key {
+			i++
+		}
+		if i == len(counts) {
+			counts = append(counts, keyCount{key: c.key})
+		}
+		kc := &counts[i]
+		kc.n++
+		if kc.oldest == nil || c.since.Before(kc.oldest.since) {
+			kc.oldest = c
+		}
+	}
+	for i := range counts {
+		if top == nil || counts[i].n > top.n {
+			top = &counts[i]
 		}
 	}
 	var v *limitedConn
-	for c := range l.conns {
-		if c.evictable && c.key == top && (v == nil || c.since.Before(v.since)) {
-			v = c
-		}
+	if top != nil {
+		v = top.oldest
 	}
+	clear(counts)
+	l.scratch = counts[:0]
 	return v
+}
+
+// keyCount is one client's evictable connections during victim.
+type keyCount struct {
+	key    netip.Addr
+	n      int
+	oldest *limitedConn
 }
 
 // release frees c's slot (if it still holds one).
