@@ -11,6 +11,10 @@ TESTFLAGS  ?= -race -count=1 -timeout 30m
 FUZZTIME   ?= 10s
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 RUN_DIR    ?= $(CURDIR)/run
+DIST       ?= dist
+ARCH       ?= $(shell $(GO) env GOARCH)
+DEB        := $(DIST)/varta_$(VERSION)_$(ARCH).deb
+NFPM       ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.48.0
 
 .PHONY: all build test lint bench fuzz cross man run e2e faults clean help tidy
 
@@ -27,6 +31,7 @@ help:
 	@echo "fuzz   run every fuzz target for FUZZTIME (default $(FUZZTIME))"
 	@echo "cross  build the binaries for darwin and freebsd too"
 	@echo "man    regenerate man/ from the CLI definitions"
+	@echo "deb    build $(DEB) (nfpm): binaries, man pages, systemd units, defaults, rules, dashboard"
 
 build:
 	@mkdir -p $(BIN)
@@ -64,6 +69,18 @@ man:
 	$(GO) run ./cmd/varta-beat/internal/genman > man/varta-beat.1
 	$(GO) run ./cmd/varta-audit/internal/genman > man/varta-audit.1
 
+deb:
+	CGO_ENABLED=0 $(MAKE) build
+	$(MAKE) deb-package
+
+# deb-package packages the binaries already in $(BIN) (the tests pass their
+# own BIN and DIST to reuse the binaries they built).
+deb-package:
+	@mkdir -p $(DIST)/man
+	@for p in man/*.[18]; do gzip -9n -c $$p > $(DIST)/man/$$(basename $$p).gz; done
+	VARTA_BIN=$(abspath $(BIN)) VARTA_MAN=$(abspath $(DIST)/man) VARTA_VERSION=$(VERSION) VARTA_ARCH=$(ARCH) \
+		$(NFPM) package --packager deb --config deploy/nfpm.yaml --target $(DEB)
+
 run: build
 	@mkdir -p $(RUN_DIR) && chmod 0700 $(RUN_DIR)
 	@echo "varta-watch listening on $(RUN_DIR)/varta.sock (threshold 1500 ms); in another shell:"
@@ -74,4 +91,4 @@ tidy:
 	@for m in $(MODULES); do (cd $$m && $(GO) mod tidy); done
 
 clean:
-	rm -rf $(BIN) $(RUN_DIR)
+	rm -rf $(BIN) $(RUN_DIR) $(DIST)

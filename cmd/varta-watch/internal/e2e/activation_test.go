@@ -200,10 +200,7 @@ func TestSocketActivationRestartLosesNoBeat(t *testing.T) {
 // are tracked, and the observer leaves the socket file in place when it
 // stops.
 func TestSystemdSocketActivate(t *testing.T) {
-	tool, err := exec.LookPath("systemd-socket-activate")
-	if err != nil {
-		t.Skip("systemd-socket-activate not installed (Debian package systemd)")
-	}
+	tool := needTool(t, "systemd-socket-activate", "systemd")
 	dir := newDir(t)
 	n := listenNotify(t, dir)
 	d := &daemon{t: t, dir: dir, socket: filepath.Join(dir, "varta.sock"), events: filepath.Join(dir, "events.tsv"),

@@ -1,0 +1,446 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/varta-go/varta/cmd/varta-watch/internal/metrics/promtest"
+)
+
+// These tests check what deploy/ ships against the real tools: systemd's
+// unit verifier, the daemon's watchdog, a real Prometheus, dpkg.
+
+// repoRoot walks up from the test's directory to the directory of go.work.
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.work not found above the test directory")
+		}
+		dir = parent
+	}
+}
+
+// needTool returns the path of a tool the deployment tests need, failing
+// with the Debian package that provides it.
+func needTool(t *testing.T, name, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatalf("%s not found in PATH (%v): apt-get install -y %s (.ci/run does)", name, err, pkg)
+	}
+	return p
+}
+
+// unitSetting returns the value of the first Key= line of a unit file.
+func unitSetting(t *testing.T, path, key string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), key+"="); ok {
+			return v
+		}
+	}
+	t.Fatalf("%s has no %s= line", path, key)
+	return ""
+}
+
+// verifyUnits runs systemd-analyze verify on unit files and fails on a
+// non-zero exit or any complaint about them.
+func verifyUnits(t *testing.T, env []string, units ...string) {
+	t.Helper()
+	tool := needTool(t, "systemd-analyze", "systemd")
+	args := []string{"verify"}
+	if _, err := exec.LookPath("man"); err != nil {
+		args = append(args, "--man=no")
+	}
+	cmd := exec.Command(tool, append(args, units...)...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("systemd-analyze verify %v: %v\n%s", units, err, out)
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, "varta") {
+			t.Errorf("systemd-analyze verify: %s", l)
+		}
+	}
+}
+
+// TestSystemdUnitsVerify: systemd accepts both shipped units. ExecStart is
+// pointed at the binary under test (the packaged path is checked by
+// TestDebPackage) and the man page the units name is looked up in the
+// repository's man/.
+func TestSystemdUnitsVerify(t *testing.T) {
+	root := repoRoot(t)
+	dir := t.TempDir()
+	svc, err := os.ReadFile(filepath.Join(root, "deploy/systemd/varta-watch.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(svc), "ExecStart=/usr/bin/varta-watch\n") {
+		t.Fatal("varta-watch.service does not start /usr/bin/varta-watch")
+	}
+	svc = []byte(strings.ReplaceAll(string(svc), "ExecStart=/usr/bin/varta-watch", "ExecStart="+binPath))
+	sock, err := os.ReadFile(filepath.Join(root, "deploy/systemd/varta-watch.socket"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	man8 := filepath.Join(dir, "man", "man8")
+	if err := os.MkdirAll(man8, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	page, err := os.ReadFile(filepath.Join(root, "man/varta-watch.8"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{
+		filepath.Join(dir, "varta-watch.service"): svc,
+		filepath.Join(dir, "varta-watch.socket"):  sock,
+		filepath.Join(man8, "varta-watch.8"):      page,
+	} {
+		if err := os.WriteFile(name, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	verifyUnits(t, []string{"MANPATH=" + filepath.Join(dir, "man")},
+		filepath.Join(dir, "varta-watch.socket"), filepath.Join(dir, "varta-watch.service"))
+
+	// The socket unit and the defaults file name the same socket.
+	listen := unitSetting(t, filepath.Join(root, "deploy/systemd/varta-watch.socket"), "ListenDatagram")
+	def, err := os.ReadFile(filepath.Join(root, "deploy/default/varta-watch"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(def), "\nVARTA_WATCH_SOCKET="+listen+"\n") ||
+		!strings.Contains(string(svc), "Environment=VARTA_WATCH_SOCKET="+listen+"\n") {
+		t.Fatalf("ListenDatagram=%s is not the VARTA_WATCH_SOCKET of the service and the defaults file", listen)
+	}
+	if v := unitSetting(t, filepath.Join(root, "deploy/systemd/varta-watch.socket"), "PassCredentials"); v != "yes" {
+		t.Fatalf("PassCredentials=%s: beats queued before the daemon runs would carry no credentials", v)
+	}
+}
+
+// TestUnitWatchdogAgreesWithDaemon runs the daemon with the unit's
+// WatchdogSec as $WATCHDOG_USEC against a fake NOTIFY_SOCKET and checks
+// that WATCHDOG=1 comes at least every WatchdogSec/2 (plus scheduling
+// slack), from READY=1 on: systemd would never kill a healthy daemon.
+func TestUnitWatchdogAgreesWithDaemon(t *testing.T) {
+	unit := filepath.Join(repoRoot(t), "deploy/systemd/varta-watch.service")
+	if v := unitSetting(t, unit, "Type"); v != "notify" {
+		t.Fatalf("Type=%s, want notify", v)
+	}
+	if v := unitSetting(t, unit, "NotifyAccess"); v != "main" {
+		t.Fatalf("NotifyAccess=%s, want main", v)
+	}
+	w, err := time.ParseDuration(unitSetting(t, unit, "WatchdogSec"))
+	if err != nil || w < 2*time.Second {
+		t.Fatalf("WatchdogSec=%s (%v): want a duration of at least 2s", unitSetting(t, unit, "WatchdogSec"), err)
+	}
+	dir := newDir(t)
+	n := listenNotify(t, dir)
+	startIn(t, dir, []string{"NOTIFY_SOCKET=" + n.path, "WATCHDOG_USEC=" + strconv.FormatInt(w.Microseconds(), 10)},
+		"--threshold-ms", "1000")
+	ready := n.expect(t, 30*time.Second, "READY=1")
+	const slack = time.Second
+	end := ready.at.Add(w + w/4)
+	last := ready.at
+	var pings int
+	for {
+		left := time.Until(end)
+		if left <= 0 {
+			break
+		}
+		select {
+		case m := <-n.msgs:
+			if !strings.Contains(m.text, "WATCHDOG=1") {
+				continue
+			}
+			if gap := m.at.Sub(last); gap > w/2+slack {
+				t.Fatalf("WATCHDOG=1 after %v without one; WatchdogSec=%v wants one every %v", gap, w, w/2)
+			}
+			last = m.at
+			pings++
+		case <-time.After(left):
+		}
+	}
+	if gap := end.Sub(last); gap > w/2+slack {
+		t.Fatalf("no WATCHDOG=1 in the last %v; WatchdogSec=%v wants one every %v", gap, w, w/2)
+	}
+	if pings < 2 {
+		t.Fatalf("%d pings in %v", pings, w+w/4)
+	}
+}
+
+// dashboardExprs returns every PromQL expression of the Grafana dashboard
+// by panel title, with the dashboard variables replaced the way Grafana
+// would for "all observers of job varta-watch", plus the variable queries
+// rewritten as PromQL.
+func dashboardExprs(t *testing.T, path, job string) map[string][]string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Type    string `json:"type"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+		Templating struct {
+			List []struct {
+				Name       string `json:"name"`
+				Type       string `json:"type"`
+				Definition string `json:"definition"`
+			} `json:"list"`
+		} `json:"templating"`
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	subst := strings.NewReplacer(`$job`, job, `$instance`, ".+", `$__rate_interval`, "1m")
+	out := map[string][]string{}
+	for _, p := range d.Panels {
+		if p.Type == "row" {
+			continue
+		}
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q has no query", p.Title)
+		}
+		for _, tg := range p.Targets {
+			e := subst.Replace(tg.Expr)
+			if strings.Contains(e, "$") {
+				t.Errorf("panel %q: unknown variable in %q", p.Title, tg.Expr)
+			}
+			out[p.Title] = append(out[p.Title], e)
+		}
+	}
+	labelValues := regexp.MustCompile(`^label_values\((.+), *([a-z_]+)\)$`)
+	for _, v := range d.Templating.List {
+		if v.Type != "query" {
+			continue
+		}
+		m := labelValues.FindStringSubmatch(v.Definition)
+		if m == nil {
+			t.Fatalf("variable %s: query %q is not label_values(SELECTOR, LABEL)", v.Name, v.Definition)
+		}
+		out["variable "+v.Name] = []string{fmt.Sprintf("count by (%s) (%s)", m[2], subst.Replace(m[1]))}
+	}
+	return out
+}
+
+// ruleExprs returns the expression of every rule in a Prometheus rule file.
+func ruleExprs(t *testing.T, path string) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Groups []struct {
+			Rules []struct {
+				Record string `yaml:"record"`
+				Alert  string `yaml:"alert"`
+				Expr   string `yaml:"expr"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	if err := yaml.Unmarshal(b, &f); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	out := map[string]string{}
+	for _, g := range f.Groups {
+		for _, r := range g.Rules {
+			out[r.Record+r.Alert] = r.Expr
+		}
+	}
+	return out
+}
+
+// corePanels must return data from an observer that has seen a beat, a
+// stall and a refused frame.
+var corePanels = []string{
+	"Agents by state", "Tracker utilisation", "Stalls surfaced", "Recoveries by outcome",
+	"Refused recoveries by reason", "Ingest rate", "Rejected frames by reason",
+	"Observer up", "Seconds since the last loop tick", "Loop ticks per second",
+	"variable job", "variable instance",
+}
+
+// TestDashboardAndRulesQueries evaluates every PromQL expression of the
+// Grafana dashboard and of the rules against a real Prometheus scraping a
+// real varta-watch: each must evaluate without error, and the core panels
+// must return data.
+func TestDashboardAndRulesQueries(t *testing.T) {
+	root := repoRoot(t)
+	d := startWithMetrics(t, "--threshold-ms", "200")
+	s := d.dial()
+	s.beat(1)
+	s.raw(make([]byte, 7)) // a refused frame (wrong size)
+	d.waitMetric(`varta_agents{state="stalled"}`, 1)
+	p := promtest.StartPrometheus(t, d.promAddr, d.tokenPath)
+	// rate() needs two samples in its window.
+	waitFor(t, 90*time.Second, "four scrapes", func() bool {
+		v := p.Query(t, `count_over_time(varta_watch_uptime_seconds[1m])`)
+		return len(v) == 1 && v[0].Value >= 4
+	})
+
+	panels := dashboardExprs(t, filepath.Join(root, "deploy/grafana/varta.json"), p.Job)
+	for _, title := range slices.Sorted(func(yield func(string) bool) {
+		for k := range panels {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		empty := true
+		for _, e := range panels[title] {
+			if len(p.Query(t, e)) > 0 { // Query fails the test on an evaluation error
+				empty = false
+			}
+		}
+		if empty && slices.Contains(corePanels, title) {
+			t.Errorf("core panel %q returned no data: %q", title, panels[title])
+		}
+	}
+	for _, title := range corePanels {
+		if _, ok := panels[title]; !ok {
+			t.Errorf("core panel %q is not in the dashboard", title)
+		}
+	}
+	rules := ruleExprs(t, filepath.Join(root, "deploy/prometheus/varta.rules.yml"))
+	if len(rules) < 10 {
+		t.Fatalf("only %d rules found", len(rules))
+	}
+	for _, e := range rules {
+		p.Query(t, e) // fails the test on an evaluation error
+	}
+}
+
+// TestDebPackage builds the Debian package from the binaries this test
+// binary built (make deb-package, nfpm), installs it with dpkg, runs the
+// installed programs, and removes it again: everything goes but the
+// conffile, which goes on purge. It changes the system, so it runs only as
+// root with dpkg present, and not where a package named varta is
+// installed already.
+func TestDebPackage(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("installs a package: needs root")
+	}
+	dpkg, err := exec.LookPath("dpkg")
+	if err != nil {
+		t.Skip("dpkg not installed")
+	}
+	if exec.Command("dpkg-query", "-W", "varta").Run() == nil {
+		t.Skip("a package named varta is installed; not touching it")
+	}
+	root := repoRoot(t)
+	dist := t.TempDir()
+	run := func(name string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(name, args...)
+		cmd.Dir = root
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	const version = "0.0.1-test"
+	run("make", "--no-print-directory", "deb-package", "BIN="+filepath.Dir(binPath), "DIST="+dist, "VERSION="+version)
+	debs, _ := filepath.Glob(filepath.Join(dist, "varta_"+version+"_*.deb"))
+	if len(debs) != 1 {
+		t.Fatalf("make deb-package made %v, want one dist/varta_%s_<arch>.deb", debs, version)
+	}
+	t.Cleanup(func() { exec.Command(dpkg, "--purge", "varta").Run() })
+	run(dpkg, "-i", debs[0])
+	files := strings.Fields(run("dpkg-query", "-L", "varta"))
+
+	for _, f := range []string{"/usr/bin/varta-watch", "/usr/bin/varta-beat", "/usr/bin/varta-audit",
+		"/usr/lib/systemd/system/varta-watch.service", "/usr/lib/systemd/system/varta-watch.socket",
+		"/etc/default/varta-watch", "/usr/share/varta/prometheus/varta.rules.yml",
+		"/usr/share/varta/grafana/varta.json", "/usr/lib/varta/restart-unit"} {
+		if !slices.Contains(files, f) {
+			t.Errorf("package does not install %s", f)
+		}
+	}
+	if conf := run("dpkg-query", "-W", "-f=${Conffiles}", "varta"); !strings.Contains(conf, "/etc/default/varta-watch") {
+		t.Errorf("/etc/default/varta-watch is not a conffile: %q", conf)
+	}
+	if out := run("/usr/bin/varta-watch", "--version"); !strings.Contains(out, "varta-watch") {
+		t.Errorf("varta-watch --version: %q", out)
+	}
+	if _, err := exec.LookPath("man"); err == nil {
+		if out := strings.TrimSpace(run("man", "-w", "varta-watch")); out != "/usr/share/man/man8/varta-watch.8.gz" {
+			t.Errorf("man -w varta-watch: %q", out)
+		}
+	}
+	// The installed units, unmodified, with the installed binary and page.
+	verifyUnits(t, nil, "/usr/lib/systemd/system/varta-watch.socket", "/usr/lib/systemd/system/varta-watch.service")
+
+	// A beat from the installed varta-beat into the installed varta-watch.
+	dir := newDir(t)
+	sockPath, events := filepath.Join(dir, "varta.sock"), filepath.Join(dir, "events.tsv")
+	w := exec.Command("/usr/bin/varta-watch", "--socket", sockPath, "--threshold-ms", "60000", "--export-file", events)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	wdone := make(chan error, 1)
+	go func() { wdone <- w.Wait() }()
+	defer func() { w.Process.Kill(); <-wdone }()
+	waitFor(t, 20*time.Second, "installed varta-watch socket", func() bool { _, err := os.Stat(sockPath); return err == nil })
+	beat := exec.Command("/usr/bin/varta-beat", "once", "--socket", sockPath)
+	if out, err := beat.CombinedOutput(); err != nil {
+		t.Fatalf("installed varta-beat once: %v: %s", err, out)
+	}
+	waitFor(t, 10*time.Second, "the beat in the events file", func() bool {
+		b, _ := os.ReadFile(events)
+		return strings.Contains(string(b), "\tbeat\t"+strconv.Itoa(beat.Process.Pid)+"\t")
+	})
+	w.Process.Signal(syscall.SIGTERM)
+
+	run(dpkg, "-r", "varta")
+	for _, f := range files {
+		fi, err := os.Lstat(f)
+		switch {
+		case f == "/etc/default/varta-watch":
+			if err != nil {
+				t.Errorf("dpkg -r removed the conffile %s: %v", f, err)
+			}
+		case err == nil && !fi.IsDir():
+			t.Errorf("dpkg -r left %s", f)
+		}
+	}
+	run(dpkg, "--purge", "varta")
+	if _, err := os.Lstat("/etc/default/varta-watch"); !os.IsNotExist(err) {
+		t.Errorf("dpkg --purge left the conffile: %v", err)
+	}
+}
