@@ -122,6 +122,17 @@ func TestMetricsIdleConnectionFlood(t *testing.T) {
 	if code, _ := mc.scrape(); code != 200 {
 		t.Fatalf("scrape before the flood: %d", code)
 	}
+	// An agent that beats all along must never be seen stalled.
+	steady := exec.Command(beatBin, "run", "--socket", w.socket, "--interval", "50ms")
+	if err := steady.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { steady.Process.Kill(); steady.Wait() }()
+	steadySeries := fmt.Sprintf(`varta_beats_total{pid="%d"}`, steady.Process.Pid)
+	waitUntil(t, 10*time.Second, "the steady agent tracked", func() bool {
+		_, m := mc.scrape()
+		return m[steadySeries] > 0
+	})
 	fds0, rss0 := procFDs(pid), procRSSKiB(pid)
 
 	// Sample the daemon's descriptors and RSS, and scrape, during the
@@ -244,6 +255,10 @@ func TestMetricsIdleConnectionFlood(t *testing.T) {
 		}
 	}
 	_, m := mc.scrape()
+	steadyStalls := m[fmt.Sprintf(`varta_stalls_total{pid="%d"}`, steady.Process.Pid)]
+	if steadyStalls != 0 {
+		t.Errorf("the agent that beat all along was seen stalled %.0f time(s)", steadyStalls)
+	}
 	evicted := m[`varta_prom_connections_dropped_total{reason="connection_evicted"}`]
 	limited := m[`varta_prom_connections_dropped_total{reason="connection_limit"}`]
 	if got401 < conns*9/10 {
@@ -258,9 +273,9 @@ func TestMetricsIdleConnectionFlood(t *testing.T) {
 	if scrapes.Load() == 0 || scrapeOK.Load() != scrapes.Load() {
 		t.Errorf("right-token scrapes during the flood: %d of %d succeeded", scrapeOK.Load(), scrapes.Load())
 	}
-	t.Logf("connections: %d after a 401 each (answered %v, %d left open by the server, %v) + %d silent (%v); new agent tracked and recovered in %v; daemon fds %d before, peak %d, %d after; RSS %d KiB before, peak %d KiB, %d KiB after; scrapes %d/%d ok; connection_evicted %.0f, connection_limit %.0f; new agent recovered, %d refused records",
+	t.Logf("connections: %d after a 401 each (answered %v, %d left open by the server, %v) + %d silent (%v); new agent tracked and recovered in %v; daemon fds %d before, peak %d, %d after; RSS %d KiB before, peak %d KiB, %d KiB after; scrapes %d/%d ok; connection_evicted %.0f, connection_limit %.0f; new agent recovered, %d refused records; steady agent: %.0f beats, %.0f stalls",
 		conns, refusals, keptA, phaseA.Round(time.Millisecond), silent, phaseB.Round(time.Millisecond), recovered.Round(time.Millisecond), fds0, maxFDs.Load(), fdsFlood, rss0, maxRSS.Load(), rssFlood,
-		scrapeOK.Load(), scrapes.Load(), evicted, limited, countKind(recs, audit.KindRefused))
+		scrapeOK.Load(), scrapes.Load(), evicted, limited, countKind(recs, audit.KindRefused), m[steadySeries], steadyStalls)
 }
 
 func countKind(recs []audit.Record, k audit.Kind) int {
