@@ -160,9 +160,15 @@ func options(c *cli.Context, environ func(string) string) (observer.Options, err
 			return o, err
 		}
 		eo.SyncEvery = int(se)
+		if eo.Kinds, err = export.ParseKinds(c.String("export-kinds")); err != nil {
+			return o, err
+		}
+		// A person watching "--export-file -" on a terminal gets aligned
+		// columns and wall-clock times; a pipe or a file gets the file format.
+		eo.Terminal = p == export.StdoutPath && isTerminal(os.Stdout)
 		o.Export = eo
-	} else if c.IsSet("export-file-max-bytes") || c.IsSet("export-file-sync-every") {
-		return o, fmt.Errorf("--export-file-max-bytes and --export-file-sync-every require --export-file")
+	} else if c.IsSet("export-file-max-bytes") || c.IsSet("export-file-sync-every") || c.IsSet("export-kinds") {
+		return o, fmt.Errorf("--export-file-max-bytes, --export-file-sync-every and --export-kinds require --export-file")
 	}
 
 	if err := controlOptions(c, &o); err != nil {

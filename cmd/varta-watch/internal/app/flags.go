@@ -84,6 +84,7 @@ func flags() []cli.Flag {
 		// Events file.
 		str("export-file", "append one line per event to `PATH` (\"-\" = standard output)", catExport, "", false),
 		num("export-file-max-bytes", "rotate the events file at `N` bytes (>= 4096; 0 = never), keeping 5 generations", catExport, 0),
+		str("export-kinds", "write only these event `KINDS` (comma-separated: beat, stall, decode, io, ctrunc, mismatch, eviction, gave_up), or all but -KIND (e.g. -beat)", catExport, "", false),
 		num("export-file-sync-every", "fdatasync the events file every `N` lines (0 = only at rotation and shutdown)", catExport, 0),
 		boolean("files-group-readable", "create the events file and the audit log group-readable (0640) for a log-shipper or auditor group; default owner-only (0600)", catExport, false),
 

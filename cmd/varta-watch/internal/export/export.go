@@ -66,6 +66,14 @@ type Options struct {
 	// Wall converts an event's observer_ns to wall-clock time for the JSON
 	// format's "time"; nil uses the time the line is formatted.
 	Wall func(ns uint64) time.Time
+	// Kinds selects the kinds written (--export-kinds); the zero set writes
+	// every kind. Events of other kinds are ignored by Emit (not counted:
+	// leaving them out is configuration, not loss).
+	Kinds KindSet
+	// Terminal renders lines for a person (wall-clock time, aligned
+	// columns) instead of the file format. Only for Path "-" when standard
+	// output is a terminal; a file always gets the file format.
+	Terminal bool
 	// Logf receives I/O error messages, at most one per 10 s (later ones
 	// are summarised with a suppressed count). nil discards them.
 	Logf func(format string, args ...any)
@@ -87,6 +95,8 @@ func (o *Options) normalize() error {
 		return fmt.Errorf("%w: priority queue size %d: must not be negative", ErrInvalidOptions, o.PriorityQueueSize)
 	case o.FlushInterval < 0:
 		return fmt.Errorf("%w: flush interval %v: must not be negative", ErrInvalidOptions, o.FlushInterval)
+	case o.Terminal && o.Path != StdoutPath:
+		return fmt.Errorf("%w: terminal rendering is for standard output only", ErrInvalidOptions)
 	case o.Format >= numFormats:
 		return fmt.Errorf("%w: format %d: must be tsv or json", ErrInvalidOptions, o.Format)
 	}
@@ -207,6 +217,9 @@ func (w *Writer) Emit(ev Event) {
 		limit = w.beatCap
 	} else if ev.Kind >= numKinds {
 		w.c.ExportDropped.Add(1)
+		return
+	}
+	if !w.opts.Kinds.Has(ev.Kind) {
 		return
 	}
 	w.mu.Lock()
@@ -348,6 +361,8 @@ func (w *Writer) writeEvent(ev *Event) {
 	start := len(w.buf)
 	if w.opts.Format == FormatJSON {
 		w.buf = w.appendJSON(w.buf, ev)
+	} else if w.opts.Terminal {
+		w.buf = w.appendHuman(w.buf, ev)
 	} else {
 		w.buf = appendLine(w.buf, ev)
 	}
