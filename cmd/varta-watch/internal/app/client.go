@@ -81,7 +81,7 @@ func runtimeError(what string, err error) error {
 	var se *control.StatusError
 	switch {
 	case errors.As(err, &se) && se.Code == 403:
-		return cli.Exit(fmt.Sprintf("%s: refused by the daemon: %s", what, se.Msg), exitcode.Failure)
+		return cli.Exit(fmt.Sprintf("%s: refused by the daemon (403 Forbidden): %s", what, se.Msg), exitcode.Failure)
 	case errors.As(err, &se):
 		return cli.Exit(fmt.Sprintf("%s: the daemon said %s", what, se), exitcode.Failure)
 	}

@@ -50,6 +50,8 @@ type Options struct {
 	Now func() time.Time
 	// Services exports the per-service families; nil exports none.
 	Services ServiceSource
+	// Control exports the control socket's families; nil exports none.
+	Control ControlSource
 }
 
 // Registry is the observer's dedicated Prometheus registry. The embedded
@@ -84,6 +86,9 @@ func NewRegistry(c *stats.Counters, src Source, opts Options) *Registry {
 	)
 	if opts.Services != nil {
 		reg.MustRegister(newServiceCollector(opts.Services))
+	}
+	if opts.Control != nil {
+		reg.MustRegister(newControlCollector(opts.Control))
 	}
 	return &Registry{Registry: reg, agents: agents}
 }

@@ -218,7 +218,7 @@ func TestEveryFamilyPresentOnFirstScrape(t *testing.T) {
 			"reaped_nonzero", "killed", "refused_unauthenticated_transport", "refused_socket_mode_only",
 			"refused_cross_namespace", "refused_debounce_capacity", "refused_outstanding_capacity",
 			"skipped_agent_resumed", "skipped_pid_recycled", "skipped_stall_unverifiable",
-			"refused_backoff", "refused_gave_up", "refused_identity_unsafe", "reap_failed", "refused_shutdown"},
+			"refused_backoff", "refused_gave_up", "refused_identity_unsafe", "reap_failed", "refused_shutdown", "refused_snoozed"},
 	}
 	for key, values := range enums {
 		t.Run(key, func(t *testing.T) {

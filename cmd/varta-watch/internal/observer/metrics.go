@@ -14,7 +14,11 @@ func (o *Observer) startMetrics() error {
 	if o.opts.Prom == nil {
 		return nil
 	}
-	reg := metrics.NewRegistry(o.c, metrics.FromTracker(o.tr), metrics.Options{PerPid: o.opts.PromPerPid, Start: o.clk.Start()})
+	mo := metrics.Options{PerPid: o.opts.PromPerPid, Start: o.clk.Start()}
+	if o.ctl != nil {
+		mo.Control = o.ctl
+	}
+	reg := metrics.NewRegistry(o.c, metrics.FromTracker(o.tr), mo)
 	so := *o.opts.Prom
 	if so.Logf == nil {
 		so.Logf = o.logf

@@ -65,6 +65,8 @@ type Observer struct {
 	lastNow  int64
 	pending  []tracker.Stall
 	closeFns []func()
+	// ctl is the control socket's state; nil without one.
+	ctl *controlState
 	// shutdownErr collects failures of the orderly shutdown that must
 	// make the daemon exit non-zero (records lost from the audit log).
 	shutdownErr error
@@ -161,6 +163,9 @@ func Start(opts Options) (_ *Observer, err error) {
 		o.closeFns = append(o.closeFns, func() { o.exp.Close() })
 	}
 
+	if err := o.startControl(); err != nil {
+		return nil, err
+	}
 	if err := o.startRecovery(); err != nil {
 		return nil, err
 	}
@@ -337,10 +342,11 @@ func (o *Observer) loop(ctx context.Context, hup <-chan os.Signal) error {
 		case err := <-o.fatal:
 			return err
 		case <-hup:
-			if o.exp != nil {
-				o.logReopen()
-				o.exp.Reopen()
+			if err := o.reload("SIGHUP"); err != nil {
+				o.log.Error("reload failed", "err", err)
 			}
+		case reply := <-o.reloadChan():
+			reply <- o.reload("control socket")
 		case <-o.wake:
 		case <-timer.C:
 			o.checkClock()
@@ -352,6 +358,20 @@ func (o *Observer) loop(ctx context.Context, hup <-chan os.Signal) error {
 		}
 		o.arm(timer)
 	}
+}
+
+// reload does what SIGHUP asks for: reopen the events file. It runs on
+// the control loop and returns what failed.
+func (o *Observer) reload(by string) error {
+	if o.exp != nil {
+		if by == "SIGHUP" {
+			o.logReopen() // rate-limited: a SIGHUP storm must not flood the log
+		} else {
+			o.log.Info("reopening the events file", "by", by)
+		}
+		o.exp.Reopen()
+	}
+	return nil
 }
 
 // tickPeriod is the housekeeping period for the current load.
@@ -412,6 +432,7 @@ func (o *Observer) housekeeping() {
 	o.stage.set("liveness sweep")
 	o.tr.Sweep(sweepPerTick, procfs.Alive, nil)
 	o.pipe.ExpireReplay(time.Now())
+	o.expireSnoozes()
 	o.stage.set("recovery")
 	o.tickRecovery()
 	ticks := o.c.Ticks.Load() + 1
@@ -453,6 +474,9 @@ func (o *Observer) updateStatus() {
 // ("Lifecycle and systemd", shutdown order).
 func (o *Observer) shutdown() {
 	o.stage.set("shutdown")
+	if o.ctl != nil {
+		o.ctl.srv.Close() // no operator action while shutting down
+	}
 	o.unix.Stop() // stop receiving; the socket file goes last (closeAll)
 	if o.udp != nil {
 		o.udp.l.Close()

@@ -77,6 +77,10 @@ func (o *Observer) startRecovery() error {
 		sink = auditSink{o.audit}
 	}
 	sink = storyAuditor{next: sink, s: o.story}
+	if o.ctl != nil {
+		ro.Planner = snoozeGate{cs: o.ctl, next: ro.Planner}
+		sink = countingAuditor{cs: o.ctl, next: sink}
+	}
 	r, err := recovery.New(ro, verifier{o}, sink, o.c, func() uint64 { return uint64(o.clk.Now()) })
 	if err != nil {
 		return fmt.Errorf("recovery: %w", err)

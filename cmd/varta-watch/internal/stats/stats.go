@@ -55,6 +55,8 @@ const (
 	// OutcomeRefusedShutdown: a stall still queued for a decision when the
 	// daemon shut down (a refused record with reason shutdown).
 	OutcomeRefusedShutdown
+	// OutcomeRefusedSnoozed: an operator snoozed the agent (docs/control.md).
+	OutcomeRefusedSnoozed
 	NumOutcomes
 )
 
@@ -66,6 +68,7 @@ var outcomeLabels = [NumOutcomes]string{
 	"skipped_pid_recycled", "skipped_stall_unverifiable",
 	"refused_backoff", "refused_gave_up", "refused_identity_unsafe",
 	"reap_failed", "refused_shutdown",
+	"refused_snoozed",
 }
 
 // Label returns the metric label value.

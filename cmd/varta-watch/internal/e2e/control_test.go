@@ -1,0 +1,362 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/varta-go/varta/cmd/varta-watch/internal/control"
+	"github.com/varta-go/varta/pkg/vlp"
+)
+
+// cli runs the real varta-watch binary as a client (attr may run it under
+// another uid) and returns stdout, stderr and the exit code.
+func cli(t testing.TB, attr *syscall.SysProcAttr, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(binPath, args...)
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	cmd.SysProcAttr = attr
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			t.Fatalf("varta-watch %v: %v", args, err)
+		}
+		code = ee.ExitCode()
+	}
+	return out.String(), errOut.String(), code
+}
+
+// udpFleet beats n claimed pids (first..first+n-1) over plain UDP every
+// interval until stop is closed; pids for which silent returns true send
+// one beat only (they stall), and status picks each pid's status.
+func udpFleet(t *testing.T, addr string, first, n int, interval time.Duration, silent func(int) bool, status func(int) vlp.Status, stop <-chan struct{}) <-chan struct{} {
+	t.Helper()
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer c.Close()
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for nonce := uint64(1); ; nonce++ {
+			for i := 0; i < n; i++ {
+				if nonce > 1 && silent(i) {
+					continue
+				}
+				f := vlp.Frame{Status: status(i), Pid: uint32(first + i), Nonce: nonce}
+				b := f.Marshal()
+				c.Write(b[:])
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return done
+}
+
+// TestAgentsCommandFleet: varta-watch agents against a daemon with 200
+// agents, 20 of them stalled and a few degraded or critical, prints the
+// right states; the JSON form parses and the filters work.
+func TestAgentsCommandFleet(t *testing.T) {
+	dir := newDir(t)
+	port := freeUDPPort(t)
+	d := startIn(t, dir, nil, "--threshold-ms", "400", "--udp-port", port, "--i-accept-plaintext-udp",
+		"--udp-bind-addr", "127.0.0.1", "--max-beat-rate", "0", "--global-beat-rate", "0")
+	const n, first = 200, 20000
+	silent := func(i int) bool { return i%10 == 3 } // 20 stall
+	status := func(i int) vlp.Status {
+		switch {
+		case i%10 == 5:
+			return vlp.StatusDegraded
+		case i%25 == 7:
+			return vlp.StatusCritical
+		}
+		return vlp.StatusOk
+	}
+	stop := make(chan struct{})
+	done := udpFleet(t, "127.0.0.1:"+port, first, n, 100*time.Millisecond, silent, status, stop)
+	defer func() { close(stop); <-done }()
+
+	want := map[string]string{}
+	for i := 0; i < n; i++ {
+		st := "ok"
+		switch {
+		case silent(i):
+			st = "stalled"
+		case status(i) == vlp.StatusDegraded:
+			st = "degraded"
+		case status(i) == vlp.StatusCritical:
+			st = "critical"
+		}
+		want[strconv.Itoa(first+i)] = st
+	}
+	var got map[string]string
+	var reply control.AgentsReply
+	deadline := time.Now().Add(15 * time.Second)
+	for ok := false; !ok; {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for 200 agents in their states; got %d: %v", len(got), got)
+		}
+		time.Sleep(50 * time.Millisecond)
+		out, errOut, code := cli(t, nil, "agents", "--socket", d.socket, "--format", "json")
+		if code != 0 {
+			t.Fatalf("agents --format json: exit %d: %s", code, errOut)
+		}
+		reply = control.AgentsReply{}
+		if err := json.Unmarshal([]byte(out), &reply); err != nil {
+			t.Fatalf("agents --format json does not parse: %v\n%s", err, out)
+		}
+		got = map[string]string{}
+		for _, a := range reply.Agents {
+			got[strconv.Itoa(int(a.Pid))] = a.State
+		}
+		ok = fmt.Sprint(got) == fmt.Sprint(want)
+	}
+	for _, a := range reply.Agents {
+		if a.Service != "pid:"+strconv.Itoa(int(a.Pid)) || a.Origin != "network_unverified" || a.Beats == 0 {
+			t.Fatalf("agent %+v", a)
+		}
+		if a.State == "stalled" && (a.Stalls != 1 || a.LastBeatAgeMs < 400) {
+			t.Fatalf("stalled agent %+v", a)
+		}
+	}
+
+	// The table: one row per agent, in pid order, with its state.
+	out, errOut, code := cli(t, nil, "agents", "--socket", d.socket)
+	if code != 0 {
+		t.Fatalf("agents: exit %d: %s", code, errOut)
+	}
+	rows := 0
+	var pids []int
+	for _, line := range strings.Split(out, "\n") {
+		cells := strings.Split(line, "│")
+		if len(cells) < 11 {
+			continue
+		}
+		pid := strings.TrimSpace(cells[1])
+		if pid == "pid" {
+			continue
+		}
+		rows++
+		pids = append(pids, atoi(pid))
+		if st := strings.TrimSpace(cells[4]); st != want[pid] {
+			t.Errorf("table row of %s shows %q, want %q", pid, st, want[pid])
+		}
+	}
+	if rows != n || !slices.IsSorted(pids) {
+		t.Fatalf("table has %d rows (sorted: %v), want %d:\n%s", rows, slices.IsSorted(pids), n, out)
+	}
+
+	// Filters.
+	out, _, code = cli(t, nil, "agents", "--socket", d.socket, "--state", "stalled", "--format", "json")
+	var stalled control.AgentsReply
+	if code != 0 || json.Unmarshal([]byte(out), &stalled) != nil || len(stalled.Agents) != 20 {
+		t.Fatalf("--state stalled: exit %d, %d agents:\n%s", code, len(stalled.Agents), out)
+	}
+	out, _, code = cli(t, nil, "agents", "--socket", d.socket, "--service", "pid:20003")
+	if code != 0 || !strings.Contains(out, "20003") || strings.Count(out, "│ pid:") != 1 {
+		t.Fatalf("--service pid:300003:\n%s", out)
+	}
+}
+
+// TestControlForeignUID: a client running as another uid gets 403 (exit
+// 1, counted) unless --control-allow-uid names it; the socket mode is what
+// lets it knock at all.
+func TestControlForeignUID(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run a client under another uid")
+	}
+	nobody := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"default mode keeps it out", nil, 1, "permission denied"},
+		{"mode lets it in, uid refused", []string{"--control-socket-mode", "0666"}, 1, "403"},
+		{"allowed uid", []string{"--control-socket-mode", "0666", "--control-allow-uid", "65534"}, 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := newDir(t)
+			args, token, tf := promArgs(t, dir)
+			d := startIn(t, dir, nil, append(append([]string{"--threshold-ms", "1000"}, args...), tc.args...)...)
+			d.usePromAddr(token, tf)
+			out, errOut, code := cli(t, nobody, "agents", "--socket", d.socket)
+			if code != tc.code || !strings.Contains(errOut, tc.msg) {
+				t.Fatalf("as nobody: exit %d, stdout %q, stderr %q; want %d with %q", code, out, errOut, tc.code, tc.msg)
+			}
+			if tc.code == 0 && !strings.Contains(out, "no agents") {
+				t.Fatalf("allowed client printed %q", out)
+			}
+			forbidden := d.scrape()[`varta_control_requests_total{code="403",endpoint="agents"}`]
+			if want := map[bool]float64{true: 1}[tc.msg == "403"]; forbidden != want {
+				t.Fatalf("403s counted: %v, want %v", forbidden, want)
+			}
+		})
+	}
+}
+
+// auditLines returns the records of the audit log at path whose kind is
+// kind and whose text contains sub.
+func auditLines(t *testing.T, path, kind, sub string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		cols := strings.Split(l, "\t")
+		if len(cols) > 4 && cols[3] == kind && strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// TestSnoozeLifecycle: snooze the agents' service, make one stall: the
+// stall is surfaced and counted but not recovered (a snoozed refusal in
+// the audit log); the snooze survives a daemon restart, ends by itself,
+// and the next stall is recovered. varta-audit verify passes on the log
+// with its control records and fails when one is altered.
+func TestSnoozeLifecycle(t *testing.T) {
+	dir := newDir(t)
+	stateDir := filepath.Join(dir, "state")
+	auditLog := filepath.Join(dir, "audit.log")
+	args := []string{"--threshold-ms", "300", "--recovery-exec", "/bin/true {pid}", "--recovery-debounce-ms", "0",
+		"--recovery-audit-file", auditLog, "--state-dir", stateDir}
+	pa, token, tf := promArgs(t, dir)
+	d := startIn(t, dir, nil, append(append([]string{}, args...), pa...)...)
+	d.usePromAddr(token, tf)
+
+	// The agents are copies of the test binary: their comm, and so their
+	// service until a policy names them, is "agent.test".
+	const svc = "agent.test"
+	const window = 8 * time.Second
+	out, errOut, code := cli(t, nil, "snooze", svc, "--for", window.String(), "--reason", "deploy 4711", "--socket", d.socket)
+	snoozedAt := time.Now()
+	if code != 0 || !strings.HasPrefix(out, "snoozed "+svc+" until ") {
+		t.Fatalf("snooze: exit %d %q %s", code, out, errOut)
+	}
+	if m := d.scrape(); m[`varta_service_snoozed{service="agent.test"}`] != 1 || m[`varta_control_requests_total{code="200",endpoint="snooze"}`] != 1 {
+		t.Fatalf("metrics after snooze: snoozed=%v requests=%v", m[`varta_service_snoozed{service="agent.test"}`], m[`varta_control_requests_total{code="200",endpoint="snooze"}`])
+	}
+
+	ctx := context.Background()
+	_, pid := d.agent(ctx, "self", "1", time.Minute, nil)
+	p := strconv.Itoa(pid)
+	d.waitEvents(5*time.Second, "stall of the snoozed agent", func(evs []event) bool { return len(filter(evs, "stall", p)) == 1 })
+	waitFor(t, 5*time.Second, "snoozed refusal in the audit log", func() bool {
+		return len(auditLines(t, auditLog, "refused", "\t"+p+"\tsnoozed:"+svc)) == 1
+	})
+	out, _, _ = cli(t, nil, "agents", "--socket", d.socket, "--state", "snoozed", "--format", "json")
+	var r control.AgentsReply
+	if json.Unmarshal([]byte(out), &r) != nil || len(r.Agents) != 1 || r.Agents[0].Pid != uint32(pid) || r.Agents[0].Service != svc {
+		t.Fatalf("snoozed agents: %s", out)
+	}
+	if m := d.scrape(); m[`varta_recovery_outcomes_total{outcome="refused_snoozed"}`] != 1 || m[`varta_stalls_total{pid="`+p+`"}`] != 1 {
+		t.Fatalf("stall not counted as snoozed: %v %v", m[`varta_recovery_outcomes_total{outcome="refused_snoozed"}`], m[`varta_stalls_total{pid="`+p+`"}`])
+	}
+
+	// Restart: the snooze is still in force.
+	if c := d.stop(syscall.SIGTERM); c != 0 {
+		t.Fatalf("daemon exit %d", c)
+	}
+	if spawns := auditLines(t, auditLog, "spawn", ""); len(spawns) != 0 {
+		t.Fatalf("a snoozed stall was recovered: %v", spawns)
+	}
+	d = startIn(t, dir, nil, args...)
+	out, _, code = cli(t, nil, "services", "--socket", d.socket, "--format", "json")
+	var sv control.ServicesReply
+	if code != 0 || json.Unmarshal([]byte(out), &sv) != nil {
+		t.Fatalf("services: %d %s", code, out)
+	}
+	found := false
+	for _, s := range sv.Services {
+		if s.Name == svc && s.Snoozed != nil && s.Snoozed.Reason == "deploy 4711" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("snooze lost in the restart: %s", out)
+	}
+	// A second agent stalls while still snoozed after the restart.
+	_, pid2 := d.agent(ctx, "self", "1", time.Minute, nil)
+	p2 := strconv.Itoa(pid2)
+	waitFor(t, 5*time.Second, "snoozed refusal after the restart", func() bool {
+		return len(auditLines(t, auditLog, "refused", "\t"+p2+"\tsnoozed:"+svc)) == 1
+	})
+
+	// The snooze ends by itself; the next stall is recovered.
+	time.Sleep(time.Until(snoozedAt.Add(window + 200*time.Millisecond)))
+	waitFor(t, 5*time.Second, "the snooze to end", func() bool {
+		out, _, _ := cli(t, nil, "services", "--socket", d.socket, "--format", "json")
+		return !strings.Contains(out, "deploy 4711")
+	})
+	_, pid3 := d.agent(ctx, "self", "1", time.Minute, nil)
+	p3 := strconv.Itoa(pid3)
+	waitFor(t, 5*time.Second, "recovery after the snooze ended", func() bool {
+		return len(auditLines(t, auditLog, "spawn", "\t"+p3+"\t")) == 1
+	})
+	// resume and reload are audited too.
+	if _, errOut, code := cli(t, nil, "snooze", "pid:"+p3, "--for", "forever", "--reason", "broken disk", "--socket", d.socket); code != 0 {
+		t.Fatalf("snooze forever: %s", errOut)
+	}
+	if _, errOut, code := cli(t, nil, "resume", "pid:"+p3, "--reason", "fixed", "--socket", d.socket); code != 0 {
+		t.Fatalf("resume: %s", errOut)
+	}
+	if out, errOut, code := cli(t, nil, "reload", "--socket", d.socket); code != 0 || out != "reload: ok\n" {
+		t.Fatalf("reload: %q %s", out, errOut)
+	}
+	if c := d.stop(syscall.SIGTERM); c != 0 {
+		t.Fatalf("daemon exit %d", c)
+	}
+
+	controls := auditLines(t, auditLog, "control", "")
+	wantActions := []string{"snooze\t" + svc, "snooze\tpid:" + p3 + "\tforever\tbroken disk", "resume\tpid:" + p3, "reload\t-\t-\tok"}
+	if len(controls) != len(wantActions) {
+		t.Fatalf("control records:\n%s", strings.Join(controls, "\n"))
+	}
+	for i, w := range wantActions {
+		if !strings.Contains(controls[i], "\t0\t"+w) {
+			t.Errorf("control record %d = %q, want uid 0 and %q", i, controls[i], w)
+		}
+	}
+	verifyAudit(t, auditLog)
+
+	// Altering a control record breaks verification.
+	b, _ := os.ReadFile(auditLog)
+	altered := bytes.Replace(b, []byte("\tdeploy 4711\t"), []byte("\tdeploy 4712\t"), 1)
+	if bytes.Equal(altered, b) {
+		t.Fatal("no control record to alter")
+	}
+	if err := os.WriteFile(auditLog, altered, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out2, err := exec.Command(auditPath, "verify", auditLog).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out2), "TAMPER") {
+		t.Fatalf("verify of an altered control record: %v\n%s", err, out2)
+	}
+}

@@ -1,0 +1,326 @@
+package observer
+
+import (
+	"context"
+	"fmt"
+
+	"sync"
+	"time"
+
+	"github.com/varta-go/varta/cmd/varta-watch/internal/control"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/metrics"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/recovery"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/snooze"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/state"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/tracker"
+	"github.com/varta-go/varta/pkg/audit"
+	"github.com/varta-go/varta/pkg/vlp"
+)
+
+// ReasonSnoozed is the audit reason of a recovery refused because a
+// snooze matches the agent ("snoozed:<service>", like the restart
+// budget's reasons).
+const ReasonSnoozed = "snoozed"
+
+// snapshotTTL bounds how often the agents snapshot is rebuilt, however
+// many control clients ask: one walk of the table per interval.
+const snapshotTTL = 200 * time.Millisecond
+
+// controlState is the daemon side of the control socket: the snooze
+// store, the service namer, the per-agent recovery counts and the cached
+// agents snapshot.
+type controlState struct {
+	o       *Observer
+	snoozes *snooze.Store
+	namer   control.ServiceNamer
+	srv     *control.Server
+
+	mu           sync.Mutex
+	recoveries   map[uint32]uint64    // spawns per agent pid (pruned to tracked pids)
+	lastRecovery map[string]time.Time // last spawn per service (bounded)
+	snapAt       time.Time
+	snap         []control.Agent
+
+	// reload asks the control loop to do what SIGHUP does.
+	reload chan chan error
+}
+
+// maxServiceTimes bounds lastRecovery.
+const maxServiceTimes = 4096
+
+// startControl opens the snooze store and binds the control socket.
+func (o *Observer) startControl() error {
+	co := o.opts.Control
+	if co == nil {
+		return nil
+	}
+	cs := &controlState{o: o, namer: &control.CommNamer{}, recoveries: map[uint32]uint64{},
+		lastRecovery: map[string]time.Time{}, reload: make(chan chan error)}
+	path := ""
+	if co.StateDir != "" {
+		d, err := state.OpenDir(co.StateDir)
+		if err != nil {
+			return err
+		}
+		path = d.File(snooze.FileName)
+	}
+	st, info, err := snooze.Open(path, nil)
+	if err != nil {
+		return err
+	}
+	cs.snoozes = st
+	switch {
+	case path == "":
+		o.log.Warn("no --state-dir: snoozes are kept in memory and lost at exit")
+	case info.Loaded > 0 || info.Expired > 0:
+		o.log.Info("snoozes loaded", "path", path, "in_force", info.Loaded, "expired_while_down", info.Expired)
+	}
+	srv, err := control.Listen(control.Options{
+		Path:           co.Path,
+		Mode:           co.Mode,
+		AllowUIDs:      co.AllowUIDs,
+		Agents:         cs.agents,
+		ServiceDetails: cs.serviceDetails,
+		Snoozes:        st,
+		Reload:         cs.requestReload,
+		Audit:          o.auditControl,
+		Logger:         o.log,
+	})
+	if err != nil {
+		return err
+	}
+	cs.srv = srv
+	o.ctl = cs
+	o.closeFns = append(o.closeFns, func() {
+		if err := srv.Close(); err != nil {
+			o.log.Warn("closing the control socket failed", "err", err)
+		}
+	})
+	o.log.Info("control socket listening", "path", co.Path)
+	return nil
+}
+
+// auditControl writes a control record (an operator action).
+func (o *Observer) auditControl(r audit.ControlRecord) {
+	if o.audit == nil {
+		return
+	}
+	r.ObserverNs = uint64(o.clk.Now())
+	if !o.audit.Control(r) {
+		o.log.Warn("audit record of an operator action not written (queue full or invalid)", "action", r.Action, "target", r.Target)
+	}
+}
+
+// requestReload runs a reload on the control loop and waits for its
+// result (or the request's deadline).
+func (cs *controlState) requestReload(ctx context.Context) error {
+	reply := make(chan error, 1)
+	select {
+	case cs.reload <- reply:
+	case <-ctx.Done():
+		return fmt.Errorf("reload: the daemon did not take the request in time: %w", ctx.Err())
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("reload: no result in time: %w", ctx.Err())
+	}
+}
+
+// reloadChan is the loop's side of requestReload (nil without a control
+// socket: the select case never fires).
+func (o *Observer) reloadChan() chan chan error {
+	if o.ctl == nil {
+		return nil
+	}
+	return o.ctl.reload
+}
+
+// expireSnoozes drops ended snoozes (once per tick; it writes the state
+// file only when one ended).
+func (o *Observer) expireSnoozes() {
+	if o.ctl == nil {
+		return
+	}
+	gone, err := o.ctl.snoozes.Expire()
+	if err != nil {
+		o.log.Warn("dropping ended snoozes failed", "err", err)
+		return
+	}
+	for _, e := range gone {
+		o.log.Info("snooze ended", "target", e.Target, "reason", e.Reason)
+	}
+}
+
+// identify names an agent's service.
+func (cs *controlState) identify(pid uint32, gen uint64, origin vlp.Origin) control.Identity {
+	local := origin == vlp.OriginKernelAttested || origin == vlp.OriginSocketModeOnly
+	return cs.namer.Identify(pid, gen, local)
+}
+
+// Snoozed reports the snooze matching an agent, if any (the recovery gate
+// and the metrics read it).
+func (cs *controlState) snoozed(service string, pid uint32) (snooze.Entry, bool) {
+	return cs.snoozes.Match(service, pid)
+}
+
+// agents builds (at most every snapshotTTL) the agents snapshot: a
+// lock-free walk of the table for the pids, then one short Lookup per pid,
+// so ingest never waits for more than one slot copy.
+func (cs *controlState) agents() []control.Agent {
+	now := time.Now()
+	cs.mu.Lock()
+	if !cs.snapAt.IsZero() && now.Sub(cs.snapAt) < snapshotTTL {
+		out := append([]control.Agent(nil), cs.snap...)
+		cs.mu.Unlock()
+		return out
+	}
+	cs.mu.Unlock()
+
+	o := cs.o
+	var pids []uint32
+	o.tr.EachAgent(func(v tracker.AgentView) { pids = append(pids, v.Pid) })
+	clockNow := o.clk.Now()
+	out := make([]control.Agent, 0, len(pids))
+	live := make(map[uint32]bool, len(pids))
+	for _, pid := range pids {
+		s, ok := o.tr.Lookup(pid)
+		if !ok {
+			continue
+		}
+		live[pid] = true
+		id := cs.identify(pid, s.Generation, s.Origin)
+		a := control.Agent{
+			Pid: pid, Service: id.Service, Unit: id.Unit, State: stateOf(s),
+			LastBeatAgeMs: max(0, time.Duration(clockNow-s.LastSeen).Milliseconds()),
+			Beats:         s.Beats, Stalls: s.Stalls, Origin: originName(s.Origin),
+		}
+		out = append(out, a)
+	}
+	cs.mu.Lock()
+	for i := range out {
+		out[i].Recoveries = cs.recoveries[out[i].Pid]
+	}
+	if len(cs.recoveries) > 2*len(live)+64 {
+		for pid := range cs.recoveries {
+			if !live[pid] {
+				delete(cs.recoveries, pid)
+			}
+		}
+	}
+	cs.snap, cs.snapAt = out, now
+	cs.mu.Unlock()
+	return append([]control.Agent(nil), out...)
+}
+
+func stateOf(s tracker.Snapshot) string {
+	if s.Stalled {
+		return control.StateStalled
+	}
+	switch s.Status {
+	case vlp.StatusDegraded:
+		return control.StateDegraded
+	case vlp.StatusCritical:
+		return control.StateCritical
+	case vlp.StatusStall:
+		return control.StateStalled
+	}
+	return control.StateOK
+}
+
+// originName is the origin column: kernel (Unix socket, credentials from
+// the kernel), socket_mode_only, operator_attested (UDP allowed to
+// trigger recovery), network_unverified.
+func originName(o vlp.Origin) string {
+	switch o {
+	case vlp.OriginKernelAttested:
+		return "kernel"
+	case vlp.OriginSocketModeOnly:
+		return "socket_mode_only"
+	case vlp.OriginOperatorAttestedTransport:
+		return "operator_attested"
+	case vlp.OriginNetworkUnverified:
+		return "network_unverified"
+	}
+	return "unknown"
+}
+
+func (cs *controlState) serviceDetails(name string) (lastRecovery, backoffUntil, gaveUpUntil time.Time) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.lastRecovery[name], time.Time{}, time.Time{}
+}
+
+// noteSpawn counts a recovery of pid (service svc).
+func (cs *controlState) noteSpawn(pid uint32, svc string) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.recoveries[pid]++
+	if svc != "" {
+		if _, ok := cs.lastRecovery[svc]; !ok && len(cs.lastRecovery) >= maxServiceTimes {
+			clear(cs.lastRecovery)
+		}
+		cs.lastRecovery[svc] = time.Now()
+	}
+}
+
+// snoozeGate is the recovery Planner in front of the service layer's: a
+// stall of an agent that a snooze matches is refused with reason
+// "snoozed:<service>" (counted as refused_snoozed) before any restart
+// budget is consulted, so a snooze never uses up a budget.
+type snoozeGate struct {
+	cs   *controlState
+	next recovery.Planner
+}
+
+func (g snoozeGate) Plan(s recovery.Stall, now uint64) recovery.Plan {
+	svc := s.Service
+	if svc == "" {
+		svc = g.cs.identify(s.Pid, s.Generation, s.Origin).Service
+	}
+	if e, ok := g.cs.snoozed(svc, s.Pid); ok {
+		g.cs.o.log.Info("recovery refused: snoozed", "pid", s.Pid, "service", svc, "snooze", e.Target, "reason", e.Reason)
+		return recovery.Plan{Refuse: ReasonSnoozed + ":" + svc, Outcome: stats.OutcomeRefusedSnoozed, Service: svc}
+	}
+	if g.next != nil {
+		return g.next.Plan(s, now)
+	}
+	return recovery.Plan{Service: svc}
+}
+
+// countingAuditor counts spawns per agent and service for the control
+// socket, then passes every record on.
+type countingAuditor struct {
+	cs   *controlState
+	next recovery.Auditor
+}
+
+func (a countingAuditor) Spawn(r recovery.SpawnRecord) {
+	a.cs.noteSpawn(r.AgentPid, r.Service)
+	a.next.Spawn(r)
+}
+func (a countingAuditor) Complete(r recovery.CompleteRecord) { a.next.Complete(r) }
+func (a countingAuditor) Refused(r recovery.RefusedRecord)   { a.next.Refused(r) }
+
+// ControlRequests implements metrics.ControlSource.
+func (cs *controlState) ControlRequests() []metrics.ControlRequest {
+	reqs := cs.srv.Requests()
+	out := make([]metrics.ControlRequest, len(reqs))
+	for i, r := range reqs {
+		out[i] = metrics.ControlRequest{Endpoint: r.Endpoint, Code: r.Code, Count: r.Count}
+	}
+	return out
+}
+
+// SnoozedServices implements metrics.ControlSource: the targets of the
+// snoozes in force.
+func (cs *controlState) SnoozedServices() []string {
+	list := cs.snoozes.List()
+	out := make([]string, len(list))
+	for i, e := range list {
+		out[i] = e.Target
+	}
+	return out
+}
