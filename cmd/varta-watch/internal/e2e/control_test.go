@@ -360,3 +360,90 @@ func TestSnoozeLifecycle(t *testing.T) {
 		t.Fatalf("verify of an altered control record: %v\n%s", err, out2)
 	}
 }
+
+// holdControlConns opens n connections to the control socket and keeps
+// them open: half are idle kept-alive connections that finished a GET
+// /v1/agents, half are slow clients stuck in the middle of their request
+// headers. It returns a function that closes them.
+func holdControlConns(b *testing.B, path string, n int) func() {
+	b.Helper()
+	var conns []net.Conn
+	for i := 0; i < n; i++ {
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		conns = append(conns, c)
+		if i%2 == 0 {
+			fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: varta\r\n\r\n", control.PathAgents)
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			buf := make([]byte, 64<<10)
+			// Read the reply's headers and body (small: no agents).
+			var got []byte
+			for !bytes.Contains(got, []byte("\r\n\r\n")) || !bytes.HasSuffix(got, []byte("}\n")) {
+				k, err := c.Read(buf)
+				if err != nil {
+					b.Fatalf("control client %d: %v (%q)", i, err, got)
+				}
+				got = append(got, buf[:k]...)
+			}
+			if !bytes.HasPrefix(got, []byte("HTTP/1.1 200")) {
+				b.Fatalf("control client %d: %q", i, got)
+			}
+		} else {
+			fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: var", control.PathAgents)
+		}
+	}
+	return func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+}
+
+// BenchmarkIngestWithControlClients measures Unix-socket ingest with and
+// without 100 clients holding control connections open (50 idle after a
+// request, 50 stuck in their request headers), alternating in the same
+// run, and reports both medians and their ratio: the control server must
+// not slow ingest down.
+func BenchmarkIngestWithControlClients(b *testing.B) {
+	const rounds = 7
+	const perRound = 100000
+	const clients = 100
+	for b.Loop() {
+		d := startFast(b, newDir(b), true, "--threshold-ms", "60000", "--max-beat-rate", "0", "--global-beat-rate", "0")
+		ctl := filepath.Join(d.dir, "control.sock")
+		waitSocket(b, ctl)
+		var without, with []float64
+		for r := 0; r < rounds; r++ {
+			t0 := time.Now()
+			blast(b, d.socket, 1, perRound)
+			without = append(without, perRound/time.Since(t0).Seconds())
+
+			release := holdControlConns(b, ctl, clients)
+			t0 = time.Now()
+			blast(b, d.socket, 1, perRound)
+			with = append(with, perRound/time.Since(t0).Seconds())
+			// The connections are still open: the server still serves.
+			if _, errOut, code := cli(b, nil, "agents", "--socket", d.socket, "--format", "json"); code != 0 {
+				b.Fatalf("agents with %d connections held: %s", clients, errOut)
+			}
+			release()
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			if d.scrape()["varta_datagrams_received_total"] >= 2*rounds*perRound {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatal("the daemon did not receive every datagram")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		slices.Sort(without)
+		slices.Sort(with)
+		m0, m1 := without[rounds/2], with[rounds/2]
+		b.ReportMetric(m0, "datagrams/s")
+		b.ReportMetric(m1, "datagrams/s-100-control-conns")
+		b.ReportMetric(100*m1/m0, "ratio-%")
+	}
+}

@@ -61,7 +61,7 @@ func TestRulesUseExportedMetrics(t *testing.T) {
 	src := &fakeSource{capacity: 1}
 	src.set(metrics.AgentView{Pid: 1})
 	mfs, err := metrics.NewRegistry(stats.New(), src, metrics.Options{PerPid: true,
-		Services: fakeServices{views: []service.View{{Service: "web"}}}}).Gather()
+		Services: fakeServices{views: []service.View{{Service: "web"}}}, Control: snoozedWeb{}}).Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,3 +85,11 @@ func TestRulesUseExportedMetrics(t *testing.T) {
 		}
 	}
 }
+
+// snoozedWeb is a control socket with one snooze in force.
+type snoozedWeb struct{}
+
+func (snoozedWeb) ControlRequests() []metrics.ControlRequest {
+	return []metrics.ControlRequest{{Endpoint: "snooze", Code: 200, Count: 1}}
+}
+func (snoozedWeb) SnoozedServices() []string { return []string{"web"} }
