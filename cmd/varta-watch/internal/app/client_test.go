@@ -227,7 +227,7 @@ func TestControlOptions(t *testing.T) {
 		args []string
 		msg  string
 	}{
-		{[]string{"--control-socket", "off", "--state-dir", "/x"}, "no effect"},
+		{[]string{"--control-socket", "off", "--control-allow-uid", "7"}, "no effect"},
 		{[]string{"--control-socket-mode", "rw"}, "--control-socket-mode"},
 		{[]string{"--control-allow-uid", "bob"}, "--control-allow-uid"},
 		{[]string{"--control-socket", "/run/varta/v.sock"}, "must differ"},

@@ -189,7 +189,8 @@ func options(c *cli.Context, environ func(string) string) (observer.Options, err
 func controlOptions(c *cli.Context, o *observer.Options) error {
 	p := c.String("control-socket")
 	if p == controlOff {
-		for _, f := range []string{"control-socket-mode", "control-allow-uid", "state-dir"} {
+		// --state-dir also keeps the tracked agents and replay marks.
+		for _, f := range []string{"control-socket-mode", "control-allow-uid"} {
 			if c.IsSet(f) {
 				return fmt.Errorf("--%s has no effect with --control-socket off", f)
 			}
@@ -215,6 +216,15 @@ func controlOptions(c *cli.Context, o *observer.Options) error {
 }
 
 func lifecycleOptions(c *cli.Context, environ func(string) string, o *observer.Options) error {
+	o.StateDir = c.String("state-dir")
+	si, err := bounds(c, "state-save-interval-ms", 100, 86_400_000)
+	if err != nil {
+		return err
+	}
+	if o.StateDir == "" && c.IsSet("state-save-interval-ms") {
+		return fmt.Errorf("--state-save-interval-ms requires --state-dir")
+	}
+	o.StateSaveInterval = time.Duration(si) * time.Millisecond
 	o.HeartbeatFile = c.String("heartbeat-file")
 	o.HWWatchdog = c.String("hw-watchdog")
 	sa, err := bounds(c, "shutdown-after-secs", 0, 10*365*86400)

@@ -129,9 +129,10 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "control-socket", Usage: "serve the operator API (HTTP/JSON on a Unix stream socket) at `PATH`; \"off\" = none", Category: catControl, EnvVars: env("control-socket"), DefaultText: "control.sock beside --socket"},
 		str("control-socket-mode", "permission bits of the control socket file (`OCTAL`); callers are also checked by uid", catControl, "0600", false),
 		list("control-allow-uid", "also let this `UID` use the control socket (repeatable; root and the daemon's uid always may)", catControl),
-		str("state-dir", "keep the snoozes in `DIR` (must exist, owner-only; empty = in memory only, lost at exit)", catControl, "", false),
+		str("state-dir", "keep the snoozes, the tracked agents and the secure replay marks across restarts in `DIR` (owner-only, created 0700 if missing; empty = in memory only, lost at exit)", catControl, "", false),
 
 		// Lifecycle.
+		num("state-save-interval-ms", "rewrite the state files every `MS` (>= 100), and at shutdown", catLife, 5000),
 		str("heartbeat-file", "rewrite `PATH` atomically every tick with \"<ticks> <observer_ns>\"", catLife, "", false),
 		computed(num("self-watchdog-secs", "abort (SIGABRT) if the observer loop makes no progress for `N` s (1 to 86400; 0 = off)", catLife, -1), "4 when $WATCHDOG_USEC is set, else off"),
 		str("hw-watchdog", "kick the hardware watchdog character device at `PATH` every tick", catLife, "", false),

@@ -51,6 +51,7 @@ type Observer struct {
 	audit *audit.Writer
 	rec   *recovery.Runner
 	udp   *udpState
+	st    *persist
 
 	resolver tracker.Resolver
 
@@ -150,6 +151,9 @@ func Start(opts Options) (_ *Observer, err error) {
 	if err := o.startUDP(); err != nil {
 		return nil, err
 	}
+	if err := o.openState(); err != nil {
+		return nil, err
+	}
 
 	if opts.Export != nil {
 		eo := *opts.Export
@@ -225,6 +229,7 @@ func Start(opts Options) (_ *Observer, err error) {
 		})
 	}
 	o.notif = lifecycle.NewNotifier(opts.NotifySocket)
+	o.restoreState()
 	return o, nil
 }
 
@@ -435,6 +440,8 @@ func (o *Observer) housekeeping() {
 	o.expireSnoozes()
 	o.stage.set("recovery")
 	o.tickRecovery()
+	o.stage.set("state")
+	o.stateTick()
 	ticks := o.c.Ticks.Load() + 1
 	if o.hb != nil {
 		o.stage.set("heartbeat file")
@@ -495,6 +502,7 @@ func (o *Observer) shutdown() {
 		o.selfw.Stop()
 	}
 	o.shutdownRecovery()
+	o.saveStateFinal()
 	// Audit log and events file are flushed and synced, then the socket
 	// file is removed (closeAll runs in reverse opening order); the
 	// hardware watchdog is disarmed last, once everything else is done.

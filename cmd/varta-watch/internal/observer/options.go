@@ -61,6 +61,11 @@ type Options struct {
 
 	// Control configures the control socket; nil = none.
 	Control *ControlOptions
+	// StateDir keeps the tracked agents and the secure replay marks across
+	// restarts ("" = off); they are rewritten every StateSaveInterval
+	// (default DefaultStateSaveInterval) and at shutdown.
+	StateDir          string
+	StateSaveInterval time.Duration
 
 	HeartbeatFile string
 	// SelfWatchdog aborts the daemon when the control loop makes no
@@ -91,6 +96,9 @@ type Options struct {
 // replay-table expiry. Stalls do not wait for it; they have their own
 // timer. A slow idle tick keeps the daemon's CPU use negligible.
 const DefaultTickInterval = time.Second
+
+// DefaultStateSaveInterval is how often the state files are rewritten.
+const DefaultStateSaveInterval = 5 * time.Second
 
 // BusyTickInterval is the housekeeping period while recovery children are
 // running or stalls wait for a spawn slot: reaping and the per-tick spawn

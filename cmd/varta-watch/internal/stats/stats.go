@@ -160,6 +160,14 @@ type Counters struct {
 	ExportDropped  atomic.Uint64
 	ExportIOErrors atomic.Uint64
 
+	// State directory (--state-dir).
+	StateSaves           atomic.Uint64
+	StateSaveFailures    atomic.Uint64
+	StateLoadFailures    atomic.Uint64
+	StateAgentsRestored  atomic.Uint64
+	StateAgentsDiscarded atomic.Uint64
+	StateReplayRestored  atomic.Uint64
+
 	// Clock.
 	ClockRegression  atomic.Uint64
 	ClockJumpForward atomic.Uint64

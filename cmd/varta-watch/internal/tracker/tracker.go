@@ -169,6 +169,7 @@ type slot struct {
 	hasTerminal    bool
 	gaspSent       bool // a terminal frame was accepted since the last regular one
 	crossNS        bool
+	adopted        bool // re-created from a state file; no frame accepted since
 }
 
 // Tracker holds the per-pid slots. Every exported method of Tracker takes
@@ -438,6 +439,9 @@ func (t *Tracker) restart(idx int32, f *vlp.Frame, st stream, now int64) Result 
 
 // inOrder applies the nonce rules (and counts a wrap).
 func (t *Tracker) inOrder(s *slot, f *vlp.Frame) bool {
+	if s.adopted {
+		return true // the first frame after a restart starts a new stream
+	}
 	if f.IsTerminal() {
 		return !s.hasTerminal || f.Timestamp > s.lastTerminalTs
 	}
@@ -565,7 +569,7 @@ func (t *Tracker) reset(idx int32, pid uint32, st stream) {
 	s := &t.slots[idx]
 	t.unlink(idx)
 	s.lastNonce, s.lastTerminalTs = 0, 0
-	s.hasNonce, s.hasTerminal, s.gaspSent = false, false, false
+	s.hasNonce, s.hasTerminal, s.gaspSent, s.adopted = false, false, false, false
 	s.rateStart, s.rateCount = 0, 0
 	s.origin = st.origin
 	s.nsInode, s.generation = st.id.NSInode, st.id.Generation
@@ -580,6 +584,7 @@ func (t *Tracker) reset(idx int32, pid uint32, st stream) {
 // accept records an accepted frame and moves the slot to the live tail.
 func (t *Tracker) accept(idx int32, f *vlp.Frame, now int64) {
 	s := &t.slots[idx]
+	s.adopted = false
 	if f.IsTerminal() {
 		s.lastTerminalTs = f.Timestamp
 		s.hasTerminal = true
