@@ -86,7 +86,8 @@ func (o *Observer) restoreState() {
 }
 
 func (o *Observer) restoreReplay() {
-	if o.udp == nil || o.udp.guard == nil {
+	guard := o.pipe.ReplayGuard()
+	if guard == nil || o.opts.UDP == nil {
 		return
 	}
 	capacity := o.opts.UDP.ReplayCapacity
@@ -106,7 +107,7 @@ func (o *Observer) restoreReplay() {
 		o.refused(state.ReplayFile, fmt.Errorf("%s: %w", o.st.dir.File(state.ReplayFile), err))
 		return
 	}
-	n := o.udp.guard.Restore(time.Now(), r.Marks)
+	n := guard.Restore(time.Now(), r.Marks)
 	o.c.StateReplayRestored.Add(uint64(n))
 	o.log.Info("replay marks restored", "senders", n, "saved", time.Unix(0, r.Saved).UTC().Format(time.RFC3339))
 }
@@ -259,10 +260,8 @@ func (o *Observer) snapshotState() saveJob {
 		a.Agents = append(a.Agents, g)
 	}
 	job := saveJob{agents: state.EncodeAgents(&a)}
-	if o.udp != nil && o.udp.guard != nil {
-		o.tr.Lock()
-		st.marks = o.udp.guard.Marks(st.marks[:0])
-		o.tr.Unlock()
+	if guard := o.pipe.ReplayGuard(); guard != nil {
+		st.marks = guard.Marks(st.marks[:0])
 		job.replay = state.EncodeReplay(wall, st.marks)
 	}
 	return job
