@@ -205,6 +205,9 @@ func Start(opts Options) (_ *Observer, err error) {
 		}
 	}
 
+	// Before the metrics endpoint answers: its first scrape already shows
+	// the re-adopted agents.
+	o.restoreState()
 	if err := o.startMetrics(); err != nil {
 		return nil, err
 	}
@@ -229,7 +232,6 @@ func Start(opts Options) (_ *Observer, err error) {
 		})
 	}
 	o.notif = lifecycle.NewNotifier(opts.NotifySocket)
-	o.restoreState()
 	return o, nil
 }
 
