@@ -15,8 +15,9 @@ DIST       ?= dist
 ARCH       ?= $(shell $(GO) env GOARCH)
 DEB        := $(DIST)/varta_$(VERSION)_$(ARCH).deb
 NFPM       ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.48.0
+SOAK       ?= 10m
 
-.PHONY: all build test lint bench fuzz cross man run e2e faults clean help tidy
+.PHONY: all build test lint bench fuzz cross man run e2e faults soak clean help tidy
 
 all: build
 
@@ -27,6 +28,7 @@ help:
 	@echo "lint   gofmt check, go vet and staticcheck on every module"
 	@echo "e2e    only the end-to-end tests (real binaries, real sockets)"
 	@echo "faults the fault-injection suite, figures printed (docs/reliability.md)"
+	@echo "soak   10,000 UDP + 200 Unix agents with induced stalls for SOAK (default $(SOAK)), checked"
 	@echo "bench  run the benchmarks (see docs/benchmarks.md)"
 	@echo "fuzz   run every fuzz target for FUZZTIME (default $(FUZZTIME))"
 	@echo "cross  build the binaries for darwin and freebsd too"
@@ -50,6 +52,9 @@ e2e:
 
 faults:
 	$(GO) test -v -count=1 -timeout 30m ./cmd/varta-watch/internal/faults/
+
+soak:
+	VARTA_SOAK=$(SOAK) $(GO) test -v -count=1 -timeout 24h -run '^TestSoak$$' ./cmd/varta-watch/internal/faults/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

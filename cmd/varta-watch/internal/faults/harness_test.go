@@ -20,6 +20,9 @@ import (
 var watchBin, beatBin, auditBin string
 
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == soakContArg {
+		os.Exit(soakCont(os.Args[2:]))
+	}
 	dir, err := os.MkdirTemp("", "varta-faults-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

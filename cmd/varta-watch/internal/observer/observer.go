@@ -425,6 +425,7 @@ func (o *Observer) surface() {
 	o.pending = o.pending[:0]
 	o.tr.Due(now, func(s tracker.Stall) {
 		o.c.StallDetectionLag.Observe(time.Duration(s.Surfaced - s.Deadline))
+		o.c.StallsSurfaced.Add(1)
 		if o.exp != nil {
 			o.exp.Emit(export.Event{Kind: export.KindStall, Ns: uint64(s.Surfaced), Pid: s.Pid, Nonce: s.Nonce})
 		}

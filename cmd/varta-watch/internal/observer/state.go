@@ -192,6 +192,7 @@ func (o *Observer) restoreAgents() {
 			continue
 		}
 		stalled++
+		o.c.StallsSurfaced.Add(1) // reported again, like its events line
 		if o.exp != nil {
 			o.exp.Emit(export.Event{Kind: export.KindStall, Ns: uint64(clk), Pid: pid, Nonce: snap.LastNonce})
 		}
