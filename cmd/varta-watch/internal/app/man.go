@@ -52,7 +52,7 @@ var watchSections = []manpage.Section{
 		manpage.Example(`varta-watch --socket /run/varta/varta.sock --threshold-ms 2000 \
   --export-file /var/log/varta/events.tsv --export-file-max-bytes 104857600 \
   --prom-addr 127.0.0.1:9464 --prom-token-file /etc/varta/prom.token \
-  --recovery-exec "/usr/local/lib/varta/restart-unit {pid}" \
+  --recovery-exec "/usr/lib/varta/restart-unit {pid}" \
   --recovery-timeout-ms 30000 --recovery-capture-stdio \
   --recovery-audit-file /var/lib/varta/audit.log \
   --recovery-audit-max-bytes 67108864`),
