@@ -287,7 +287,8 @@ func ruleExprs(t *testing.T, path string) map[string]string {
 }
 
 // corePanels must return data from an observer that has seen a beat, a
-// stall and a refused frame.
+// stall and a refused frame. The Services row joins them once the daemon
+// exports the varta_service_* families (its queries are evaluated already).
 var corePanels = []string{
 	"Agents by state", "Tracker utilisation", "Stalls surfaced", "Recoveries by outcome",
 	"Refused recoveries by reason", "Ingest rate", "Rejected frames by reason",
