@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/control"
@@ -44,7 +45,19 @@ type controlState struct {
 
 	// reload asks the control loop to do what SIGHUP does.
 	reload chan chan error
+
+	// held are the stalls refused because of a snooze (by pid), owned by
+	// the control loop (the runner plans on it). When snoozes end, those
+	// still silent and no longer snoozed are submitted again.
+	held map[uint32]recovery.Stall
+	// ended is set when a resume ended a snooze (from a request
+	// goroutine); the loop then re-checks held at its next tick.
+	ended atomic.Bool
 }
+
+// maxHeld bounds held; a stall beyond it is not re-submitted when its
+// snooze ends (it is still surfaced and counted).
+const maxHeld = 1 << 16
 
 // maxServiceTimes bounds lastRecovery.
 const maxServiceTimes = 4096
@@ -56,7 +69,7 @@ func (o *Observer) startControl() error {
 		return nil
 	}
 	cs := &controlState{o: o, namer: &control.CommNamer{}, recoveries: map[uint32]uint64{},
-		lastRecovery: map[string]time.Time{}, reload: make(chan chan error)}
+		lastRecovery: map[string]time.Time{}, reload: make(chan chan error), held: map[uint32]recovery.Stall{}}
 	path := ""
 	if co.StateDir != "" {
 		d, err := state.OpenDir(co.StateDir)
@@ -85,6 +98,7 @@ func (o *Observer) startControl() error {
 		Snoozes:        st,
 		Reload:         cs.requestReload,
 		Audit:          o.auditControl,
+		OnSnoozeChange: func() { cs.ended.Store(true) },
 		Logger:         o.log,
 	})
 	if err != nil {
@@ -151,6 +165,43 @@ func (o *Observer) expireSnoozes() {
 	}
 	for _, e := range gone {
 		o.log.Info("snooze ended", "target", e.Target, "reason", e.Reason)
+	}
+	if len(gone) > 0 || o.ctl.ended.Swap(false) {
+		o.releaseHeld()
+	}
+}
+
+// releaseHeld submits again the stalls refused because of a snooze whose
+// agent is still the same, still silent process and is no longer snoozed:
+// a hung service is recovered when its maintenance window ends, not only
+// at its next stall.
+func (o *Observer) releaseHeld() {
+	cs := o.ctl
+	if o.rec == nil || len(cs.held) == 0 {
+		return
+	}
+	n := 0
+	for pid, st := range cs.held {
+		snap, ok := o.tr.Lookup(pid)
+		if !ok || snap.Generation != st.Generation || !snap.Stalled {
+			delete(cs.held, pid) // gone, replaced or beating again
+			continue
+		}
+		svc := st.Service
+		if svc == "" {
+			svc = cs.identify(pid, st.Generation, st.Origin).Service
+		}
+		if _, still := cs.snoozed(svc, pid); still {
+			continue
+		}
+		delete(cs.held, pid)
+		st.ObserverNs = uint64(o.clk.Now())
+		o.rec.Submit(st)
+		n++
+	}
+	if n > 0 {
+		o.log.Info("snooze over: recovering agents that stalled while snoozed", "agents", n)
+		o.rec.Tick()
 	}
 }
 
@@ -281,6 +332,9 @@ func (g snoozeGate) Plan(s recovery.Stall, now uint64) recovery.Plan {
 		svc = g.cs.identify(s.Pid, s.Generation, s.Origin).Service
 	}
 	if e, ok := g.cs.snoozed(svc, s.Pid); ok {
+		if _, known := g.cs.held[s.Pid]; known || len(g.cs.held) < maxHeld {
+			g.cs.held[s.Pid] = s
+		}
 		g.cs.o.log.Info("recovery refused: snoozed", "pid", s.Pid, "service", svc, "snooze", e.Target, "reason", e.Reason)
 		return recovery.Plan{Refuse: ReasonSnoozed + ":" + svc, Outcome: stats.OutcomeRefusedSnoozed, Service: svc}
 	}
