@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Backoff spaces the recoveries of one service (docs/services.md §2). The
+// Backoff spaces the recoveries of one service (docs/services.md, "The restart budget"). The
 // zero value (Initial 0) applies no backoff.
 type Backoff struct {
 	// Initial is the spacing after the first recovery of a sequence.

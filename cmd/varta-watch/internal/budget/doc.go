@@ -1,4 +1,4 @@
-// Package budget is the per-service restart budget (docs/services.md §2):
+// Package budget is the per-service restart budget (docs/services.md, "The restart budget"):
 // exponential backoff between the recoveries of one service, and giving up
 // after too many recoveries within a window, until retry_after passes or
 // the service stays healthy for reset_after.

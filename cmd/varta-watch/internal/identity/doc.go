@@ -1,6 +1,6 @@
 // Package identity names a kernel-attested agent the way an operator does:
 // its uid, comm, executable, systemd unit and container id, read from /proc
-// once per tracked generation (docs/services.md §1).
+// once per tracked generation (docs/services.md, "Identity").
 //
 // Nothing here is on the per-beat path: the observer resolves a new agent's
 // identity off the receive path and publishes the immutable *Info it gets.

@@ -31,7 +31,7 @@ type Info struct {
 	// Container is the first 12 hex digits of a container id found on the
 	// cgroup v2 path.
 	Container string
-	// Service is the name the agent is known by (docs/services.md §1): the
+	// Service is the name the agent is known by (docs/services.md, "Identity"): the
 	// matching policy rule's name, else Unit, else Comm, else "-". The
 	// observer fills it; Resolve leaves it Unknown.
 	Service string

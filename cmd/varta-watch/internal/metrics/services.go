@@ -8,7 +8,7 @@ import (
 )
 
 // ServiceSource is the service layer's side of the per-service metrics
-// (docs/services.md §6). Views is bounded by --prom-max-services (plus
+// (docs/services.md, "What an operator sees"). Views is bounded by --prom-max-services (plus
 // the overflow service "other").
 type ServiceSource interface {
 	Views() []service.View

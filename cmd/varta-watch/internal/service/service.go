@@ -268,9 +268,9 @@ func (r *Registry) allowLog(svc string, now int64) bool {
 	return true
 }
 
-// Plan implements recovery.Planner (docs/services.md §2): the rule's
-// recovery (none, or its argument list with placeholders expanded), then
-// the service's restart budget.
+// Plan implements recovery.Planner (docs/services.md, "Recovery per rule
+// and placeholders"): the rule's recovery (none, or its argument list with
+// placeholders expanded), then the service's restart budget.
 func (r *Registry) Plan(s recovery.Stall, now uint64) recovery.Plan {
 	info := s.Ident
 	if info == nil {
