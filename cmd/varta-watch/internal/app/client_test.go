@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -237,4 +239,38 @@ func TestControlOptions(t *testing.T) {
 		}
 	}
 	_ = time.Second
+}
+
+// TestAgentsWatch: --watch redraws every second (clearing the screen on
+// a terminal, printing a new time-stamped table elsewhere) and stops
+// cleanly when its context ends.
+func TestAgentsWatch(t *testing.T) {
+	d := startFake(t, goldenFleet)
+	for _, tty := range []bool{false, true} {
+		t.Run(fmt.Sprintf("terminal=%v", tty), func(t *testing.T) {
+			old := isTerminal
+			isTerminal = func(io.Writer) bool { return tty }
+			defer func() { isTerminal = old }()
+			a := New()
+			var out, errOut bytes.Buffer
+			a.Writer, a.ErrWriter = &out, &errOut
+			ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			if err := a.RunContext(ctx, []string{Name, "agents", "--watch", "--socket", d.socket}); err != nil {
+				t.Fatalf("agents --watch: %v (%s)", err, errOut.String())
+			}
+			if el := time.Since(start); el > 10*time.Second {
+				t.Fatalf("--watch ran %v after its context ended", el)
+			}
+			s := out.String()
+			tables := strings.Count(s, "varta-watch agents (every 1s")
+			if tables < 2 || tables > 4 || strings.Count(s, "│ 4242 │") != tables {
+				t.Fatalf("%d redraws in 2.5 s:\n%s", tables, s)
+			}
+			if clears := strings.Count(s, "\x1b[H\x1b[2J"); tty && clears != tables || !tty && clears != 0 {
+				t.Fatalf("%d screen clears for %d tables (terminal=%v)", clears, tables, tty)
+			}
+		})
+	}
 }
