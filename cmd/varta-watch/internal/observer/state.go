@@ -35,9 +35,12 @@ type persist struct {
 	lastErrLog time.Time
 }
 
+// saveJob is a snapshot taken on the control loop; the writer goroutine
+// encodes and writes it.
 type saveJob struct {
-	agents []byte
-	replay []byte // nil: no secure listener
+	agents *state.Agents
+	marks  []secure.SenderMark
+	replay bool // a secure listener runs: write its marks
 }
 
 // stateFileLimit is the largest state file read for n records.
@@ -235,7 +238,8 @@ func (o *Observer) stateTick() {
 	}
 }
 
-// snapshotState encodes the current state (control loop only).
+// snapshotState copies the current state (control loop only; the
+// encoding and the write happen on the writer goroutine).
 func (o *Observer) snapshotState() saveJob {
 	st := o.st
 	wall, clk := time.Now().UnixNano(), o.clk.Now()
@@ -260,10 +264,9 @@ func (o *Observer) snapshotState() saveJob {
 		}
 		a.Agents = append(a.Agents, g)
 	}
-	job := saveJob{agents: state.EncodeAgents(&a)}
+	job := saveJob{agents: &a}
 	if guard := o.pipe.ReplayGuard(); guard != nil {
-		st.marks = guard.Marks(st.marks[:0])
-		job.replay = state.EncodeReplay(wall, st.marks)
+		job.marks, job.replay = guard.Marks(nil), true
 	}
 	return job
 }
@@ -289,9 +292,9 @@ func (o *Observer) writeState(job saveJob) {
 		}
 		o.c.StateSaves.Add(1)
 	}
-	write(state.AgentsFile, job.agents)
-	if job.replay != nil {
-		write(state.ReplayFile, job.replay)
+	write(state.AgentsFile, state.EncodeAgents(job.agents))
+	if job.replay {
+		write(state.ReplayFile, state.EncodeReplay(job.agents.Saved, job.marks))
 	}
 }
 
