@@ -102,6 +102,7 @@ type soakAgent struct {
 	pid  int
 	busy bool // an action is in progress
 	done chan struct{}
+	out  *syncBuf // what the agent printed: beats it could not send
 }
 
 // follower reads the events file as it grows and matches it against the
@@ -301,13 +302,16 @@ func TestSoak(t *testing.T) {
 	// 200 real agent processes.
 	var agentsMu sync.Mutex
 	var agents []*soakAgent
+	everAgent := map[int]*soakAgent{} // by pid, the latest agent with it
 	spawn := func() *soakAgent {
 		cmd := exec.Command(beatBin, "run", "--socket", w.socket, "--interval", soakBeatEvery.String())
 		cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+		out := &syncBuf{}
+		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		a := &soakAgent{cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{})}
+		a := &soakAgent{cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{}), out: out}
 		os.WriteFile(filepath.Join(pidDir, strconv.Itoa(a.pid)), nil, 0o644)
 		go func() { cmd.Wait(); close(a.done) }()
 		return a
@@ -325,7 +329,20 @@ func TestSoak(t *testing.T) {
 		a := spawn()
 		agentsMu.Lock()
 		agents = append(agents, a)
+		everAgent[a.pid] = a
 		agentsMu.Unlock()
+	}
+	// Lines the agents printed (each one a beat not sent, or a summary).
+	agentOutput := func(pid int) string {
+		agentsMu.Lock()
+		defer agentsMu.Unlock()
+		if a := everAgent[pid]; a != nil {
+			if o := strings.TrimSpace(a.out.String()); o != "" {
+				return o
+			}
+			return "(nothing)"
+		}
+		return "(not an agent of the soak)"
 	}
 
 	// Resource sampler.
@@ -400,7 +417,8 @@ func TestSoak(t *testing.T) {
 			if act.kind == actExit && a.cmd.ProcessState.ExitCode() != 0 {
 				t.Errorf("agent %d: exit %d after SIGTERM, want 0", a.pid, a.cmd.ProcessState.ExitCode())
 			}
-			repl := spawn()
+			repl := spawn() // agentsMu is held
+			everAgent[repl.pid] = repl
 			for j := range agents {
 				if agents[j] == a {
 					agents[j] = repl
@@ -434,7 +452,7 @@ func TestSoak(t *testing.T) {
 	var lags []time.Duration
 	var missed []string
 	stops, counts := 0, map[actionKind]int{}
-	stopped := map[uint32]bool{}
+	stopped := map[uint32]int{} // pid -> stop actions that stalled
 	for _, a := range actions {
 		counts[a.kind]++
 		if a.stallNs == 0 {
@@ -444,15 +462,19 @@ func TestSoak(t *testing.T) {
 		lags = append(lags, a.lag)
 		if a.kind == actStop {
 			stops++
-			stopped[uint32(a.pid)] = true
+			stopped[uint32(a.pid)]++
 			if !a.resumed {
 				missed = append(missed, fmt.Sprintf("stop pid %d at +%v: stalled but never beat again (not recovered)", a.pid, a.at.Sub(start).Round(time.Millisecond)))
 			}
 		}
 	}
 	if len(fol.false_) > 0 {
-		n := min(len(fol.false_), 10)
-		t.Errorf("%d false stalls (first %d):\n%s", len(fol.false_), n, strings.Join(fol.false_[:n], "\n"))
+		var b strings.Builder
+		for _, l := range fol.false_[:min(len(fol.false_), 10)] {
+			pid, _ := strconv.Atoi(strings.Split(l, "\t")[2])
+			fmt.Fprintf(&b, "%s\n  the agent printed: %.300s\n", l, agentOutput(pid))
+		}
+		t.Errorf("%d false stalls:\n%s", len(fol.false_), b.String())
 	}
 	if len(missed) > 0 {
 		t.Errorf("%d missed: %s", len(missed), strings.Join(missed, "; "))
@@ -482,10 +504,10 @@ func TestSoak(t *testing.T) {
 	}
 	af.Close()
 	for pid, n := range spawns {
-		if !stopped[pid] {
+		if stopped[pid] == 0 {
 			t.Errorf("audit: recovery spawned for pid %d, which was never stopped", pid)
-		} else if n != 1 {
-			t.Errorf("audit: %d spawns for stopped pid %d, want 1", n, pid)
+		} else if n != stopped[pid] {
+			t.Errorf("audit: %d spawns for pid %d, which was stopped %d times", n, pid, stopped[pid])
 		}
 	}
 	if nspawn != stops {
