@@ -18,6 +18,7 @@ import (
 	"github.com/varta-go/varta/cmd/varta-watch/internal/ingest"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/lifecycle"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/observer"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/policy"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/tracker"
 	"github.com/varta-go/varta/pkg/exitcode"
 )
@@ -163,12 +164,18 @@ func options(c *cli.Context, environ func(string) string) (observer.Options, err
 		if eo.Kinds, err = export.ParseKinds(c.String("export-kinds")); err != nil {
 			return o, err
 		}
+		if eo.Format, err = export.ParseFormat(c.String("export-format")); err != nil {
+			return o, fmt.Errorf("--%w", err)
+		}
 		// A person watching "--export-file -" on a terminal gets aligned
 		// columns and wall-clock times; a pipe or a file gets the file format.
-		eo.Terminal = p == export.StdoutPath && isTerminal(os.Stdout)
+		eo.Terminal = p == export.StdoutPath && isTerminal(os.Stdout) && eo.Format == export.FormatTSV
 		o.Export = eo
-	} else if c.IsSet("export-file-max-bytes") || c.IsSet("export-file-sync-every") || c.IsSet("export-kinds") {
-		return o, fmt.Errorf("--export-file-max-bytes, --export-file-sync-every and --export-kinds require --export-file")
+	} else if c.IsSet("export-file-max-bytes") || c.IsSet("export-file-sync-every") || c.IsSet("export-kinds") || c.IsSet("export-format") {
+		return o, fmt.Errorf("--export-file-max-bytes, --export-file-sync-every, --export-kinds and --export-format require --export-file")
+	}
+	if err := serviceOptions(c, &o); err != nil {
+		return o, err
 	}
 
 	if err := controlOptions(c, &o); err != nil {
@@ -309,5 +316,28 @@ func runAction(c *cli.Context) error {
 	if err := runDaemon(c.Context, o); err != nil {
 		return cli.Exit(err.Error(), exitcode.Failure)
 	}
+	return nil
+}
+
+// serviceOptions reads the policy file (a bad one is a configuration
+// error, exit 2) and the service flags.
+func serviceOptions(c *cli.Context, o *observer.Options) error {
+	if p := c.String("policy-file"); p != "" {
+		pol, err := policy.Load(p)
+		if err != nil {
+			return err
+		}
+		o.PolicyFile, o.Policy = p, pol
+	}
+	ms, err := bounds(c, "prom-max-services", 1, 1_000_000)
+	if err != nil {
+		return err
+	}
+	o.PromMaxServices = int(ms)
+	retry, err := bounds(c, "recovery-retry-ms", 0, 86_400_000)
+	if err != nil {
+		return err
+	}
+	o.RecoveryRetry = time.Duration(retry) * time.Millisecond
 	return nil
 }

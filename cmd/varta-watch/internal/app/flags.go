@@ -86,6 +86,7 @@ func flags() []cli.Flag {
 		num("export-file-max-bytes", "rotate the events file at `N` bytes (>= 4096; 0 = never), keeping 5 generations", catExport, 0),
 		str("export-kinds", "write only these event `KINDS` (comma-separated: beat, stall, decode, io, ctrunc, mismatch, eviction, gave_up), or all but -KIND (e.g. -beat)", catExport, "", false),
 		num("export-file-sync-every", "fdatasync the events file every `N` lines (0 = only at rotation and shutdown)", catExport, 0),
+		str("export-format", "events file line format (`FORMAT`): tsv (the six columns) or json (one object per line with identity and wall time)", catExport, "tsv", false),
 		boolean("files-group-readable", "create the events file and the audit log group-readable (0640) for a log-shipper or auditor group; default owner-only (0600)", catExport, false),
 
 		// Metrics.
@@ -96,6 +97,7 @@ func flags() []cli.Flag {
 		num("prom-rate-limit-burst", "per-client-IP scrape burst (`N`; 0 = off)", catMetrics, 10),
 		num("prom-max-connections", "open connections to the metrics endpoint (`N`, 1-65536); at the limit the longest-idle one is closed", catMetrics, 64),
 		boolean("prom-per-pid", "export per-pid series (varta_agents{state} is always exported)", catMetrics, true),
+		num("prom-max-services", "export at most `N` distinct service label values; the rest count as service=\"other\"", catMetrics, 1000),
 
 		// UDP.
 		num("udp-port", "also listen for beats on UDP `PORT` (0 = off)", catUDP, 0),
@@ -112,6 +114,8 @@ func flags() []cli.Flag {
 		str("recovery-exec", "run \"`PROGRAM ARG...`\" (no shell; {pid} in arguments is replaced) for each stall", catRecovery, "", false),
 		str("recovery-exec-file", "read the recovery command from `PATH` (secret-file rules)", catRecovery, "", false),
 		num("recovery-debounce-ms", "do not recover the same process again within `MS`", catRecovery, 1000),
+		str("policy-file", "service rules (`PATH`, YAML, secret-file rules): names, thresholds, recovery and restart budgets; SIGHUP reloads it", catRecovery, "", false),
+		num("recovery-retry-ms", "retry the recovery of an agent still silent after `MS`, for agents whose policy rule has no restart budget or that match none (0 = one recovery per silence run)", catRecovery, 0),
 		num("recovery-timeout-ms", "SIGKILL a recovery child after `MS` (>= 100; 0 = never)", catRecovery, 0),
 		list("recovery-env", "add `KEY=VALUE` to the child's environment (repeatable)", catRecovery),
 		boolean("recovery-inherit-env", "pass the daemon's whole environment to recovery children", catRecovery, false),

@@ -39,6 +39,12 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == recordArg {
 		os.Exit(runRecord(os.Args[2:]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == restartArg {
+		os.Exit(runRestart(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == hangArg {
+		os.Exit(runHang(os.Args[2:]))
+	}
 	dir, err := os.MkdirTemp("", "varta-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -53,6 +53,12 @@ type Options struct {
 	// replay guard behind it. Nil when UDP is plain or off.
 	Opener *secure.Opener
 	Replay secure.ReplayConfig
+	// OnNewStream, if set, is told of every new kernel-attested stream
+	// (a new slot, or a recycled pid) with the sender's uid and the
+	// stream's epoch, so that its identity can be resolved off the receive
+	// path (tracker.SetIdent). It runs under the tracker lock and must
+	// not block.
+	OnNewStream func(pid, uid, epoch uint32)
 }
 
 // Pipeline processes received datagrams. Each transport has one batch
@@ -372,7 +378,7 @@ func (b *batch) trackLocked(tx *tracker.Tx) {
 			b.nd++
 			continue
 		}
-		p.verdict(f, b.origin, b.now, r)
+		p.verdict(f, b.origin, b.now, r, b.uid(i))
 	}
 }
 
@@ -380,9 +386,17 @@ func (b *batch) trackLocked(tx *tracker.Tx) {
 func (b *batch) retryLocked(tx *tracker.Tx) {
 	for k := 0; k < b.nd; k++ {
 		f := &b.frames[b.deferred[k]]
-		b.p.verdict(f, b.origin, b.now, tx.ObserveIdentified(f, b.origin, b.now, b.ids[k]))
+		b.p.verdict(f, b.origin, b.now, tx.ObserveIdentified(f, b.origin, b.now, b.ids[k]), b.uid(int(b.deferred[k])))
 	}
 	b.nd = 0
+}
+
+// uid is datagram i's sender uid (Unix datagrams with credentials), else 0.
+func (b *batch) uid(i int) uint32 {
+	if !b.unix {
+		return 0
+	}
+	return b.b.D[i].Uid
 }
 
 func (b *batch) isDeferred(pid uint32) bool {
@@ -462,13 +476,16 @@ func (p *Pipeline) decode(data []byte, now int64, f *vlp.Frame) bool {
 
 // verdict turns the tracker's verdict on an authenticated frame into
 // events. It runs under the tracker lock.
-func (p *Pipeline) verdict(f *vlp.Frame, origin vlp.Origin, now int64, r tracker.Result) {
+func (p *Pipeline) verdict(f *vlp.Frame, origin vlp.Origin, now int64, r tracker.Result, uid uint32) {
 	switch r.Verdict {
 	case tracker.Accepted:
 		if r.Evicted != 0 {
 			p.emit.Emit(export.Event{Kind: export.KindEviction, Ns: uint64(now), Pid: r.Evicted})
 		}
-		p.emit.Emit(export.Event{Kind: export.KindBeat, Ns: uint64(now), Pid: f.Pid, Nonce: f.Nonce, Status: f.Status, Payload: f.Payload})
+		if r.First && origin == vlp.OriginKernelAttested && p.opts.OnNewStream != nil {
+			p.opts.OnNewStream(f.Pid, uid, r.Epoch)
+		}
+		p.emit.Emit(export.Event{Kind: export.KindBeat, Ns: uint64(now), Pid: f.Pid, Nonce: f.Nonce, Status: f.Status, Payload: f.Payload, Ident: r.Ident})
 		if r.WasEmpty {
 			p.wake()
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/varta-go/varta/cmd/varta-watch/internal/identity"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
 	"github.com/varta-go/varta/pkg/buildinfo"
 	"github.com/varta-go/varta/pkg/vlp"
@@ -22,6 +23,7 @@ type AgentView struct {
 	Stalls  uint64 // stalls surfaced since the slot was created
 	Status  vlp.Status
 	Payload uint32
+	Ident   *identity.Info // the agent's identity and service; nil until known
 }
 
 // Source is the tracker's side of the per-agent metrics.

@@ -68,7 +68,7 @@ func (o *Observer) startControl() error {
 	if co == nil {
 		return nil
 	}
-	cs := &controlState{o: o, namer: &control.CommNamer{}, recoveries: map[uint32]uint64{},
+	cs := &controlState{o: o, namer: o.ServiceNamer(&control.CommNamer{}), recoveries: map[uint32]uint64{},
 		lastRecovery: map[string]time.Time{}, reload: make(chan chan error), held: map[uint32]recovery.Stall{}}
 	path := ""
 	if co.StateDir != "" {
@@ -300,8 +300,26 @@ func originName(o vlp.Origin) string {
 
 func (cs *controlState) serviceDetails(name string) (lastRecovery, backoffUntil, gaveUpUntil time.Time) {
 	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	return cs.lastRecovery[name], time.Time{}, time.Time{}
+	lastRecovery = cs.lastRecovery[name]
+	cs.mu.Unlock()
+	// The restart budget (docs/services.md), converted from the stall
+	// clock to wall time.
+	o := cs.o
+	now := o.clk.Now()
+	wall := func(ns int64) time.Time { return time.Now().Add(time.Duration(ns - now)) }
+	pol := o.svc.Policy()
+	for _, b := range o.svc.Book().Snapshot(now, pol.Budget) {
+		if b.Service != name {
+			continue
+		}
+		if b.BackoffUntil != 0 {
+			backoffUntil = wall(b.BackoffUntil)
+		}
+		if b.GaveUpUntil != 0 {
+			gaveUpUntil = wall(b.GaveUpUntil)
+		}
+	}
+	return lastRecovery, backoffUntil, gaveUpUntil
 }
 
 // noteSpawn counts a recovery of pid (service svc).

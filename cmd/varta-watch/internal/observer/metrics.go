@@ -14,7 +14,7 @@ func (o *Observer) startMetrics() error {
 	if o.opts.Prom == nil {
 		return nil
 	}
-	mo := metrics.Options{PerPid: o.opts.PromPerPid, Start: o.clk.Start()}
+	mo := metrics.Options{PerPid: o.opts.PromPerPid, Start: o.clk.Start(), Services: serviceMetrics{o}}
 	if o.ctl != nil {
 		mo.Control = o.ctl
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/varta-go/varta/cmd/varta-watch/internal/listener"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/procfs"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/recovery"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/service"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/tracker"
 	"github.com/varta-go/varta/pkg/audit"
@@ -54,6 +55,13 @@ type Observer struct {
 	st    *persist
 
 	resolver tracker.Resolver
+
+	// The service layer: registry, identity queue and its resolver
+	// goroutine, and the retries of silent agents (control loop only).
+	svc       *service.Registry
+	idents    chan newStream
+	identDone chan struct{}
+	retries   map[uint32]retry
 
 	wake  chan struct{}
 	fatal chan error
@@ -126,7 +134,11 @@ func Start(opts Options) (_ *Observer, err error) {
 			return nil, fmt.Errorf("read own pid namespace: %w", err)
 		}
 	}
+	if err := o.startServices(); err != nil {
+		return nil, err
+	}
 	o.tr, err = tracker.New(tracker.Options{
+		Thresholds:          extraThresholds(o.svc),
 		Capacity:            opts.TrackerCapacity,
 		Threshold:           int64(opts.Threshold),
 		Policy:              opts.EvictionPolicy,
@@ -159,6 +171,11 @@ func Start(opts Options) (_ *Observer, err error) {
 		eo := *opts.Export
 		if eo.Logf == nil {
 			eo.Logf = o.logf
+		}
+		if eo.Wall == nil {
+			// The wall time of an event: now, less how long ago it
+			// happened on the stall clock.
+			eo.Wall = func(ns uint64) time.Time { return time.Now().Add(-time.Duration(o.clk.Now() - int64(ns))) }
 		}
 		o.exp, err = export.Open(eo, o.c)
 		if err != nil {
@@ -197,6 +214,7 @@ func Start(opts Options) (_ *Observer, err error) {
 		UDPOrigin:         udpOrigin,
 		Opener:            opener,
 		Replay:            replay,
+		OnNewStream:       o.onNewStream,
 	}, o.tr, o.c, emit, o.signalWake)
 	o.pipe.OnFatal = func(err error) {
 		select {
@@ -269,6 +287,8 @@ func (o *Observer) Run(ctx context.Context) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
+	o.identDone = make(chan struct{})
+	go o.resolveIdentities()
 	o.wg.Add(1)
 	go o.receiveUnix()
 	if o.udp != nil {
@@ -359,9 +379,11 @@ func (o *Observer) loop(ctx context.Context, hup <-chan os.Signal) error {
 			o.checkClock()
 			o.stage.set("stall detection")
 			o.surface()
+			o.runRetries(o.clk.Now())
 		case <-tick.C:
 			o.checkClock()
 			o.housekeeping()
+			o.runRetries(o.clk.Now())
 		}
 		o.arm(timer)
 	}
@@ -378,6 +400,9 @@ func (o *Observer) reload(by string) error {
 		}
 		o.exp.Reopen()
 	}
+	if err := o.reloadPolicy(); err != nil {
+		return fmt.Errorf("policy file not reloaded (the previous policy stays in force): %w", err)
+	}
 	return nil
 }
 
@@ -389,9 +414,12 @@ func (o *Observer) tickPeriod() time.Duration {
 	return o.opts.TickInterval
 }
 
-// arm sets the stall timer to the next deadline.
+// arm sets the stall timer to the next deadline or recovery retry.
 func (o *Observer) arm(timer *time.Timer) {
 	next, ok := o.tr.NextDeadline()
+	if r, rok := o.nextRetry(); rok && (!ok || r < next) {
+		next, ok = r, true
+	}
 	if !ok {
 		timer.Reset(time.Hour)
 		return
@@ -427,9 +455,10 @@ func (o *Observer) surface() {
 		o.c.StallDetectionLag.Observe(time.Duration(s.Surfaced - s.Deadline))
 		o.c.StallsSurfaced.Add(1)
 		if o.exp != nil {
-			o.exp.Emit(export.Event{Kind: export.KindStall, Ns: uint64(s.Surfaced), Pid: s.Pid, Nonce: s.Nonce})
+			o.exp.Emit(export.Event{Kind: export.KindStall, Ns: uint64(s.Surfaced), Pid: s.Pid, Nonce: s.Nonce, Ident: s.Ident})
 		}
-		o.story.stall(s, o.opts.Threshold)
+		o.svc.NoteStall(s.Pid, s.Ident, s.Surfaced)
+		o.story.stall(s, time.Duration(s.Threshold))
 		o.pending = append(o.pending, s)
 	})
 	o.afterStalls(o.pending)
@@ -494,6 +523,10 @@ func (o *Observer) shutdown() {
 	o.wg.Wait()
 	if o.stat != nil {
 		o.stat.Stop()
+	}
+	if o.identDone != nil {
+		close(o.idents) // no receiver is left to queue into it
+		<-o.identDone
 	}
 	if err := o.notif.Stopping(); err != nil {
 		o.log.Warn("sd_notify STOPPING=1 failed", "err", err)

@@ -10,6 +10,7 @@ import (
 	"github.com/varta-go/varta/cmd/varta-watch/internal/export"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/listener"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/metrics"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/policy"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/recovery"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/tracker"
 	"github.com/varta-go/varta/pkg/audit"
@@ -56,6 +57,17 @@ type Options struct {
 	// rules; its failures are runtime errors).
 	Recovery         *recovery.Options
 	RecoveryExecFile string
+	// PolicyFile is --policy-file ("" = none) and Policy its contents,
+	// read by the CLI layer (a bad file is a configuration error); SIGHUP
+	// reads PolicyFile again.
+	PolicyFile string
+	Policy     *policy.Policy
+	// RecoveryRetry is --recovery-retry-ms (0 = no retries for agents
+	// without a restart budget).
+	RecoveryRetry time.Duration
+	// PromMaxServices caps the service label values (0 = the default).
+	PromMaxServices int
+
 	// Audit configures the audit log; nil = none.
 	Audit *audit.Options
 

@@ -45,7 +45,7 @@ func (o *Observer) startRecovery() error {
 				"path", ao.Path, "lost", b.LostSeqs, "first", b.Seq-b.LostSeqs, "last", b.Seq-1)
 		}
 	}
-	if o.opts.Recovery == nil && o.opts.RecoveryExecFile == "" {
+	if o.opts.Recovery == nil && o.opts.RecoveryExecFile == "" && o.opts.PolicyFile == "" {
 		return nil
 	}
 	ro := recovery.Options{}
@@ -72,11 +72,14 @@ func (o *Observer) startRecovery() error {
 	if ro.Logger == nil {
 		ro.Logger = o.log
 	}
+	if o.opts.PolicyFile != "" {
+		ro.Planner = o.svc
+	}
 	var sink recovery.Auditor = recovery.NopAuditor{}
 	if o.audit != nil {
 		sink = auditSink{o.audit}
 	}
-	sink = storyAuditor{next: sink, s: o.story}
+	sink = storyAuditor{next: o.svc.Auditor(sink), s: o.story}
 	if o.ctl != nil {
 		ro.Planner = snoozeGate{cs: o.ctl, next: ro.Planner}
 		sink = countingAuditor{cs: o.ctl, next: sink}
@@ -127,10 +130,15 @@ func (o *Observer) afterStalls(stalls []tracker.Stall) {
 		o.rec.Submit(recovery.Stall{
 			Pid: s.Pid, Generation: s.Generation, Origin: s.Origin,
 			CrossNamespace: s.CrossNamespace, ObserverNs: uint64(s.Surfaced),
+			Ident: s.Ident, Service: serviceName(s.Ident),
 		})
 	}
 	if len(stalls) > 0 {
 		o.rec.Tick()
+		now := o.clk.Now()
+		for _, s := range stalls {
+			o.scheduleRetry(s, now)
+		}
 	}
 }
 

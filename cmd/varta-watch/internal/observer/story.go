@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/varta-go/varta/cmd/varta-watch/internal/budget"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/policy"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/recovery"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/tracker"
 	"github.com/varta-go/varta/pkg/vlp"
@@ -103,8 +105,11 @@ func (s *story) stall(st tracker.Stall, threshold time.Duration) {
 			s.mu.Unlock()
 		}
 	}
-	s.emit(slog.LevelWarn, "agent stalled: silent past the threshold", st.Pid,
-		"threshold", threshold.String(), "last_nonce", st.Nonce, "origin", st.Origin.String())
+	attrs := []any{"threshold", threshold.String(), "last_nonce", st.Nonce, "origin", st.Origin.String()}
+	if id := st.Ident; id != nil {
+		attrs = append(attrs, "service", id.Service, "unit", id.Unit)
+	}
+	s.emit(slog.LevelWarn, "agent stalled: silent past the threshold", st.Pid, attrs...)
 }
 
 func (s *story) forget(pid uint32) {
@@ -131,7 +136,7 @@ type storyAuditor struct {
 }
 
 func (a storyAuditor) Spawn(r recovery.SpawnRecord) {
-	a.s.emit(slog.LevelInfo, "recovery spawned", r.AgentPid, "child", r.ChildPid, "program", r.Program)
+	a.s.emit(slog.LevelInfo, "recovery spawned", r.AgentPid, "service", r.Service, "child", r.ChildPid, "program", r.Program)
 	a.next.Spawn(r)
 }
 
@@ -154,7 +159,7 @@ func (a storyAuditor) Complete(r recovery.CompleteRecord) {
 }
 
 func (a storyAuditor) Refused(r recovery.RefusedRecord) {
-	a.s.emit(slog.LevelWarn, "recovery refused", r.AgentPid, "reason", r.Reason, "why", refusalText(r.Reason))
+	a.s.emit(slog.LevelWarn, "recovery refused", r.AgentPid, "service", r.Service, "reason", r.Reason, "why", refusalText(r.Reason))
 	if r.Reason != recovery.ReasonOutstandingInFlight {
 		a.s.forget(r.AgentPid)
 	}
@@ -163,7 +168,14 @@ func (a storyAuditor) Refused(r recovery.RefusedRecord) {
 
 // refusalText explains a refusal reason in words (docs/recovery.md).
 func refusalText(reason string) string {
+	reason, _, _ = strings.Cut(reason, ":") // policy reasons carry the service
 	switch reason {
+	case budget.ReasonBackoff:
+		return "the service was recovered recently: its restart budget's backoff window is open"
+	case budget.ReasonGaveUp:
+		return "the service used up its restart budget (give_up) and waits for retry_after"
+	case policy.ReasonIdentityUnsafe:
+		return "a placeholder of the policy's recovery arguments has an unknown or unsafe value"
 	case recovery.ReasonCrossNamespace:
 		return "the agent is in another PID namespace (--allow-cross-namespace-agents is off)"
 	case recovery.ReasonUnauthenticatedTransport:

@@ -114,3 +114,18 @@ func Alive(pid uint32) bool {
 	err := syscall.Kill(int(pid), 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
+
+// Zombie reports whether pid has exited but not been reaped (state Z in
+// /proc/<pid>/stat): it still answers kill(pid, 0) but will never beat
+// again. An unreadable stat reports false.
+func (fs FS) Zombie(pid uint32) bool {
+	b, err := os.ReadFile(fs.Root + "/" + strconv.FormatUint(uint64(pid), 10) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return false
+	}
+	return b[i+2] == 'Z'
+}

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"syscall"
 	"testing"
+	"unsafe"
 )
 
 func TestParseStartTime(t *testing.T) {
@@ -66,5 +68,33 @@ func TestIdentityOfRealProcess(t *testing.T) {
 	}
 	if m, err := Default.PidMax(); err != nil || m < 300 {
 		t.Fatalf("pid_max %d, %v", m, err)
+	}
+}
+
+func TestZombie(t *testing.T) {
+	cmd := exec.Command("sleep", "5")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := uint32(cmd.Process.Pid)
+	if Default.Zombie(pid) {
+		t.Fatal("a running process is a zombie")
+	}
+	_ = cmd.Process.Kill()
+	var ws syscall.WaitStatus
+	// Wait for the exit without reaping (WNOWAIT), then look.
+	for {
+		var info [128]byte
+		_, _, e := syscall.Syscall6(syscall.SYS_WAITID, 1 /* P_PID */, uintptr(pid), uintptr(unsafe.Pointer(&info[0])), syscall.WEXITED|0x1000000 /* WNOWAIT */, 0, 0)
+		if e != syscall.EINTR {
+			break
+		}
+	}
+	if !Default.Zombie(pid) || !Alive(pid) {
+		t.Fatal("an unreaped child is not a zombie")
+	}
+	_, _ = syscall.Wait4(int(pid), &ws, 0, nil)
+	if Default.Zombie(pid) {
+		t.Fatal("a reaped child is still a zombie")
 	}
 }

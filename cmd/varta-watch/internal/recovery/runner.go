@@ -440,6 +440,20 @@ func (r *Runner) killPrevious(pid uint32, gen uint64) {
 	}
 }
 
+// DebouncedUntil returns when the debounce window of the process (pid,
+// gen) ends (observer ns), or 0 when it is not debounced at now.
+func (r *Runner) DebouncedUntil(pid uint32, gen, now uint64) uint64 {
+	el, ok := r.ledger.byPid[pid]
+	if !ok {
+		return 0
+	}
+	e := el.Value.(*ledgerEntry)
+	if !genMatch(e.gen, gen) || age(now, e.at) >= r.debounceNs {
+		return 0
+	}
+	return e.at + r.debounceNs
+}
+
 // InFlight reports whether a recovery child for pid (of generation gen,
 // 0 = any) is still outstanding.
 func (r *Runner) InFlight(pid uint32, gen uint64) bool { return r.inFlight(pid, gen) }

@@ -26,6 +26,9 @@ const Overflow = policy.OverflowService
 type Options struct {
 	// PolicyPath is --policy-file; "" runs without a policy.
 	PolicyPath string
+	// Policy, when set, is PolicyPath already loaded (New does not read
+	// the file again).
+	Policy *policy.Policy
 	// Threshold is the command line's silence threshold.
 	Threshold time.Duration
 	// RetryInterval is --recovery-retry-ms: how often a recovery is tried
@@ -77,7 +80,6 @@ type Registry struct {
 
 	mu       sync.Mutex
 	services map[string]*svcStats // admitted service names (≤ MaxServices, plus Overflow)
-	logLimit map[string]int64     // last log line per service (stall clock ns)
 }
 
 type svcStats struct {
@@ -109,10 +111,11 @@ func New(opts Options) (*Registry, error) {
 		log:      log,
 		book:     budget.NewBook(),
 		services: make(map[string]*svcStats),
-		logLimit: make(map[string]int64),
 	}
 	r.opts.Resolver.C = &r.IDC
-	if opts.PolicyPath != "" {
+	if opts.Policy != nil {
+		r.pol.Store(opts.Policy)
+	} else if opts.PolicyPath != "" {
 		p, err := policy.Load(opts.PolicyPath)
 		if err != nil {
 			return nil, err
@@ -234,8 +237,8 @@ func serviceOf(info *identity.Info) string {
 	return info.Service
 }
 
-// NoteStall counts a surfaced stall of an agent, interrupts its service's
-// healthy period and logs it (at most one line per service per second).
+// NoteStall counts a surfaced stall of an agent and interrupts its
+// service's healthy period.
 func (r *Registry) NoteStall(pid uint32, info *identity.Info, now int64) {
 	svc := serviceOf(info)
 	r.mu.Lock()
@@ -244,28 +247,6 @@ func (r *Registry) NoteStall(pid uint32, info *identity.Info, now int64) {
 	if p := r.pol.Load(); p.HasService(svc) {
 		r.book.Stall(svc, p.Budget(svc), now)
 	}
-	if info == nil {
-		info = identity.None
-	}
-	if r.allowLog(svc, now) {
-		r.log.Warn("agent stalled", "pid", pid, "service", svc, "unit", info.Unit, "comm", info.Comm)
-	}
-}
-
-// logEvery spaces the per-service stall and decision lines.
-const logEvery = int64(time.Second)
-
-func (r *Registry) allowLog(svc string, now int64) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if last, ok := r.logLimit[svc]; ok && now-last < logEvery {
-		return false
-	}
-	if len(r.logLimit) >= r.opts.MaxServices {
-		clear(r.logLimit)
-	}
-	r.logLimit[svc] = now
-	return true
 }
 
 // Plan implements recovery.Planner (docs/services.md, "Recovery per rule
@@ -305,10 +286,6 @@ func (r *Registry) Plan(s recovery.Stall, now uint64) recovery.Plan {
 	case budget.RefuseBackoff:
 		plan.Refuse, plan.Outcome = budget.ReasonBackoff+":"+svc, stats.OutcomeRefusedBackoff
 		plan.Argv = nil
-		if r.allowLog(svc, int64(now)) {
-			r.log.Warn("recovery refused: backoff", "pid", s.Pid, "service", svc, "unit", info.Unit, "comm", info.Comm,
-				"for", time.Duration(d.Until-int64(now)).String())
-		}
 		return plan
 	case budget.RefuseGaveUp:
 		plan.Refuse, plan.Outcome = budget.ReasonGaveUp+":"+svc, stats.OutcomeRefusedGaveUp

@@ -82,7 +82,9 @@ func (t *Tracker) Adopt(saved []Saved, now int64) ([]uint32, error) {
 		if v.Stalled {
 			continue
 		}
-		if t.liveTail != nilIdx && t.slots[t.liveTail].lastSeen > v.LastSeen {
+		// Adopted slots join the command line's list (index 0) until their
+		// identity is known again.
+		if tail := t.liveTail[0]; tail != nilIdx && t.slots[tail].lastSeen > v.LastSeen {
 			return nil, fmt.Errorf("tracker: adopt into a tracker that already has newer live agents")
 		}
 		break // the oldest live one decides

@@ -1,11 +1,14 @@
 package tracker
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
+	"github.com/varta-go/varta/cmd/varta-watch/internal/identity"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/procfs"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
 	"github.com/varta-go/varta/pkg/vlp"
@@ -65,6 +68,10 @@ type Options struct {
 	// read (non-Linux), and kernel-attested beats are tracked as
 	// SocketModeOnly.
 	Resolver Resolver
+	// Thresholds are further silence thresholds (ns, > 0) besides
+	// Threshold, at most MaxThresholds−1: an agent is given one with
+	// SetIdent (by its policy rule); until then it has Threshold.
+	Thresholds []int64
 	// PidLimit, when between 1 and MaxDenseIndex, promises that every pid
 	// handed to Observe is below it (the observer passes pid_max: kernel
 	// pids are, and claimed UDP pids are checked against it first). The
@@ -72,6 +79,11 @@ type Options struct {
 	// memory access per beat. Pids at or above it fall back to the map.
 	PidLimit uint32
 }
+
+// MaxThresholds bounds the distinct thresholds: the tracker keeps one
+// deadline list per threshold, and the next stall is the earliest of the
+// list heads.
+const MaxThresholds = 16
 
 // MaxDenseIndex bounds the array index (4 bytes per possible pid: 16 MiB at
 // Linux's largest pid_max, 128 KiB at the common default of 32768).
@@ -125,6 +137,10 @@ type Result struct {
 	// WasEmpty is true when the live list was empty before this frame: the
 	// caller must wake the stall timer.
 	WasEmpty bool
+	// Ident is the slot's identity (nil until SetIdent) and Epoch its
+	// stream number, which SetIdent must name (Accepted only).
+	Ident *identity.Info
+	Epoch uint32
 }
 
 // Stall describes a surfaced stall.
@@ -134,8 +150,10 @@ type Stall struct {
 	Generation     uint64
 	Origin         vlp.Origin
 	CrossNamespace bool
-	Deadline       int64 // when the stall became due (stall clock ns)
-	Surfaced       int64 // when it was surfaced
+	Deadline       int64          // when the stall became due (stall clock ns)
+	Surfaced       int64          // when it was surfaced
+	Ident          *identity.Info // nil when not (yet) known
+	Threshold      int64          // the threshold it was judged by (ns)
 }
 
 const (
@@ -149,11 +167,12 @@ const nilIdx = int32(-1)
 // slot is one tracked agent. Fields marked "atomic" are read lock-free by
 // the metrics exporter; everything else is guarded by Tracker.mu.
 type slot struct {
-	pid     atomic.Uint32 // atomic; 0 = free
-	status  atomic.Uint32 // atomic; vlp.Status, Stall while stalled
-	payload atomic.Uint32 // atomic
-	beats   atomic.Uint64 // atomic
-	stalls  atomic.Uint64 // atomic
+	pid     atomic.Uint32                 // atomic; 0 = free
+	status  atomic.Uint32                 // atomic; vlp.Status, Stall while stalled
+	payload atomic.Uint32                 // atomic
+	beats   atomic.Uint64                 // atomic
+	stalls  atomic.Uint64                 // atomic
+	ident   atomic.Pointer[identity.Info] // atomic; nil until SetIdent
 
 	lastNonce      uint64
 	lastTerminalTs uint64
@@ -170,6 +189,8 @@ type slot struct {
 	gaspSent       bool // a terminal frame was accepted since the last regular one
 	crossNS        bool
 	adopted        bool // re-created from a state file; no frame accepted since
+	th             uint8  // index into Tracker.ths: the slot's threshold and live list
+	epoch          uint32 // incremented at every new stream
 }
 
 // Tracker holds the per-pid slots. Every exported method of Tracker takes
@@ -189,8 +210,12 @@ type Tracker struct {
 	index  map[uint32]int32
 	dense  []int32 // pid → slot index + 1 (0 = none) for pids < len(dense)
 	free   []int32
-	// live: slots not stalled, ordered by lastSeen (head = oldest).
-	liveHead, liveTail int32
+	// live: slots not stalled, one list per threshold, each ordered by
+	// lastSeen (head = oldest); nlive counts them all.
+	liveHead, liveTail [MaxThresholds]int32
+	ths                [MaxThresholds]int64
+	nths               int
+	nlive              int
 	// stalled: slots whose stall was surfaced, in surfacing order.
 	stHead, stTail int32
 	tracked        atomic.Int64
@@ -208,14 +233,22 @@ func New(opts Options, c *stats.Counters) (*Tracker, error) {
 	if opts.Threshold <= 0 {
 		return nil, errors.New("tracker threshold must be positive")
 	}
+	if len(opts.Thresholds) >= MaxThresholds {
+		return nil, fmt.Errorf("%d thresholds: at most %d", len(opts.Thresholds)+1, MaxThresholds)
+	}
 	t := &Tracker{
-		opts:     opts,
-		c:        c,
-		slots:    make([]slot, opts.Capacity),
-		index:    make(map[uint32]int32),
-		free:     make([]int32, opts.Capacity),
-		liveHead: nilIdx, liveTail: nilIdx,
+		opts:   opts,
+		c:      c,
+		slots:  make([]slot, opts.Capacity),
+		index:  make(map[uint32]int32),
+		free:   make([]int32, opts.Capacity),
 		stHead: nilIdx, stTail: nilIdx,
+	}
+	for k := range t.liveHead {
+		t.liveHead[k], t.liveTail[k] = nilIdx, nilIdx
+	}
+	if err := t.setThresholds(opts.Thresholds); err != nil {
+		return nil, err
 	}
 	if opts.PidLimit > 0 && opts.PidLimit <= MaxDenseIndex {
 		t.dense = make([]int32, opts.PidLimit)
@@ -350,6 +383,7 @@ type AgentView struct {
 	Stalls  uint64
 	Status  vlp.Status
 	Payload uint32
+	Ident   *identity.Info // nil until resolved (and for UDP agents)
 }
 
 // EachAgent calls fn for every occupied slot without taking the lock. A
@@ -367,6 +401,7 @@ func (t *Tracker) EachAgent(fn func(AgentView)) {
 			Stalls:  s.stalls.Load(),
 			Status:  vlp.Status(s.status.Load()),
 			Payload: s.payload.Load(),
+			Ident:   s.ident.Load(),
 		}
 		if s.pid.Load() != pid {
 			continue
@@ -424,17 +459,17 @@ func (t *Tracker) observe(f *vlp.Frame, origin vlp.Origin, now int64, id *Identi
 		t.c.OutOfOrder.Add(1)
 		return Result{Verdict: DroppedOutOfOrder}
 	}
-	wasEmpty := t.liveHead == nilIdx
+	wasEmpty := t.nlive == 0
 	t.accept(idx, f, now)
-	return Result{Verdict: Accepted, WasEmpty: wasEmpty}
+	return Result{Verdict: Accepted, WasEmpty: wasEmpty, Ident: s.ident.Load(), Epoch: s.epoch}
 }
 
 // restart begins a fresh stream in slot idx with frame f.
 func (t *Tracker) restart(idx int32, f *vlp.Frame, st stream, now int64) Result {
-	wasEmpty := t.liveHead == nilIdx
+	wasEmpty := t.nlive == 0
 	t.reset(idx, f.Pid, st)
 	t.accept(idx, f, now)
-	return Result{Verdict: Accepted, First: true, WasEmpty: wasEmpty}
+	return Result{Verdict: Accepted, First: true, WasEmpty: wasEmpty, Epoch: t.slots[idx].epoch}
 }
 
 // inOrder applies the nonce rules (and counts a wrap).
@@ -552,13 +587,14 @@ func (t *Tracker) admit(f *vlp.Frame, origin vlp.Origin, now int64, id *Identity
 
 // victim picks a slot to evict, or nilIdx.
 func (t *Tracker) victim(now int64) int32 {
-	limit := 10 * t.opts.Threshold
-	if h := t.stHead; h != nilIdx && now-t.slots[h].lastSeen > limit {
+	if h := t.stHead; h != nilIdx && now-t.slots[h].lastSeen > 10*t.ths[t.slots[h].th] {
 		return h
 	}
 	if t.opts.Policy == Balanced {
-		if h := t.liveHead; h != nilIdx && now-t.slots[h].lastSeen > limit {
-			return h
+		for k := range t.nths {
+			if h := t.liveHead[k]; h != nilIdx && now-t.slots[h].lastSeen > 10*t.ths[k] {
+				return h
+			}
 		}
 	}
 	return nilIdx
@@ -574,6 +610,9 @@ func (t *Tracker) reset(idx int32, pid uint32, st stream) {
 	s.origin = st.origin
 	s.nsInode, s.generation = st.id.NSInode, st.id.Generation
 	s.crossNS = st.crossNS
+	s.th = 0
+	s.epoch++
+	s.ident.Store(nil)
 	s.beats.Store(0)
 	s.stalls.Store(0)
 	s.status.Store(uint32(vlp.StatusOk))
@@ -624,7 +663,8 @@ func (t *Tracker) unlink(idx int32) {
 	var head, tail *int32
 	switch s.list {
 	case listLive:
-		head, tail = &t.liveHead, &t.liveTail
+		head, tail = &t.liveHead[s.th], &t.liveTail[s.th]
+		t.nlive--
 	case listStalled:
 		head, tail = &t.stHead, &t.stTail
 		t.stalled.Add(-1)
@@ -645,12 +685,14 @@ func (t *Tracker) unlink(idx int32) {
 }
 
 func (t *Tracker) pushBack(idx int32, list uint8) {
-	head, tail := &t.liveHead, &t.liveTail
-	if list == listStalled {
-		head, tail = &t.stHead, &t.stTail
+	s := &t.slots[idx]
+	head, tail := &t.stHead, &t.stTail
+	if list == listLive {
+		head, tail = &t.liveHead[s.th], &t.liveTail[s.th]
+		t.nlive++
+	} else {
 		t.stalled.Add(1)
 	}
-	s := &t.slots[idx]
 	s.list = list
 	s.next = nilIdx
 	s.prev = *tail
@@ -682,14 +724,18 @@ func (t *Tracker) NextDeadline() (int64, bool) {
 }
 
 func (t *Tracker) nextDeadlineLocked() (int64, bool) {
-	if t.liveHead == nilIdx {
-		return 0, false
+	best, ok := int64(0), false
+	for k := range t.nths {
+		if h := t.liveHead[k]; h != nilIdx {
+			if d := t.slots[h].lastSeen + t.ths[k]; !ok || d < best {
+				best, ok = d, true
+			}
+		}
 	}
-	d := t.slots[t.liveHead].lastSeen + t.opts.Threshold
-	if d < t.graceUntil {
-		d = t.graceUntil
+	if ok && best < t.graceUntil {
+		best = t.graceUntil
 	}
-	return d, true
+	return best, ok
 }
 
 // scanBatch bounds how many due slots Due checks per /proc round trip.
@@ -702,6 +748,7 @@ type check struct {
 	pid      uint32
 	gen      uint64
 	lastSeen int64
+	deadline int64
 	id       Identity
 	identify bool // Due: re-read the identity
 	alive    bool // Sweep: the process exists
@@ -753,7 +800,7 @@ func (t *Tracker) Due(now int64, fn func(Stall)) (next int64, ok bool) {
 
 // deadline is slot s's stall deadline.
 func (t *Tracker) deadline(s *slot) int64 {
-	d := s.lastSeen + t.opts.Threshold
+	d := s.lastSeen + t.ths[s.th]
 	if d < t.graceUntil {
 		d = t.graceUntil
 	}
@@ -770,8 +817,11 @@ func (t *Tracker) needsIdentity(s *slot) bool {
 // the first one that needs an identity read, and reports whether there is
 // one.
 func (t *Tracker) surfaceHead(now int64, fn func(Stall)) bool {
-	for t.liveHead != nilIdx {
-		idx := t.liveHead
+	for {
+		idx := t.earliestHead()
+		if idx == nilIdx {
+			return false
+		}
 		s := &t.slots[idx]
 		if t.deadline(s) > now {
 			return false
@@ -781,7 +831,6 @@ func (t *Tracker) surfaceHead(now int64, fn func(Stall)) bool {
 		}
 		t.stall(idx, now, fn)
 	}
-	return false
 }
 
 // dueLocked surfaces due slots that need no identity read (surfaceHead);
@@ -792,13 +841,18 @@ func (t *Tracker) dueLocked(now int64, fn func(Stall)) bool {
 	if !t.surfaceHead(now, fn) {
 		return false
 	}
-	for idx := t.liveHead; idx != nilIdx && len(t.checks) < scanBatch; idx = t.slots[idx].next {
-		s := &t.slots[idx]
-		if t.deadline(s) > now {
-			break
+	for k := range t.nths {
+		for idx := t.liveHead[k]; idx != nilIdx && len(t.checks) < scanBatch; idx = t.slots[idx].next {
+			s := &t.slots[idx]
+			d := t.deadline(s)
+			if d > now {
+				break
+			}
+			t.checks = append(t.checks, check{idx: idx, pid: s.pid.Load(), gen: s.generation, lastSeen: s.lastSeen, deadline: d, identify: t.needsIdentity(s)})
 		}
-		t.checks = append(t.checks, check{idx: idx, pid: s.pid.Load(), gen: s.generation, lastSeen: s.lastSeen, identify: t.needsIdentity(s)})
 	}
+	// Decide in deadline order across the lists.
+	slices.SortStableFunc(t.checks, func(a, b check) int { return cmp.Compare(a.deadline, b.deadline) })
 	return len(t.checks) > 0
 }
 
@@ -832,6 +886,7 @@ func (t *Tracker) stall(idx int32, now int64, fn func(Stall)) {
 		Pid: s.pid.Load(), Nonce: s.lastNonce, Generation: s.generation,
 		Origin: s.origin, CrossNamespace: s.crossNS,
 		Deadline: deadline, Surfaced: now,
+		Ident: s.ident.Load(), Threshold: t.ths[s.th],
 	})
 }
 
@@ -890,6 +945,8 @@ type Snapshot struct {
 	CrossNamespace bool
 	Status         vlp.Status
 	Beats, Stalls  uint64
+	Ident          *identity.Info
+	Threshold      int64
 }
 
 // Lookup returns the state of pid's slot.
@@ -905,5 +962,162 @@ func (t *Tracker) Lookup(pid uint32) (Snapshot, bool) {
 		Pid: pid, LastNonce: s.lastNonce, LastSeen: s.lastSeen, Origin: s.origin,
 		Generation: s.generation, Stalled: s.list == listStalled, CrossNamespace: s.crossNS,
 		Status: vlp.Status(s.status.Load()), Beats: s.beats.Load(), Stalls: s.stalls.Load(),
+		Ident: s.ident.Load(), Threshold: t.ths[s.th],
 	}, true
+}
+
+// setThresholds installs the command-line threshold (index 0) and extra.
+// Lists of indices that no longer exist must be empty.
+func (t *Tracker) setThresholds(extra []int64) error {
+	if len(extra) >= MaxThresholds {
+		return fmt.Errorf("%d thresholds: at most %d", len(extra)+1, MaxThresholds)
+	}
+	t.ths[0] = t.opts.Threshold
+	for i, d := range extra {
+		if d <= 0 {
+			return errors.New("tracker threshold must be positive")
+		}
+		t.ths[i+1] = d
+	}
+	t.nths = 1 + len(extra)
+	return nil
+}
+
+// earliestHead returns the live list head with the earliest deadline, or
+// nilIdx when no slot is live. It looks at every list head (at most
+// MaxThresholds).
+func (t *Tracker) earliestHead() int32 {
+	best, bestD := nilIdx, int64(0)
+	for k := range t.nths {
+		if h := t.liveHead[k]; h != nilIdx {
+			if d := t.slots[h].lastSeen + t.ths[k]; best == nilIdx || d < bestD {
+				best, bestD = h, d
+			}
+		}
+	}
+	return best
+}
+
+// Thresholds returns the thresholds in force, index 0 first (the
+// command line's).
+func (t *Tracker) Thresholds() []int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.ths[:t.nths])
+}
+
+// SetIdent publishes the identity of pid's current stream (epoch from the
+// Result that opened it; gen, when not 0, must be its generation) and
+// gives it threshold index th. It reports false, changing nothing, when
+// the slot holds another stream by now. A live slot moves to the list of
+// its new threshold, in lastSeen order (from the tail: the slot beat
+// recently, so this is a step or two).
+func (t *Tracker) SetIdent(pid uint32, epoch uint32, gen uint64, info *identity.Info, th int) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	idx, ok := t.lookup(pid)
+	if !ok {
+		return false
+	}
+	s := &t.slots[idx]
+	if s.epoch != epoch || (gen != 0 && s.generation != 0 && s.generation != gen) {
+		return false
+	}
+	if th < 0 || th >= t.nths {
+		th = 0
+	}
+	s.ident.Store(info)
+	t.moveTo(idx, uint8(th))
+	return true
+}
+
+// moveTo gives slot idx threshold index th, keeping the live lists in
+// lastSeen order.
+func (t *Tracker) moveTo(idx int32, th uint8) {
+	s := &t.slots[idx]
+	if s.th == th {
+		return
+	}
+	if s.list != listLive {
+		s.th = th
+		return
+	}
+	t.unlink(idx)
+	s.th = th
+	t.insertLive(idx)
+}
+
+// insertLive links unlinked slot idx into its live list after the last
+// slot that was seen no later than it.
+func (t *Tracker) insertLive(idx int32) {
+	s := &t.slots[idx]
+	k := s.th
+	after := t.liveTail[k]
+	for after != nilIdx && t.slots[after].lastSeen > s.lastSeen {
+		after = t.slots[after].prev
+	}
+	s.list = listLive
+	t.nlive++
+	s.prev = after
+	if after == nilIdx {
+		s.next = t.liveHead[k]
+		t.liveHead[k] = idx
+	} else {
+		s.next = t.slots[after].next
+		t.slots[after].next = idx
+	}
+	if s.next == nilIdx {
+		t.liveTail[k] = idx
+	} else {
+		t.slots[s.next].prev = idx
+	}
+}
+
+// Retarget installs new extra thresholds (a policy reload) and gives every
+// slot the identity and threshold index classify returns for its current
+// identity (slots without one keep index 0 and nil). The live lists are
+// rebuilt in lastSeen order: O(n log n) in the tracked agents, once per
+// reload.
+func (t *Tracker) Retarget(extra []int64, classify func(*identity.Info) (*identity.Info, int)) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(extra) >= MaxThresholds {
+		return fmt.Errorf("%d thresholds: at most %d", len(extra)+1, MaxThresholds)
+	}
+	var live []int32
+	for k := range t.nths {
+		for idx := t.liveHead[k]; idx != nilIdx; idx = t.slots[idx].next {
+			live = append(live, idx)
+		}
+		t.liveHead[k], t.liveTail[k] = nilIdx, nilIdx
+	}
+	t.nlive = 0
+	if err := t.setThresholds(extra); err != nil {
+		return err
+	}
+	for i := range t.slots {
+		s := &t.slots[i]
+		if s.pid.Load() == 0 {
+			continue
+		}
+		th := 0
+		if info := s.ident.Load(); info != nil {
+			ni, k := classify(info)
+			if ni != info {
+				s.ident.Store(ni)
+			}
+			if k > 0 && k < t.nths {
+				th = k
+			}
+		}
+		s.th = uint8(th)
+	}
+	slices.SortFunc(live, func(a, b int32) int { return cmp.Compare(t.slots[a].lastSeen, t.slots[b].lastSeen) })
+	for _, idx := range live {
+		s := &t.slots[idx]
+		s.list = listNone
+		s.prev, s.next = nilIdx, nilIdx
+		t.pushBack(idx, listLive)
+	}
+	return nil
 }

@@ -1,0 +1,357 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/varta-go/varta/pkg/audit"
+	"github.com/varta-go/varta/pkg/vlp"
+)
+
+// restartArg switches the test binary into the service's recovery
+// program: restartArg LOG SOCKET CGROUP UNIT PID kills PID (unless 0),
+// moves itself into the cgroup directory CGROUP and starts a new hanging
+// agent there (hangArg, its own session), then appends one JSON line
+// {unit, killed, started} to LOG and exits 0.
+const restartArg = "varta-e2e-restart"
+
+// hangArg switches the test binary into a service that hangs: hangArg
+// SOCKET COMM renames itself to COMM (unless empty), sends two beats 50 ms
+// apart and then stays alive without beating.
+const hangArg = "varta-e2e-hang"
+
+type restartLine struct {
+	Unit    string `json:"unit"`
+	Killed  int    `json:"killed"`
+	Started int    `json:"started"`
+}
+
+func runRestart(args []string) int {
+	if len(args) != 5 {
+		return 2
+	}
+	log, socket, cg, unitName, pidArg := args[0], args[1], args[2], args[3], args[4]
+	killed, _ := strconv.Atoi(pidArg)
+	if killed > 0 {
+		syscall.Kill(killed, syscall.SIGKILL)
+	}
+	if err := os.WriteFile(filepath.Join(cg, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	cmd := exec.Command(os.Args[0], hangArg, socket, "")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	b, _ := json.Marshal(restartLine{Unit: unitName, Killed: killed, Started: cmd.Process.Pid})
+	f, err := os.OpenFile(log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return 1
+	}
+	f.Write(append(b, '\n'))
+	f.Close()
+	return 0
+}
+
+func runHang(args []string) int {
+	if len(args) != 2 {
+		return 2
+	}
+	if args[1] != "" {
+		name, err := unix.BytePtrFromString(args[1])
+		if err != nil {
+			return 1
+		}
+		if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(name)), 0, 0, 0); err != nil {
+			return 1
+		}
+	}
+	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: args[0], Net: "unixgram"})
+	if err != nil {
+		return 1
+	}
+	for n := uint64(1); n <= 2; n++ {
+		f := vlp.Frame{Status: vlp.StatusOk, Pid: uint32(os.Getpid()), Nonce: n}
+		b := f.Marshal()
+		c.Write(b[:])
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(10 * time.Minute)
+	return 0
+}
+
+// cgroup2Dir creates a cgroup v2 directory named like a systemd scope, or
+// skips the test where no writable cgroup v2 is mounted.
+func cgroup2Dir(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Skipf("skipping: no /proc/self/mountinfo: %v (needs a writable cgroup v2)", err)
+	}
+	mnt := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		pre, post, ok := strings.Cut(line, " - ")
+		if f := strings.Fields(pre); ok && strings.HasPrefix(post, "cgroup2 ") && len(f) >= 5 && f[3] == "/" {
+			mnt = f[4]
+			break
+		}
+	}
+	if mnt == "" {
+		t.Skip("skipping: no cgroup v2 mount (needs a writable cgroup v2)")
+	}
+	dir := filepath.Join(mnt, name)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Skipf("skipping: cgroup v2 at %s is not writable: %v", mnt, err)
+	}
+	t.Cleanup(func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			procs, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+			for _, p := range strings.Fields(string(procs)) {
+				pid, _ := strconv.Atoi(p)
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+			err := os.Remove(dir)
+			if err == nil || errors.Is(err, os.ErrNotExist) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("remove %s: %v", dir, err)
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	return dir
+}
+
+func readRestarts(t *testing.T, path string) []restartLine {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []restartLine
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var l restartLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("restart log line %q: %v", sc.Text(), err)
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// jsonEvents reads the JSON events file.
+func jsonEvents(t *testing.T, path string) []map[string]any {
+	t.Helper()
+	b, _ := os.ReadFile(path)
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if l == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("events line %q: %v", l, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// TestServiceRestartBudget is the show case of docs/services.md: a service
+// (a real process in its own cgroup, named like a systemd scope) that hangs
+// after every restart is recovered at t, t+1 s and t+3 s, each time with a
+// new pid, then gives up loudly, and is recovered again 5 s later. The
+// recovery argument {unit} carries the agent's unit; an agent that named
+// itself -rf is refused with identity_unsafe.
+func TestServiceRestartBudget(t *testing.T) {
+	unitName := fmt.Sprintf("varta-e2e-%d.scope", os.Getpid())
+	cg := cgroup2Dir(t, unitName)
+	// Restarted agents outlive their recovery child: make this process
+	// their parent so that they are reaped (no zombie left behind).
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	dir := newDir(t)
+	restarts := filepath.Join(dir, "restarts.log")
+	auditFile := filepath.Join(dir, "audit.log")
+	pol := filepath.Join(dir, "policy.yml")
+	policy := fmt.Sprintf(`rules:
+  - name: web
+    match: {unit: %q}
+    threshold: 500ms
+    recovery: [%q, %q, %q, %q, %q, "{unit}", "{pid}"]
+    backoff: {initial: 1s, factor: 2, max: 4s}
+    give_up: {after: 3, within: 1m, retry_after: 5s}
+  - name: evil
+    match: {comm: "-rf"}
+    threshold: 500ms
+    recovery: ["/bin/echo", "{comm}"]
+`, unitName, agentPath, restartArg, restarts, filepath.Join(dir, "varta.sock"), cg)
+	if err := os.WriteFile(pol, []byte(policy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args, token, tf := promArgs(t, dir)
+	d := startIn(t, dir, nil, append(args, "--threshold-ms", "5000", "--policy-file", pol,
+		"--recovery-audit-file", auditFile, "--export-format", "json")...)
+	d.usePromAddr(token, tf)
+	t.Cleanup(func() {
+		for _, r := range readRestarts(t, restarts) {
+			syscall.Kill(r.Started, syscall.SIGKILL)
+			var ws syscall.WaitStatus
+			syscall.Wait4(r.Started, &ws, 0, nil)
+		}
+		unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+	})
+
+	// The service's first process, started the way its recovery starts it.
+	if out, err := exec.Command(agentPath, restartArg, restarts, d.socket, cg, unitName, "0").CombinedOutput(); err != nil {
+		t.Fatalf("start the service: %v: %s", err, out)
+	}
+	// A process that calls itself -rf, matched by the evil rule.
+	evil := exec.Command(agentPath, hangArg, d.socket, "-rf")
+	if err := evil.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { evil.Process.Kill(); evil.Wait() })
+
+	spawns := func(recs []audit.Record) []audit.Record { return ofKind(recs, audit.KindSpawn) }
+	recs := waitAudit(t, auditFile, "three recoveries of web", func(r []audit.Record) bool { return len(spawns(r)) >= 3 })
+	waitFor(t, 3*time.Second, "varta_service_gave_up{service=\"web\"} = 1", func() bool {
+		return d.metric(`varta_service_gave_up{service="web"}`) == 1
+	})
+	recs = waitAudit(t, auditFile, "the recovery after retry_after", func(r []audit.Record) bool { return len(spawns(r)) >= 4 })
+	waitFor(t, 3*time.Second, "varta_service_gave_up{service=\"web\"} = 0", func() bool {
+		return d.metric(`varta_service_gave_up{service="web"}`) == 0
+	})
+
+	sp := spawns(recs)[:4]
+	at := func(i int) time.Duration { return time.Duration(sp[i].Spawn.ObserverNs - sp[0].Spawn.ObserverNs) }
+	// t, t+1 s, t+3 s, then retry_after 5 s after giving up at t+3 s. Never
+	// early; late by at most the scheduling slack of a loaded machine.
+	for i, want := range []time.Duration{0, time.Second, 3 * time.Second, 8 * time.Second} {
+		if got := at(i); got < want || got > want+700*time.Millisecond {
+			t.Errorf("recovery %d at t+%v, want t+%v", i+1, got, want)
+		}
+	}
+	for _, s := range sp {
+		if s.Spawn.Program != agentPath || s.Spawn.Source != pol+"#web" {
+			t.Errorf("spawn record %+v", s.Spawn)
+		}
+	}
+	// Every recovery restarted the service with a new pid: the agent pid of
+	// each spawn is the process the previous recovery started.
+	rs := readRestarts(t, restarts)
+	if len(rs) < 5 {
+		t.Fatalf("%d restarts logged, want at least 5", len(rs))
+	}
+	seen := map[int]bool{}
+	for i, r := range rs[:5] {
+		if r.Unit != unitName {
+			t.Errorf("restart %d: {unit} = %q, want %q", i, r.Unit, unitName)
+		}
+		if seen[r.Started] {
+			t.Errorf("pid %d started twice", r.Started)
+		}
+		seen[r.Started] = true
+		if i > 0 && (r.Killed != rs[i-1].Started || uint32(r.Killed) != sp[i-1].Spawn.AgentPid) {
+			t.Errorf("restart %d killed %d; the previous restart started %d, the spawn was for %d", i, r.Killed, rs[i-1].Started, sp[i-1].Spawn.AgentPid)
+		}
+	}
+	// Inside the windows, stalls were refused: backoff between the first
+	// three recoveries, gave_up between the third and the fourth.
+	var backoff, gaveUp int
+	for _, r := range ofKind(recs, audit.KindRefused) {
+		ns := r.Refused.ObserverNs
+		switch r.Refused.Reason {
+		case "backoff:web":
+			if ns < sp[0].Spawn.ObserverNs || ns > sp[2].Spawn.ObserverNs {
+				t.Errorf("backoff refusal outside the backoff windows: %+v", r.Refused)
+			}
+			backoff++
+		case "gave_up:web":
+			if ns < sp[2].Spawn.ObserverNs || ns > sp[3].Spawn.ObserverNs {
+				t.Errorf("gave_up refusal outside the gave_up window: %+v", r.Refused)
+			}
+			gaveUp++
+		}
+	}
+	if backoff < 2 || gaveUp < 1 {
+		t.Errorf("%d backoff and %d gave_up refusals, want at least 2 and 1", backoff, gaveUp)
+	}
+	// identity_unsafe for the agent named -rf.
+	recs = waitAudit(t, auditFile, "identity_unsafe refusal", func(r []audit.Record) bool {
+		return refusals(r, "identity_unsafe:evil") > 0
+	})
+	for _, r := range ofKind(recs, audit.KindRefused) {
+		if r.Refused.Reason == "identity_unsafe:evil" && r.Refused.AgentPid != uint32(evil.Process.Pid) {
+			t.Errorf("identity_unsafe for pid %d, want %d", r.Refused.AgentPid, evil.Process.Pid)
+		}
+	}
+	for _, s := range ofKind(recs, audit.KindSpawn) {
+		if s.Spawn.AgentPid == uint32(evil.Process.Pid) {
+			t.Errorf("recovery ran for the agent named -rf: %+v", s.Spawn)
+		}
+	}
+
+	// Loud: the events file has a gave_up line naming the service and its
+	// unit, the log says so, and the metrics count per service.
+	var gaveUpLines, webStalls int
+	for _, e := range jsonEvents(t, d.events) {
+		switch {
+		case e["kind"] == "gave_up" && e["service"] == "web" && e["unit"] == unitName && e["text"] == "web":
+			gaveUpLines++
+		case e["kind"] == "stall" && e["service"] == "web":
+			webStalls++
+			if e["unit"] != unitName || e["uid"] != float64(os.Geteuid()) {
+				t.Errorf("stall line identity %v", e)
+			}
+		}
+	}
+	if gaveUpLines != 1 || webStalls < 4 {
+		t.Errorf("%d gave_up lines and %d web stall lines, want 1 and at least 4", gaveUpLines, webStalls)
+	}
+	if !strings.Contains(d.stderr.String(), "service gave up") {
+		t.Error("no error log line for the give-up")
+	}
+	m := d.scrape()
+	if m[`varta_service_recoveries_total{outcome="spawned",service="web"}`] < 4 ||
+		m[`varta_service_recoveries_total{outcome="refused_gave_up",service="web"}`] < 1 ||
+		m[`varta_service_recoveries_total{outcome="refused_identity_unsafe",service="evil"}`] < 1 ||
+		m[`varta_stalls_surfaced_total`] < 5 || m[`varta_service_stalls_total{service="web"}`] < 4 {
+		t.Errorf("metrics: %v", filterMetrics(m, "varta_service_", "varta_stalls_surfaced"))
+	}
+	verifyAudit(t, auditFile)
+}
+
+func filterMetrics(m map[string]float64, prefixes ...string) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range m {
+		for _, p := range prefixes {
+			if strings.HasPrefix(k, p) {
+				out[k] = v
+			}
+		}
+	}
+	return out
+}
