@@ -60,6 +60,20 @@ func Summary(w io.Writer, s *summary.Summary, f Format, loc *time.Location) erro
 		return err
 	}
 
+	if len(s.Services) > 0 {
+		if _, err := io.WriteString(w, "\nServices (policy file)\n"); err != nil {
+			return err
+		}
+		t = newTable(w, "lrrrr")
+		t.Header("service", "spawns", "backoff", "gave up", "identity unsafe")
+		for _, sv := range s.Services {
+			t.Append(safe(sv.Name), u64(sv.Spawns), u64(sv.Backoff), u64(sv.GaveUp), u64(sv.IdentityUnsafe))
+		}
+		if err := t.Render(); err != nil {
+			return err
+		}
+	}
+
 	if len(s.Controls) > 0 {
 		if _, err := io.WriteString(w, "\nOperator actions (control records)\n"); err != nil {
 			return err

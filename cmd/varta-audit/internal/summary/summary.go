@@ -3,6 +3,7 @@ package summary
 import (
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/varta-go/varta/pkg/audit"
@@ -52,6 +53,40 @@ type Control struct {
 	LastMs int64 `json:"last_wallclock_ms"`
 }
 
+// Service holds the figures of one service of varta-watch's policy file
+// (docs/services.md): spawns started from its rule (source PATH#NAME) and
+// the refusals that name it (reason backoff:NAME, gave_up:NAME,
+// identity_unsafe:NAME).
+type Service struct {
+	Name           string `json:"service"`
+	Spawns         uint64 `json:"spawns"`
+	Backoff        uint64 `json:"refused_backoff"`
+	GaveUp         uint64 `json:"refused_gave_up"`
+	IdentityUnsafe uint64 `json:"refused_identity_unsafe"`
+}
+
+// Policy refusal reasons carry the service after a colon.
+var serviceReasons = []string{"backoff", "gave_up", "identity_unsafe"}
+
+// ServiceOfReason splits a policy refusal reason into its reason and
+// service; ok is false for every other reason.
+func ServiceOfReason(reason string) (base, service string, ok bool) {
+	base, service, ok = strings.Cut(reason, ":")
+	if !ok || service == "" || !slices.Contains(serviceReasons, base) {
+		return "", "", false
+	}
+	return base, service, true
+}
+
+// ServiceOfSource returns the rule name of a spawn source PATH#NAME.
+func ServiceOfSource(source string) (string, bool) {
+	i := strings.LastIndexByte(source, '#')
+	if i <= 0 || i == len(source)-1 || strings.ContainsAny(source[i+1:], "/ ") {
+		return "", false
+	}
+	return source[i+1:], true
+}
+
 // Totals are the figures over the whole log.
 type Totals struct {
 	Records   uint64 `json:"records"`
@@ -81,6 +116,9 @@ type Summary struct {
 	// Controls are the operator actions (control records) by action and
 	// uid, in file order of their first appearance; nil without any.
 	Controls []*Control `json:"controls,omitempty"`
+	// Services are the policy services by name; nil in a log written
+	// without a policy file.
+	Services []*Service `json:"services,omitempty"`
 	Totals   Totals     `json:"totals"`
 	// Integrity is the verdict of the verification done in the same pass.
 	Integrity audit.Verdict `json:"integrity"`
@@ -95,6 +133,19 @@ type Builder struct {
 	agents   map[uint32]*Agent
 	daemons  map[uint32]struct{}
 	controls map[controlKey]*Control
+	services map[string]*Service
+}
+
+func (b *Builder) service(name string) *Service {
+	if b.services == nil {
+		b.services = map[string]*Service{}
+	}
+	sv := b.services[name]
+	if sv == nil {
+		sv = &Service{Name: name}
+		b.services[name] = sv
+	}
+	return sv
 }
 
 type controlKey struct {
@@ -144,6 +195,9 @@ func (b *Builder) Add(r *audit.Record) {
 		a := b.agent(r.Spawn.AgentPid)
 		a.Spawns++
 		a.Stalls++
+		if name, ok := ServiceOfSource(r.Spawn.Source); ok {
+			b.service(name).Spawns++
+		}
 		s.Totals.Spawns++
 		s.Totals.Stalls++
 	case audit.KindComplete:
@@ -169,6 +223,17 @@ func (b *Builder) Add(r *audit.Record) {
 		a := b.agent(r.Refused.AgentPid)
 		a.Refusals[r.Refused.Reason]++
 		a.Stalls++
+		if base, name, ok := ServiceOfReason(r.Refused.Reason); ok {
+			sv := b.service(name)
+			switch base {
+			case "backoff":
+				sv.Backoff++
+			case "gave_up":
+				sv.GaveUp++
+			default:
+				sv.IdentityUnsafe++
+			}
+		}
 		s.Totals.Refusals++
 		s.Totals.Stalls++
 	case audit.KindControl:
@@ -201,6 +266,10 @@ func (b *Builder) Finish(rep *audit.Report) *Summary {
 		s.Agents = append(s.Agents, a)
 	}
 	slices.SortFunc(s.Agents, func(x, y *Agent) int { return int(int64(x.Pid) - int64(y.Pid)) })
+	for _, sv := range b.services {
+		s.Services = append(s.Services, sv)
+	}
+	slices.SortFunc(s.Services, func(x, y *Service) int { return strings.Compare(x.Name, y.Name) })
 	s.Totals.Agents = len(s.Agents)
 	s.Totals.DaemonPids = len(b.daemons)
 	if rep != nil {

@@ -45,6 +45,38 @@ func TestBuilder(t *testing.T) {
 	if s.FirstMs != 1000 || s.LastMs != 9500 {
 		t.Fatalf("span %d..%d", s.FirstMs, s.LastMs)
 	}
+	if s.Services != nil {
+		t.Fatalf("services in a log without policy records: %+v", s.Services)
+	}
+}
+
+func TestServices(t *testing.T) {
+	b := NewBuilder("x.log")
+	recs := []audit.Record{
+		{Kind: audit.KindSpawn, Spawn: audit.SpawnRecord{AgentPid: 7, Source: "/etc/varta/policy.yml#web"}},
+		{Kind: audit.KindRefused, Refused: audit.RefusedRecord{AgentPid: 8, Reason: "backoff:web"}},
+		{Kind: audit.KindRefused, Refused: audit.RefusedRecord{AgentPid: 9, Reason: "backoff:web"}},
+		{Kind: audit.KindSpawn, Spawn: audit.SpawnRecord{AgentPid: 9, Source: "/etc/varta/policy.yml#web"}},
+		{Kind: audit.KindRefused, Refused: audit.RefusedRecord{AgentPid: 10, Reason: "gave_up:web"}},
+		{Kind: audit.KindRefused, Refused: audit.RefusedRecord{AgentPid: 11, Reason: "identity_unsafe:evil"}},
+		{Kind: audit.KindSpawn, Spawn: audit.SpawnRecord{AgentPid: 12, Source: "inline"}},
+		{Kind: audit.KindSpawn, Spawn: audit.SpawnRecord{AgentPid: 13, Source: "/etc/varta/cmd"}},
+		{Kind: audit.KindRefused, Refused: audit.RefusedRecord{AgentPid: 14, Reason: "debounced"}},
+		{Kind: audit.KindRefused, Refused: audit.RefusedRecord{AgentPid: 15, Reason: "future:reason"}},
+	}
+	for i := range recs {
+		b.Add(&recs[i])
+	}
+	s := b.Finish(nil)
+	if len(s.Services) != 2 {
+		t.Fatalf("services %+v", s.Services)
+	}
+	if e, w := *s.Services[0], (Service{Name: "evil", IdentityUnsafe: 1}); e != w {
+		t.Fatalf("evil %+v", e)
+	}
+	if w, want := *s.Services[1], (Service{Name: "web", Spawns: 2, Backoff: 2, GaveUp: 1}); w != want {
+		t.Fatalf("web %+v, want %+v", w, want)
+	}
 }
 
 func TestRank(t *testing.T) {

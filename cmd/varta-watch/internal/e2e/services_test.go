@@ -261,7 +261,11 @@ func TestServiceRestartBudget(t *testing.T) {
 	}
 	// Every recovery restarted the service with a new pid: the agent pid of
 	// each spawn is the process the previous recovery started.
-	rs := readRestarts(t, restarts)
+	var rs []restartLine
+	waitFor(t, 5*time.Second, "the fourth recovery's restart", func() bool {
+		rs = readRestarts(t, restarts)
+		return len(rs) >= 5
+	})
 	if len(rs) < 5 {
 		t.Fatalf("%d restarts logged, want at least 5", len(rs))
 	}
@@ -342,6 +346,35 @@ func TestServiceRestartBudget(t *testing.T) {
 		t.Errorf("metrics: %v", filterMetrics(m, "varta_service_", "varta_stalls_surfaced"))
 	}
 	verifyAudit(t, auditFile)
+
+	// varta-audit summarize shows the refusals per service.
+	out, err := exec.Command(auditPath, "summarize", "--format", "json", auditFile).Output()
+	if err != nil {
+		t.Fatalf("varta-audit summarize: %v", err)
+	}
+	var sum struct {
+		Services []struct {
+			Service        string `json:"service"`
+			Spawns         uint64 `json:"spawns"`
+			Backoff        uint64 `json:"refused_backoff"`
+			GaveUp         uint64 `json:"refused_gave_up"`
+			IdentityUnsafe uint64 `json:"refused_identity_unsafe"`
+		} `json:"services"`
+	}
+	if err := json.Unmarshal(out, &sum); err != nil {
+		t.Fatalf("summarize output %s: %v", out, err)
+	}
+	if len(sum.Services) != 2 {
+		t.Fatalf("summarize services: %+v", sum.Services)
+	}
+	byName := map[string]int{}
+	for i, sv := range sum.Services {
+		byName[sv.Service] = i
+	}
+	web, evilSvc := sum.Services[byName["web"]], sum.Services[byName["evil"]]
+	if web.Service != "web" || evilSvc.Service != "evil" || web.Spawns < 4 || web.Backoff < 2 || web.GaveUp < 1 || evilSvc.IdentityUnsafe < 1 {
+		t.Errorf("summarize services: %+v", sum.Services)
+	}
 }
 
 func filterMetrics(m map[string]float64, prefixes ...string) map[string]float64 {

@@ -257,6 +257,8 @@ func (p *parser) name(n *yaml.Node, key string) (string, error) {
 		return "", p.errf(s, key, "%d bytes, at most %d", len(v), MaxNameLen)
 	case v == OverflowService:
 		return "", p.errf(s, key, "%q is reserved (the metrics' overflow service)", v)
+	case v == "all" || strings.HasPrefix(v, "pid:"):
+		return "", p.errf(s, key, "%q is reserved (a snooze target: all, pid:N)", v)
 	case !validName(v):
 		return "", p.errf(s, key, "%q: a name is letters, digits and . _ : @ -, not starting with - or .", v)
 	}

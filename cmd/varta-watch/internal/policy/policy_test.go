@@ -115,6 +115,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad uid", "rules:\n  - {name: a, match: {uid: -1}}\n", 2, "rules[0].match.uid", "not a uid"},
 		{"bad name", "rules:\n  - {name: -rf, match: {comm: a}}\n", 2, "rules[0].name", "a name is"},
 		{"reserved name", "rules:\n  - {name: other, match: {comm: a}}\n", 2, "rules[0].name", "reserved"},
+		{"snooze target name", "rules:\n  - {name: \"pid:7\", match: {comm: a}}\n", 2, "rules[0].name", "snooze target"},
+		{"snooze all name", "rules:\n  - {name: all, match: {comm: a}}\n", 2, "rules[0].name", "snooze target"},
 		{"bad duration", "rules:\n  - name: a\n    match: {comm: a}\n    threshold: 2x\n", 4, "rules[0].threshold", `bad duration "2x"`},
 		{"small threshold", "rules:\n  - {name: a, match: {comm: a}, threshold: 1ms}\n", 2, "rules[0].threshold", "at least 10ms"},
 		{"defaults threshold", "defaults:\n  threshold: soon\nrules: []\n", 2, "defaults.threshold", "bad duration"},

@@ -224,3 +224,63 @@ func BenchmarkObserveMixedThresholds(b *testing.B) {
 		i = (i + 1) % n
 	}
 }
+
+// BenchmarkStallLagMixedThresholds: 10,000 agents over three thresholds
+// (200, 350 and 500 ms, by pid) beat once at spread-out times during
+// 300 ms and then fall silent; a loop like the observer's sleeps on a real
+// timer until NextDeadline and calls Due. Every stall's lag (surfaced −
+// its own deadline) is recorded; a negative lag (a stall surfaced early)
+// fails the benchmark. Reports p50, p99 and max lag.
+func BenchmarkStallLagMixedThresholds(b *testing.B) {
+	const n = 10000
+	ths := []int64{int64(200 * time.Millisecond), int64(350 * time.Millisecond), int64(500 * time.Millisecond)}
+	var lags []time.Duration
+	for b.Loop() {
+		tr, err := New(Options{Capacity: n, Threshold: ths[0], Thresholds: ths[1:], PidLimit: MaxDenseIndex}, stats.New())
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		now := func() int64 { return int64(time.Since(start)) }
+		rng := rand.New(rand.NewPCG(3, 4))
+		offsets := make([]int64, n)
+		for i := range offsets {
+			offsets[i] = rng.Int64N(int64(300 * time.Millisecond))
+		}
+		slices.Sort(offsets)
+		surfaced := 0
+		timer := time.NewTimer(time.Hour)
+		next := 0
+		for surfaced < n {
+			// Beats due by now (the observer's receive path).
+			for next < n && offsets[next] <= now() {
+				r := tr.Observe(&vlp.Frame{Pid: uint32(next + 2), Nonce: 1}, udpOrigin, now())
+				tr.SetIdent(uint32(next+2), r.Epoch, 0, identity.None, next%3)
+				next++
+			}
+			d, ok := tr.NextDeadline()
+			wait := time.Hour
+			if ok {
+				wait = time.Duration(d - now())
+			}
+			if next < n {
+				wait = min(wait, time.Duration(offsets[next]-now()))
+			}
+			timer.Reset(max(wait, 0))
+			<-timer.C
+			t := now()
+			tr.Due(t, func(s Stall) {
+				if s.Deadline > s.Surfaced {
+					b.Fatalf("pid %d surfaced %v early", s.Pid, time.Duration(s.Deadline-s.Surfaced))
+				}
+				lags = append(lags, time.Duration(s.Surfaced-s.Deadline))
+				surfaced++
+			})
+		}
+	}
+	slices.Sort(lags)
+	q := func(p float64) float64 { return float64(lags[int(p*float64(len(lags)-1))]) / 1e6 }
+	b.ReportMetric(q(0.5), "p50-lag-ms")
+	b.ReportMetric(q(0.99), "p99-lag-ms")
+	b.ReportMetric(q(1), "max-lag-ms")
+}

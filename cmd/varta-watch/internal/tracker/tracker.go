@@ -188,7 +188,7 @@ type slot struct {
 	hasTerminal    bool
 	gaspSent       bool // a terminal frame was accepted since the last regular one
 	crossNS        bool
-	adopted        bool // re-created from a state file; no frame accepted since
+	adopted        bool   // re-created from a state file; no frame accepted since
 	th             uint8  // index into Tracker.ths: the slot's threshold and live list
 	epoch          uint32 // incremented at every new stream
 }
