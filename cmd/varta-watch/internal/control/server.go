@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/varta-go/varta/cmd/varta-watch/internal/listener"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/snooze"
 	"github.com/varta-go/varta/pkg/audit"
 )
@@ -192,6 +193,9 @@ func Listen(o Options) (*Server, error) {
 
 func (s *Server) bind() error {
 	path := s.opts.Path
+	if err := listener.CheckSocketDir(path); err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode()&os.ModeSocket == 0 {
 			return fmt.Errorf("control socket path %q exists and is not a socket", path)

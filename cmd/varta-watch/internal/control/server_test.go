@@ -312,6 +312,13 @@ func TestSocketFile(t *testing.T) {
 	if _, err := Listen(Options{Path: file, Snoozes: ts.store}); err == nil || !strings.Contains(err.Error(), "not a socket") {
 		t.Fatalf("Listen on a file: %v", err)
 	}
+	// A directory anyone may write to (not sticky) is refused.
+	open := filepath.Join(ts.dir, "open")
+	os.Mkdir(open, 0o777)
+	os.Chmod(open, 0o777)
+	if _, err := Listen(Options{Path: filepath.Join(open, "c.sock"), Snoozes: ts.store}); err == nil || !strings.Contains(err.Error(), "group/other-writable") {
+		t.Fatalf("Listen in a world-writable directory: %v", err)
+	}
 	// A stale socket (nobody listening) is replaced.
 	stale := filepath.Join(ts.dir, "stale.sock")
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: stale, Net: "unix"})
