@@ -236,11 +236,11 @@ func TestServiceRestartBudget(t *testing.T) {
 	t.Cleanup(func() { evil.Process.Kill(); evil.Wait() })
 
 	spawns := func(recs []audit.Record) []audit.Record { return ofKind(recs, audit.KindSpawn) }
-	recs := waitAudit(t, auditFile, "three recoveries of web", func(r []audit.Record) bool { return len(spawns(r)) >= 3 })
+	waitAudit(t, auditFile, "three recoveries of web", func(r []audit.Record) bool { return len(spawns(r)) >= 3 })
 	waitFor(t, 3*time.Second, "varta_service_gave_up{service=\"web\"} = 1", func() bool {
 		return d.metric(`varta_service_gave_up{service="web"}`) == 1
 	})
-	recs = waitAudit(t, auditFile, "the recovery after retry_after", func(r []audit.Record) bool { return len(spawns(r)) >= 4 })
+	recs := waitAudit(t, auditFile, "the recovery after retry_after", func(r []audit.Record) bool { return len(spawns(r)) >= 4 })
 	waitFor(t, 3*time.Second, "varta_service_gave_up{service=\"web\"} = 0", func() bool {
 		return d.metric(`varta_service_gave_up{service="web"}`) == 0
 	})
@@ -387,4 +387,53 @@ func filterMetrics(m map[string]float64, prefixes ...string) map[string]float64 
 		}
 	}
 	return out
+}
+
+// TestPolicyFileErrors: a bad policy file is a configuration error at start
+// (exit 2, naming the file, the line and the key); on SIGHUP the old policy
+// stays in force, and the failed and the good reload are counted.
+func TestPolicyFileErrors(t *testing.T) {
+	dir := newDir(t)
+	pol := filepath.Join(dir, "policy.yml")
+	write := func(body string) {
+		t.Helper()
+		tmp := pol + ".tmp"
+		if err := os.WriteFile(tmp, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, pol); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("rules:\n  - name: web\n    match: {unit: nginx.service}\n    treshold: 2s\n")
+	cmd := exec.Command(binPath, "--socket", filepath.Join(dir, "x.sock"), "--threshold-ms", "1000", "--policy-file", pol)
+	out, err := cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != 2 || !strings.Contains(string(out), pol) ||
+		!strings.Contains(string(out), "line 4") || !strings.Contains(string(out), "rules[0].treshold") {
+		t.Fatalf("bad policy at start: exit %d (%v): %s", cmd.ProcessState.ExitCode(), err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "x.sock")); err == nil {
+		t.Fatal("the daemon bound its socket with a bad policy")
+	}
+
+	write("rules:\n  - {name: web, match: {unit: nginx.service}, threshold: 2s}\n")
+	args, token, tf := promArgs(t, dir)
+	d := startIn(t, dir, nil, append(args, "--threshold-ms", "1000", "--policy-file", pol)...)
+	d.usePromAddr(token, tf)
+	write("rules:\n  - {name: web, match: {unit: nginx.service}, threshold: soon}\n")
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 10*time.Second, "a failed reload", func() bool {
+		return d.metric(`varta_policy_reloads_total{result="failed"}`) == 1
+	})
+	if !strings.Contains(d.stderr.String(), "rules[0].threshold") {
+		t.Errorf("the reload error is not logged with its key:\n%s", d.stderr.String())
+	}
+	write("rules:\n  - {name: web, match: {unit: nginx.service}, threshold: 3s}\n")
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 10*time.Second, "a good reload", func() bool {
+		return d.metric(`varta_policy_reloads_total{result="ok"}`) == 1
+	})
+	if code := d.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d after the reloads", code)
+	}
 }

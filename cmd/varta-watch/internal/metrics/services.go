@@ -22,9 +22,9 @@ type ServiceSource interface {
 
 // serviceCollector exports the per-service families.
 type serviceCollector struct {
-	src                                     ServiceSource
-	agents, stalls, recoveries, gaveUp      *prometheus.Desc
-	reloads, overflow, unreadable, resolved *prometheus.Desc
+	src                                ServiceSource
+	agents, stalls, recoveries, gaveUp *prometheus.Desc
+	reloads, overflow, unreadable      *prometheus.Desc
 }
 
 func newServiceCollector(src ServiceSource) *serviceCollector {
