@@ -240,7 +240,31 @@ func TestServiceRestartBudget(t *testing.T) {
 	waitFor(t, 3*time.Second, "varta_service_gave_up{service=\"web\"} = 1", func() bool {
 		return d.metric(`varta_service_gave_up{service="web"}`) == 1
 	})
+	// While web has given up, its hung agent is listed as gave_up by the
+	// operator command (polled until the retry).
+	stopPoll, sawGaveUp := make(chan struct{}), make(chan bool, 1)
+	go func() {
+		seen := false
+		defer func() { sawGaveUp <- seen }()
+		for {
+			select {
+			case <-stopPoll:
+				return
+			default:
+			}
+			out, err := exec.Command(binPath, "agents", "--socket", d.socket, "--service", "web", "--state", "gave_up", "--format", "json").Output()
+			if err == nil && strings.Contains(string(out), `"state": "gave_up"`) {
+				seen = true
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
 	recs := waitAudit(t, auditFile, "the recovery after retry_after", func(r []audit.Record) bool { return len(spawns(r)) >= 4 })
+	close(stopPoll)
+	if !<-sawGaveUp {
+		t.Errorf("varta-watch agents never listed web's hung agent as gave_up while the service had given up")
+	}
 	waitFor(t, 3*time.Second, "varta_service_gave_up{service=\"web\"} = 0", func() bool {
 		return d.metric(`varta_service_gave_up{service="web"}`) == 0
 	})

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/varta-go/varta/cmd/varta-watch/internal/budget"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/control"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/metrics"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/recovery"
@@ -250,6 +251,7 @@ func (cs *controlState) agents() []control.Agent {
 		}
 		out = append(out, a)
 	}
+	cs.markGaveUp(out, clockNow)
 	cs.mu.Lock()
 	for i := range out {
 		out[i].Recoveries = cs.recoveries[out[i].Pid]
@@ -264,6 +266,29 @@ func (cs *controlState) agents() []control.Agent {
 	cs.snap, cs.snapAt = out, now
 	cs.mu.Unlock()
 	return append([]control.Agent(nil), out...)
+}
+
+// markGaveUp shows a stalled agent of a service whose restart budget gave
+// up as gave_up (its stalls are refused until retry_after).
+func (cs *controlState) markGaveUp(agents []control.Agent, now int64) {
+	o := cs.o
+	if o.svc == nil {
+		return
+	}
+	gaveUp := map[string]bool{}
+	for _, b := range o.svc.Book().Snapshot(now, o.svc.Policy().Budget) {
+		if b.Phase == budget.PhaseGaveUp {
+			gaveUp[b.Service] = true
+		}
+	}
+	if len(gaveUp) == 0 {
+		return
+	}
+	for i := range agents {
+		if agents[i].State == control.StateStalled && gaveUp[agents[i].Service] {
+			agents[i].State = control.StateGaveUp
+		}
+	}
 }
 
 func stateOf(s tracker.Snapshot) string {
