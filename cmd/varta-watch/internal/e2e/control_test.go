@@ -463,3 +463,48 @@ func BenchmarkIngestWithControlClients(b *testing.B) {
 		b.ReportMetric(float64(cpuWith)*1e7/total, "daemon-cpu-ns/datagram-100-control-conns")
 	}
 }
+
+// TestReloadCommand: varta-watch reload does what SIGHUP does and prints
+// the result: a bad policy file is reported (exit 1, file and key named,
+// the old policy kept) and audited as a control record with its error; a
+// good one is reported ok.
+func TestReloadCommand(t *testing.T) {
+	dir := newDir(t)
+	pol := filepath.Join(dir, "policy.yml")
+	write := func(s string) {
+		t.Helper()
+		if err := os.WriteFile(pol, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	auditLog := filepath.Join(dir, "audit.log")
+	write("rules:\n  - {name: web, match: {unit: nginx.service}, threshold: 2s}\n")
+	args, token, tf := promArgs(t, dir)
+	d := startIn(t, dir, nil, append(args, "--threshold-ms", "1000", "--policy-file", pol,
+		"--recovery-exec", "/bin/true", "--recovery-audit-file", auditLog)...)
+	d.usePromAddr(token, tf)
+
+	write("rules:\n  - {name: web, match: {unit: nginx.service}, threshold: soon}\n")
+	out, errOut, code := cli(t, nil, "reload", "--socket", d.socket)
+	if code != 1 || out != "" || !strings.Contains(errOut, "reload failed") || !strings.Contains(errOut, pol) || !strings.Contains(errOut, "rules[0].threshold") {
+		t.Fatalf("reload of a bad policy: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if m := d.scrape(); m[`varta_policy_reloads_total{result="failed"}`] != 1 || m[`varta_control_requests_total{code="422",endpoint="reload"}`] != 1 {
+		t.Fatalf("failed reload not counted: %v %v", m[`varta_policy_reloads_total{result="failed"}`], m[`varta_control_requests_total{code="422",endpoint="reload"}`])
+	}
+	write("rules:\n  - {name: web, match: {unit: nginx.service}, threshold: 3s}\n")
+	out, errOut, code = cli(t, nil, "reload", "--socket", d.socket, "--format", "json")
+	var r control.ReloadReply
+	if code != 0 || json.Unmarshal([]byte(out), &r) != nil || r.Result != "ok" {
+		t.Fatalf("reload of a good policy: exit %d, %q %s", code, out, errOut)
+	}
+	if c := d.stop(syscall.SIGTERM); c != 0 {
+		t.Fatalf("daemon exit %d", c)
+	}
+	reloads := auditLines(t, auditLog, "control", "\treload\t")
+	if len(reloads) != 2 || !strings.Contains(reloads[0], "\terror: policy file not reloaded") || !strings.Contains(reloads[0], "rules[0].threshold") ||
+		!strings.Contains(reloads[1], "\t-\t-\tok\t") {
+		t.Fatalf("reload control records:\n%s", strings.Join(reloads, "\n"))
+	}
+	verifyAudit(t, auditLog)
+}
