@@ -3,12 +3,14 @@ package app
 import (
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/varta-go/varta/cmd/varta-watch/internal/export"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/observer"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/tracker"
 )
@@ -146,5 +148,37 @@ func TestFlagsFromEnvironment(t *testing.T) {
 	}
 	if o.Unix.Path != "/tmp/x.sock" || o.Threshold != 250*time.Millisecond || o.EvictionPolicy != tracker.Balanced {
 		t.Fatalf("%+v", o)
+	}
+}
+
+func TestPolicyOptions(t *testing.T) {
+	pol := filepath.Join(t.TempDir(), "policy.yml")
+	if err := os.WriteFile(pol, []byte("rules:\n  - {name: web, match: {unit: nginx.service}, recovery: [/bin/systemctl, restart, \"{unit}\"]}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"--socket", "/run/varta/v.sock", "--threshold-ms", "1500"}
+	o, err := parse(t, nil, append(base, "--policy-file", pol, "--recovery-timeout-ms", "5000", "--recovery-retry-ms", "2500",
+		"--prom-max-services", "7", "--export-file", "-", "--export-format", "json")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.PolicyFile != pol || o.Policy == nil || len(o.Policy.Rules) != 1 || o.RecoveryRetry != 2500*time.Millisecond || o.PromMaxServices != 7 {
+		t.Fatalf("%+v", o)
+	}
+	// The policy gives programs of its own: the recovery flags apply to them.
+	if o.Recovery == nil || o.Recovery.Program != "" || o.Recovery.Timeout != 5*time.Second || o.RecoveryExecFile != "" {
+		t.Fatalf("recovery %+v", o.Recovery)
+	}
+	if o.Export == nil || o.Export.Format != export.FormatJSON {
+		t.Fatalf("export %+v", o.Export)
+	}
+	if _, err := parse(t, nil, append(base, "--export-format", "json")...); err == nil {
+		t.Fatal("--export-format without --export-file accepted")
+	}
+	if _, err := parse(t, nil, append(base, "--export-file", "-", "--export-format", "xml")...); err == nil {
+		t.Fatal("--export-format xml accepted")
+	}
+	if _, err := parse(t, nil, append(base, "--prom-max-services", "0")...); err == nil {
+		t.Fatal("--prom-max-services 0 accepted")
 	}
 }

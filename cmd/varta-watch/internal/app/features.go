@@ -137,12 +137,14 @@ func recoveryOptions(c *cli.Context, o *observer.Options) error {
 	if c.IsSet("recovery-exec") && c.IsSet("recovery-exec-file") {
 		return fmt.Errorf("--recovery-exec and --recovery-exec-file are mutually exclusive")
 	}
-	configured := c.IsSet("recovery-exec") || c.IsSet("recovery-exec-file")
+	// A policy file may give recovery programs of its own (docs/services.md):
+	// the recovery flags then apply to them.
+	configured := c.IsSet("recovery-exec") || c.IsSet("recovery-exec-file") || c.String("policy-file") != ""
 	if !configured {
 		for _, f := range []string{"recovery-capture-stdio", "recovery-capture-bytes", "recovery-timeout-ms",
 			"recovery-env", "recovery-inherit-env", "recovery-debounce-ms"} {
 			if c.IsSet(f) {
-				return fmt.Errorf("--%s requires a recovery command (--recovery-exec or --recovery-exec-file)", f)
+				return fmt.Errorf("--%s requires a recovery command (--recovery-exec, --recovery-exec-file or --policy-file)", f)
 			}
 		}
 		return nil
@@ -154,7 +156,7 @@ func recoveryOptions(c *cli.Context, o *observer.Options) error {
 			return fmt.Errorf("--recovery-exec: %w", err)
 		}
 		ro.Program, ro.Args, ro.Source = prog, args, audit.SourceInline
-	} else {
+	} else if c.IsSet("recovery-exec-file") {
 		if file == "" {
 			return fmt.Errorf("--recovery-exec-file: must not be empty")
 		}

@@ -31,9 +31,12 @@ func (o *Observer) startServices() error {
 		Threshold:     o.opts.Threshold,
 		RetryInterval: o.opts.RecoveryRetry,
 		MinRetry:      minRetrySpacing,
-		MaxServices:   o.opts.PromMaxServices,
-		Logger:        o.log,
-		OnGaveUp:      o.gaveUp,
+		// --recovery-exec or --recovery-exec-file (the CLI layer sets
+		// Recovery with either).
+		CommandLineRecovery: o.opts.RecoveryExecFile != "" || (o.opts.Recovery != nil && o.opts.Recovery.Program != ""),
+		MaxServices:         o.opts.PromMaxServices,
+		Logger:              o.log,
+		OnGaveUp:            o.gaveUp,
 	})
 	if err != nil {
 		return err

@@ -35,8 +35,12 @@ type Options struct {
 	// again for a silent agent whose rule has no restart budget, or that
 	// matches no rule. 0 never retries (one recovery per silence run).
 	RetryInterval time.Duration
-	// MinRetry spaces retries at least this much (the per-pid debounce).
+	// MinRetry spaces retries at least this much.
 	MinRetry time.Duration
+	// CommandLineRecovery is true when --recovery-exec or
+	// --recovery-exec-file gives a program: a rule without recovery uses
+	// it. Without one such a rule recovers nothing (and spends no budget).
+	CommandLineRecovery bool
 	// MaxServices caps the distinct service label values; 0 means
 	// DefaultMaxServices.
 	MaxServices int
@@ -268,7 +272,7 @@ func (r *Registry) Plan(s recovery.Stall, now uint64) recovery.Plan {
 		info = info.WithService(svc, ri)
 	}
 	plan := recovery.Plan{Service: svc}
-	if rule.Recovery.None {
+	if rule.Recovery.None || (!rule.Recovery.Set && !r.opts.CommandLineRecovery) {
 		plan.Skip = true
 		return plan
 	}

@@ -155,6 +155,21 @@ func TestPlanIdentityUnsafeAndNone(t *testing.T) {
 	if p := plan(r, 10, agent("cron.service", "cron"), 1); p.Skip || p.Refuse != "" || p.Argv != nil || p.Service != "cron.service" {
 		t.Fatalf("no rule: %+v", p)
 	}
+	// A rule without recovery and no command-line program: nothing runs,
+	// and the budget is not spent.
+	r3 := newRegistry(t, Options{PolicyPath: writePolicy(t, t.TempDir(), "rules:\n  - {name: bare, match: {comm: bare}, give_up: {after: 1, within: 1m, retry_after: never}}\n")})
+	for i := range 3 {
+		if p := plan(r3, 12, agent(identity.Unknown, "bare"), float64(i)); !p.Skip || p.Refuse != "" {
+			t.Fatalf("bare rule without a program: %+v", p)
+		}
+	}
+	r4 := newRegistry(t, Options{CommandLineRecovery: true, PolicyPath: writePolicy(t, t.TempDir(), "rules:\n  - {name: bare, match: {comm: bare}, give_up: {after: 1, within: 1m, retry_after: never}}\n")})
+	if p := plan(r4, 12, agent(identity.Unknown, "bare"), 0); p.Skip || p.Refuse != "" || p.Argv != nil {
+		t.Fatalf("bare rule with the command line's program: %+v", p)
+	}
+	if p := plan(r4, 12, agent(identity.Unknown, "bare"), 1); p.Refuse != "gave_up:bare" {
+		t.Fatalf("bare rule budget: %+v", p)
+	}
 	// The {unit} of a UDP agent: no rule can match it, the command line applies.
 	if p := plan(r, 11, identity.None, 1); p.Argv != nil || p.Refuse != "" {
 		t.Fatalf("UDP agent: %+v", p)
