@@ -252,20 +252,38 @@ func TestSnoozeLifecycle(t *testing.T) {
 	d := startIn(t, dir, nil, append(append([]string{}, args...), pa...)...)
 	d.usePromAddr(token, tf)
 
-	// The agents are copies of the test binary: their comm, and so their
-	// service until a policy names them, is "agent.test".
-	const svc = "agent.test"
+	// The agents are copies of the test binary, all in this test's cgroup:
+	// their service (their systemd unit if the cgroup names one, else their
+	// comm "agent.test") is the same. A probe agent tells which.
+	ctx := context.Background()
+	probe, probePid := d.agent(ctx, "self", "1", time.Minute, nil)
+	var svc string
+	waitFor(t, 5*time.Second, "the probe agent in the listing", func() bool {
+		out, _, _ := cli(t, nil, "agents", "--socket", d.socket, "--format", "json")
+		var r control.AgentsReply
+		json.Unmarshal([]byte(out), &r)
+		for _, a := range r.Agents {
+			if a.Pid == uint32(probePid) {
+				svc = a.Service
+			}
+		}
+		return svc != ""
+	})
+	probe.Process.Kill()
+	probe.Wait()
+	if svc == "-" || strings.HasPrefix(svc, "pid:") {
+		t.Fatalf("a local agent has no service name: %q", svc)
+	}
 	const window = 8 * time.Second
 	out, errOut, code := cli(t, nil, "snooze", svc, "--for", window.String(), "--reason", "deploy 4711", "--socket", d.socket)
 	snoozedAt := time.Now()
 	if code != 0 || !strings.HasPrefix(out, "snoozed "+svc+" until ") {
 		t.Fatalf("snooze: exit %d %q %s", code, out, errOut)
 	}
-	if m := d.scrape(); m[`varta_service_snoozed{service="agent.test"}`] != 1 || m[`varta_control_requests_total{code="200",endpoint="snooze"}`] != 1 {
-		t.Fatalf("metrics after snooze: snoozed=%v requests=%v", m[`varta_service_snoozed{service="agent.test"}`], m[`varta_control_requests_total{code="200",endpoint="snooze"}`])
+	if m := d.scrape(); m[`varta_service_snoozed{service="`+svc+`"}`] != 1 || m[`varta_control_requests_total{code="200",endpoint="snooze"}`] != 1 {
+		t.Fatalf("metrics after snooze: snoozed=%v requests=%v", m[`varta_service_snoozed{service="`+svc+`"}`], m[`varta_control_requests_total{code="200",endpoint="snooze"}`])
 	}
 
-	ctx := context.Background()
 	_, pid := d.agent(ctx, "self", "1", time.Minute, nil)
 	p := strconv.Itoa(pid)
 	d.waitEvents(5*time.Second, "stall of the snoozed agent", func(evs []event) bool { return len(filter(evs, "stall", p)) == 1 })
@@ -274,8 +292,15 @@ func TestSnoozeLifecycle(t *testing.T) {
 	})
 	out, _, _ = cli(t, nil, "agents", "--socket", d.socket, "--state", "snoozed", "--format", "json")
 	var r control.AgentsReply
-	if json.Unmarshal([]byte(out), &r) != nil || len(r.Agents) != 1 || r.Agents[0].Pid != uint32(pid) || r.Agents[0].Service != svc {
-		t.Fatalf("snoozed agents: %s", out)
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("agents --format json: %v: %s", err, out)
+	}
+	listed := false
+	for _, a := range r.Agents {
+		listed = listed || a.Pid == uint32(pid) && a.Service == svc && a.Snoozed != nil && a.Snoozed.Target == svc
+	}
+	if !listed {
+		t.Fatalf("the stalled agent %d is not listed as snoozed: %s", pid, out)
 	}
 	if m := d.scrape(); m[`varta_recovery_outcomes_total{outcome="refused_snoozed"}`] != 1 || m[`varta_stalls_total{pid="`+p+`"}`] != 1 {
 		t.Fatalf("stall not counted as snoozed: %v %v", m[`varta_recovery_outcomes_total{outcome="refused_snoozed"}`], m[`varta_stalls_total{pid="`+p+`"}`])
@@ -285,7 +310,7 @@ func TestSnoozeLifecycle(t *testing.T) {
 	if c := d.stop(syscall.SIGTERM); c != 0 {
 		t.Fatalf("daemon exit %d", c)
 	}
-	if spawns := auditLines(t, auditLog, "spawn", ""); len(spawns) != 0 {
+	if spawns := auditLines(t, auditLog, "spawn", "\t"+p+"\t"); len(spawns) != 0 {
 		t.Fatalf("a snoozed stall was recovered: %v", spawns)
 	}
 	d = startIn(t, dir, nil, args...)
