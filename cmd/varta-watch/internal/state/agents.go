@@ -50,7 +50,7 @@ func EncodeAgents(a *Agents) []byte {
 	if boot == "" {
 		boot = "-"
 	}
-	e := newEncoder(agentsKind, a.Saved, "boot "+boot)
+	e := newEncoder(agentsKind, a.Saved, len(a.Agents), 96, "boot "+boot)
 	for i := range a.Agents {
 		g := &a.Agents[i]
 		e.record(func(b []byte) []byte {

@@ -45,8 +45,10 @@ type encoder struct {
 	n   int
 }
 
-func newEncoder(kind string, savedUnixNs int64, extra ...string) *encoder {
-	e := &encoder{}
+// newEncoder starts a file of about records lines of about perRecord
+// bytes each (the buffer is sized once).
+func newEncoder(kind string, savedUnixNs int64, records, perRecord int, extra ...string) *encoder {
+	e := &encoder{buf: make([]byte, 0, 128+records*perRecord)}
 	e.buf = fmt.Appendf(e.buf, "varta-watch-state %s v%d\nsaved %d\n", kind, Version, savedUnixNs)
 	for _, x := range extra {
 		e.buf = append(e.buf, x...)

@@ -16,7 +16,7 @@ const replayFields = 9
 
 // EncodeReplay returns the replay state file for marks saved at saved.
 func EncodeReplay(saved int64, marks []secure.SenderMark) []byte {
-	e := newEncoder(replayKind, saved)
+	e := newEncoder(replayKind, saved, len(marks), 80)
 	for i := range marks {
 		m := &marks[i]
 		e.record(func(b []byte) []byte {
