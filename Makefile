@@ -39,8 +39,10 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/varta-watch ./cmd/varta-beat ./cmd/varta-audit
 
+# make test runs the fault-injection suite in its shortened form (-short).
 test:
-	$(GO) test $(TESTFLAGS) $(PKGS)
+	$(GO) test $(TESTFLAGS) $$($(GO) list $(PKGS) | grep -v '/internal/faults$$')
+	$(GO) test $(TESTFLAGS) -short ./cmd/varta-watch/internal/faults/
 
 lint:
 	@out=$$(gofmt -l pkg cmd); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -23,6 +23,9 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == soakContArg {
 		os.Exit(soakCont(os.Args[2:]))
 	}
+	if spec := os.Getenv(roleEnv); spec != "" {
+		os.Exit(runRole(spec)) // a helper process (roles_test.go)
+	}
 	dir, err := os.MkdirTemp("", "varta-faults-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -59,6 +61,11 @@ type Options struct {
 	// path (tracker.SetIdent). It runs under the tracker lock and must
 	// not block.
 	OnNewStream func(pid, uid, epoch uint32)
+	// LateBound (ns) is the queueing delay beyond which a batch shows that
+	// the socket was not read for a while (a stopped or starved daemon):
+	// beats may have been lost to a full queue meanwhile, and OnLate is
+	// called. 0 disables the check.
+	LateBound int64
 }
 
 // Pipeline processes received datagrams. Each transport has one batch
@@ -81,10 +88,20 @@ type Pipeline struct {
 	bucket bucket
 	guard  *secure.ReplayGuard
 	fatal  atomic.Bool
+	lines  lineLimiter
 	ux     batch // Unix receiving goroutine
 	udp    batch // UDP receiving goroutine
+	// Charged senders (senders.go), each owned by its transport's
+	// receiving goroutine.
+	uxSenders  *senderTable[uint32]
+	udpSenders *senderTable[netip.AddrPort]
 	// OnFatal receives the error that must stop the daemon (at most once).
 	OnFatal func(error)
+	// OnLate is called (from the receiving goroutine, no lock held) when a
+	// batch read at now holds a datagram that waited delay ns in the
+	// queue, more than Options.LateBound; once per blind spell per
+	// transport.
+	OnLate func(now, delay int64)
 }
 
 type nopEmitter struct{}
@@ -106,6 +123,9 @@ func New(opts Options, tr *tracker.Tracker, c *stats.Counters, emit Emitter, wak
 	if opts.Opener != nil {
 		p.guard = secure.NewReplayGuard(opts.Replay)
 	}
+	evicted := func() { c.SenderThrottleEvictions.Add(1) }
+	p.uxSenders = newSenderTable[uint32](evicted)
+	p.udpSenders = newSenderTable[netip.AddrPort](evicted)
 	unixOrigin := vlp.OriginSocketModeOnly
 	if opts.KernelCredentials {
 		unixOrigin = vlp.OriginKernelAttested
@@ -119,7 +139,7 @@ func New(opts Options, tr *tracker.Tracker, c *stats.Counters, emit Emitter, wak
 type state uint8
 
 const (
-	refused   state = iota // refused before the tracker (counted)
+	dropped   state = iota // refused or dropped before the tracker (counted)
 	candidate              // passed the transport's checks, not yet charged
 	ready                  // decoded and checked: goes to the tracker
 	gasp                   // the global bucket was empty and it looks terminal
@@ -134,7 +154,10 @@ type batch struct {
 	unix     bool
 	b        *listener.Batch
 	n        int
-	now      int64
+	now      int64 // stall clock when the batch was read
+	wall     int64 // wall clock (Unix ns) when the batch was read
+	drained  int64 // stall clock of the last read that emptied the socket, -1 before
+	lateAt   int64 // stall clock of the last OnLate report
 	st       [listener.BatchSize]state
 	frames   [listener.BatchSize]vlp.Frame
 	deferred [listener.BatchSize]uint8 // indices waiting for an identity read
@@ -147,35 +170,118 @@ type batch struct {
 
 func (b *batch) init(p *Pipeline, origin vlp.Origin, unix bool) {
 	b.p, b.origin, b.unix = p, origin, unix
+	b.drained = -1
+	b.lateAt = math.MinInt64
 	b.track, b.retry = b.trackLocked, b.retryLocked
 }
 
-// UnixBatch processes n datagrams received on the Unix socket at now.
-func (p *Pipeline) UnixBatch(lb *listener.Batch, n int, now int64) {
+// begin starts a batch of n datagrams read at now (stall clock) and wall
+// (Unix ns).
+func (b *batch) begin(lb *listener.Batch, n int, now, wall int64) {
+	b.b, b.n, b.now, b.wall = lb, n, now, wall
+	b.p.c.Datagrams.Add(uint64(n))
+}
+
+// end reports a late read and records whether the read emptied the
+// socket: a datagram of a later batch cannot have arrived before this one
+// was read.
+func (b *batch) end() {
+	p := b.p
+	if p.opts.LateBound > 0 && p.OnLate != nil && b.wall != 0 && b.n > 0 {
+		// The queue is FIFO: the first datagram waited longest.
+		if a := b.b.D[0].Arrival; a != 0 {
+			arrived := b.now - (b.wall - a)
+			if delay := b.now - arrived; delay > p.opts.LateBound && arrived > b.lateAt {
+				b.lateAt = b.now
+				p.OnLate(b.now, delay)
+			}
+		}
+	}
+	if b.n < listener.BatchSize {
+		b.drained = b.now
+	}
+}
+
+// beatTime is when datagram i arrived, on the stall clock: the kernel's
+// arrival time (SO_TIMESTAMPNS) moved onto the stall clock with the offset
+// between the two clocks at the read, for a beat read late (a busy or
+// paused daemon). The offset is guarded: the result is never after the
+// read, and never before the last read that found the socket empty (the
+// datagram was not queued then), so a wall-clock step between arrival and
+// read cannot make a beat look older than it is. Without an arrival time,
+// or before the socket was first drained, it is the read time.
+func (b *batch) beatTime(i int) int64 {
+	a := b.b.D[i].Arrival
+	if a == 0 || b.drained < 0 || b.wall == 0 {
+		return b.now
+	}
+	t := b.now - (b.wall - a)
+	return min(max(t, b.drained), b.now)
+}
+
+// throttled reports (and counts) a datagram whose sender spent its
+// allowance of refused datagrams.
+func (b *batch) throttled(i int) bool {
+	d, p := &b.b.D[i], b.p
+	if b.unix {
+		if !p.opts.KernelCredentials || !d.HasCreds || d.CtrlTruncated || !p.uxSenders.throttled(uint32(d.Pid), b.now) {
+			return false
+		}
+		p.c.SenderThrottled[stats.TransportUnix].Add(1)
+		return true
+	}
+	if !d.From.IsValid() || !p.udpSenders.throttled(d.From, b.now) {
+		return false
+	}
+	p.c.SenderThrottled[stats.TransportUDP].Add(1)
+	return true
+}
+
+// refused charges a refused datagram i to its sender.
+func (b *batch) refused(i int) {
+	d, p := &b.b.D[i], b.p
+	if b.unix {
+		if p.opts.KernelCredentials && d.HasCreds && !d.CtrlTruncated {
+			p.uxSenders.charge(uint32(d.Pid), b.now)
+		}
+		return
+	}
+	if d.From.IsValid() {
+		p.udpSenders.charge(d.From, b.now)
+	}
+}
+
+// UnixBatch processes n datagrams received on the Unix socket at now
+// (stall clock) and wall (Unix ns; 0 when unknown).
+func (p *Pipeline) UnixBatch(lb *listener.Batch, n int, now, wall int64) {
 	b := &p.ux
-	b.b, b.n, b.now = lb, n, now
-	p.c.Datagrams.Add(uint64(n))
+	b.begin(lb, n, now, wall)
 	cand := 0
 	for i := 0; i < n; i++ {
-		b.st[i] = refused
+		b.st[i] = dropped
 		d := &lb.D[i]
+		if b.throttled(i) {
+			continue
+		}
 		if d.Len != vlp.FrameSize {
 			p.c.TruncatedDatagrams.Add(1)
+			b.refused(i)
 			continue
 		}
 		if p.opts.KernelCredentials {
 			if d.CtrlTruncated {
 				p.c.CtrlTruncated.Add(1)
-				p.emit.Emit(export.Event{Kind: export.KindCtrunc, Ns: uint64(now), Text: "control message truncated (MSG_CTRUNC)"})
+				p.anomaly(export.Event{Kind: export.KindCtrunc, Ns: uint64(now), Text: "control message truncated (MSG_CTRUNC)"})
 				continue
 			}
 			if !d.HasCreds {
 				p.c.IOErrors.Add(1)
-				p.emit.Emit(export.Event{Kind: export.KindIO, Ns: uint64(now), Text: "datagram without SCM_CREDENTIALS"})
+				p.anomaly(export.Event{Kind: export.KindIO, Ns: uint64(now), Text: "datagram without SCM_CREDENTIALS"})
 				continue
 			}
 			if !p.uidAllowed(d.Uid, d.Gid) {
 				p.c.FrameUIDRefused.Add(1)
+				b.refused(i)
 				continue
 			}
 		}
@@ -184,19 +290,24 @@ func (p *Pipeline) UnixBatch(lb *listener.Batch, n int, now int64) {
 	}
 	b.charge(cand, true)
 	b.run()
+	b.end()
 }
 
-// UDPBatch processes n datagrams received on the plain UDP socket at now.
-// Their pids are claims: only the pid_max check applies.
-func (p *Pipeline) UDPBatch(lb *listener.Batch, n int, now int64) {
+// UDPBatch processes n datagrams received on the plain UDP socket at now
+// (stall clock) and wall (Unix ns). Their pids are claims: only the
+// pid_max check applies.
+func (p *Pipeline) UDPBatch(lb *listener.Batch, n int, now, wall int64) {
 	b := &p.udp
-	b.b, b.n, b.now = lb, n, now
-	p.c.Datagrams.Add(uint64(n))
+	b.begin(lb, n, now, wall)
 	cand := 0
 	for i := 0; i < n; i++ {
-		b.st[i] = refused
+		b.st[i] = dropped
+		if b.throttled(i) {
+			continue
+		}
 		if lb.D[i].Len != vlp.FrameSize {
 			p.c.TruncatedDatagrams.Add(1)
+			b.refused(i)
 			continue
 		}
 		b.st[i] = candidate
@@ -204,50 +315,48 @@ func (p *Pipeline) UDPBatch(lb *listener.Batch, n int, now int64) {
 	}
 	b.charge(cand, true)
 	b.run()
+	b.end()
 }
 
 // SecureBatch processes n datagrams received on the secure UDP socket at
-// now (stall clock) and wall (the replay guard's clock): length dispatch,
-// the global bucket, the AEAD, decode, pid_max and the replay guard, then
-// the tracker.
-func (p *Pipeline) SecureBatch(lb *listener.Batch, n int, now int64, wall time.Time) {
+// now (stall clock) and wall (Unix ns; the replay guard's clock): the
+// sender's allowance, length dispatch, the AEAD, decode, pid_max, then the
+// global bucket (only frames that authenticated are charged to it) and
+// the replay guard, then the tracker.
+func (p *Pipeline) SecureBatch(lb *listener.Batch, n int, now, wall int64) {
 	b := &p.udp
-	b.b, b.n, b.now = lb, n, now
-	p.c.Datagrams.Add(uint64(n))
-	cand := 0
+	b.begin(lb, n, now, wall)
+	wt := time.Unix(0, wall)
 	for i := 0; i < n; i++ {
-		b.st[i] = refused
+		b.st[i] = dropped
+		if b.throttled(i) {
+			continue
+		}
 		if l := lb.D[i].Len; l != secure.SharedFrameSize && l != secure.MasterFrameSize {
 			p.c.TruncatedDatagrams.Add(1)
+			b.refused(i)
 			continue
 		}
-		b.st[i] = candidate
-		cand++
-	}
-	granted := p.bucket.take(now, cand)
-	for i := 0; i < n; i++ {
-		if b.st[i] != candidate {
-			continue
-		}
-		b.st[i] = refused
-		if granted == 0 {
-			p.c.RateLimited[stats.RateLimitGlobal].Add(1)
-			continue
-		}
-		granted--
 		info, err := p.opts.Opener.Open(&b.plain, lb.D[i].Data)
 		p.c.SecureAEADAttempts.Add(uint64(info.Attempts))
 		if err != nil {
 			p.c.FrameDecryptFailures.Add(1)
+			b.refused(i)
 			continue
 		}
 		f := &b.frames[i]
 		if !p.decode(b.plain[:], now, f) || !p.pidPlausible(f.Pid) {
+			b.refused(i)
 			continue
 		}
-		switch p.guard.Check(wall, info.IV, f) {
+		if p.bucket.take(now, 1) == 0 {
+			p.c.RateLimited[stats.RateLimitGlobal].Add(1)
+			continue
+		}
+		switch p.guard.Check(wt, info.IV, f) {
 		case secure.Replay:
 			p.c.SecureReplayRefused.Add(1)
+			b.refused(i)
 			continue
 		case secure.TableFull:
 			p.c.SenderStateFull.Add(1)
@@ -256,6 +365,14 @@ func (p *Pipeline) SecureBatch(lb *listener.Batch, n int, now int64, wall time.T
 		b.st[i] = ready
 	}
 	b.run()
+	b.end()
+}
+
+// ReceiveError counts a receive error on a listener and writes an io line
+// (rate-limited like the other lines about refused traffic).
+func (p *Pipeline) ReceiveError(t stats.Transport, err error, now int64) {
+	p.c.IOErrors.Add(1)
+	p.anomaly(export.Event{Kind: export.KindIO, Ns: uint64(now), Text: t.Label() + ": " + err.Error()})
 }
 
 // ReplayGuard returns the secure transport's replay guard (safe for
@@ -290,7 +407,10 @@ func (b *batch) charge(cand int, gaspOK bool) {
 		}
 		if granted > 0 {
 			granted--
-			b.st[i] = refused
+			b.st[i] = dropped
+			if b.throttled(i) { // spent its allowance earlier in this batch
+				continue
+			}
 			if b.check(i) {
 				b.st[i] = ready
 			}
@@ -300,7 +420,7 @@ func (b *batch) charge(cand int, gaspOK bool) {
 			b.st[i] = gasp
 			continue
 		}
-		b.st[i] = refused
+		b.st[i] = dropped
 		p.c.RateLimited[stats.RateLimitGlobal].Add(1)
 	}
 }
@@ -311,14 +431,20 @@ func (b *batch) charge(cand int, gaspOK bool) {
 func (b *batch) check(i int) bool {
 	p, d, f := b.p, &b.b.D[i], &b.frames[i]
 	if !p.decode(d.Data, b.now, f) {
+		b.refused(i)
 		return false
 	}
 	if !b.unix {
-		return p.pidPlausible(f.Pid)
+		if !p.pidPlausible(f.Pid) {
+			b.refused(i)
+			return false
+		}
+		return true
 	}
 	if b.origin == vlp.OriginKernelAttested && int64(f.Pid) != int64(d.Pid) {
 		p.c.FrameAuthFailures.Add(1)
-		p.emit.Emit(export.Event{Kind: export.KindMismatch, Ns: uint64(b.now), Pid: f.Pid, Text: export.MismatchAuthFailure})
+		p.anomaly(export.Event{Kind: export.KindMismatch, Ns: uint64(b.now), Pid: f.Pid, Text: export.MismatchAuthFailure})
+		b.refused(i)
 		return false
 	}
 	return true
@@ -372,21 +498,21 @@ func (b *batch) trackLocked(tx *tracker.Tx) {
 			b.nd++
 			continue
 		}
-		r := tx.Observe(f, b.origin, b.now)
+		r := tx.Observe(f, b.origin, b.beatTime(i))
 		if r.Verdict == tracker.NeedIdentity {
 			b.deferred[b.nd] = uint8(i)
 			b.nd++
 			continue
 		}
-		p.verdict(f, b.origin, b.now, r, b.uid(i))
+		b.verdict(i, r)
 	}
 }
 
 // retryLocked finishes the frames that waited for an identity read.
 func (b *batch) retryLocked(tx *tracker.Tx) {
 	for k := 0; k < b.nd; k++ {
-		f := &b.frames[b.deferred[k]]
-		b.p.verdict(f, b.origin, b.now, tx.ObserveIdentified(f, b.origin, b.now, b.ids[k]), b.uid(int(b.deferred[k])))
+		i := int(b.deferred[k])
+		b.verdict(i, tx.ObserveIdentified(&b.frames[i], b.origin, b.beatTime(i), b.ids[k]))
 	}
 	b.nd = 0
 }
@@ -467,36 +593,41 @@ func (p *Pipeline) decode(data []byte, now int64, f *vlp.Frame) bool {
 	var de vlp.DecodeError
 	if errors.As(err, &de) {
 		p.c.DecodeErrors[de.Kind()].Add(1)
-		p.emit.Emit(export.Event{Kind: export.KindDecode, Ns: uint64(now), Text: de.Error()})
+		p.anomaly(export.Event{Kind: export.KindDecode, Ns: uint64(now), Text: de.Error()})
 		return false
 	}
 	p.c.TruncatedDatagrams.Add(1)
 	return false
 }
 
-// verdict turns the tracker's verdict on an authenticated frame into
-// events. It runs under the tracker lock.
-func (p *Pipeline) verdict(f *vlp.Frame, origin vlp.Origin, now int64, r tracker.Result, uid uint32) {
+// verdict turns the tracker's verdict on frame i into events, and charges
+// a refusal to the sender. It runs under the tracker lock.
+func (b *batch) verdict(i int, r tracker.Result) {
+	p, f := b.p, &b.frames[i]
 	switch r.Verdict {
 	case tracker.Accepted:
 		if r.Evicted != 0 {
-			p.emit.Emit(export.Event{Kind: export.KindEviction, Ns: uint64(now), Pid: r.Evicted})
+			p.emit.Emit(export.Event{Kind: export.KindEviction, Ns: uint64(r.Seen), Pid: r.Evicted})
 		}
-		if r.First && origin == vlp.OriginKernelAttested && p.opts.OnNewStream != nil {
-			p.opts.OnNewStream(f.Pid, uid, r.Epoch)
+		if r.First && b.origin == vlp.OriginKernelAttested && p.opts.OnNewStream != nil {
+			p.opts.OnNewStream(f.Pid, b.uid(i), r.Epoch)
 		}
-		p.emit.Emit(export.Event{Kind: export.KindBeat, Ns: uint64(now), Pid: f.Pid, Nonce: f.Nonce, Status: f.Status, Payload: f.Payload, Ident: r.Ident})
+		p.emit.Emit(export.Event{Kind: export.KindBeat, Ns: uint64(r.Seen), Pid: f.Pid, Nonce: f.Nonce, Status: f.Status, Payload: f.Payload, Ident: r.Ident})
 		if r.WasEmpty {
 			p.wake()
 		}
+		return
 	case tracker.DroppedOriginConflict:
-		p.emit.Emit(export.Event{Kind: export.KindMismatch, Ns: uint64(now), Pid: f.Pid, Text: export.MismatchOriginConflict})
+		p.anomaly(export.Event{Kind: export.KindMismatch, Ns: uint64(b.now), Pid: f.Pid, Text: export.MismatchOriginConflict})
 	case tracker.DroppedNamespace:
-		p.emit.Emit(export.Event{Kind: export.KindMismatch, Ns: uint64(now), Pid: f.Pid, Text: export.MismatchNamespaceConflict})
+		p.anomaly(export.Event{Kind: export.KindMismatch, Ns: uint64(b.now), Pid: f.Pid, Text: export.MismatchNamespaceConflict})
 		if p.opts.StrictNamespace && p.OnFatal != nil && p.fatal.CompareAndSwap(false, true) {
 			p.OnFatal(fmt.Errorf("%w: pid %d is in another pid namespace", ErrStrictNamespace, f.Pid))
 		}
+	case tracker.DroppedCapacity:
+		return // not the sender's doing
 	}
+	b.refused(i)
 }
 
 func (p *Pipeline) uidAllowed(uid, gid uint32) bool {

@@ -78,7 +78,7 @@ func TestUnixPipeline(t *testing.T) {
 			if tc.mutate != nil {
 				tc.mutate(&b.D[0])
 			}
-			p.UnixBatch(b, 1, 1000)
+			p.UnixBatch(b, 1, 1000, 0)
 			if got := p.tr.Tracked(); got != tc.beats {
 				t.Fatalf("tracked %d, want %d", got, tc.beats)
 			}
@@ -126,7 +126,7 @@ func TestGlobalBucketPerDatagram(t *testing.T) {
 		frames[i] = vlp.Frame{Pid: uint32(100 + i), Nonce: 1}
 	}
 	fill(b, frames, 7)
-	p.UnixBatch(b, 5, 1000)
+	p.UnixBatch(b, 5, 1000, 0)
 	if p.tr.Tracked() != 3 || c.RateLimited[stats.RateLimitGlobal].Load() != 2 {
 		t.Fatalf("tracked %d dropped %d", p.tr.Tracked(), c.RateLimited[stats.RateLimitGlobal].Load())
 	}
@@ -169,7 +169,7 @@ func TestUDPBatch(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p, c, _ := newPipe(t, Options{PidMax: 32768, UDPOrigin: vlp.OriginNetworkUnverified}, 16)
 			b := listener.NewBatch()
-			p.UDPBatch(b, udpBatch(b, tc.wire), 1)
+			p.UDPBatch(b, udpBatch(b, tc.wire), 1, 0)
 			if p.tr.Tracked() != tc.tracked || (tc.counter != nil && tc.counter(c) != 1) {
 				t.Fatalf("tracked %d", p.tr.Tracked())
 			}
@@ -215,10 +215,14 @@ func TestSecureBatch(t *testing.T) {
 		{"plaintext size", [][]byte{good[:32]}, 0, Options{}, func(c *stats.Counters) uint64 { return c.TruncatedDatagrams.Load() }, 1},
 		{"pid at pid_max", [][]byte{seal(key, vlp.Frame{Pid: 40000, Nonce: 1})}, 0, Options{PidMax: 32768},
 			func(c *stats.Counters) uint64 { return c.FrameRejectedPidAboveMax.Load() }, 1},
-		{"bucket before the AEAD", [][]byte{good, seal(key, vlp.Frame{Pid: 101, Nonce: 1})}, 1, Options{GlobalRate: 1, GlobalBurst: 1},
+		{"bucket after authentication", [][]byte{good, seal(key, vlp.Frame{Pid: 101, Nonce: 1})}, 1, Options{GlobalRate: 1, GlobalBurst: 1},
 			func(c *stats.Counters) uint64 {
 				return c.SecureAEADAttempts.Load()*10 + c.RateLimited[stats.RateLimitGlobal].Load()
-			}, 11},
+			}, 21},
+		{"garbage does not take the bucket", [][]byte{make([]byte, 60), make([]byte, 60), good}, 1, Options{GlobalRate: 1, GlobalBurst: 1},
+			func(c *stats.Counters) uint64 {
+				return c.FrameDecryptFailures.Load()*10 + c.RateLimited[stats.RateLimitGlobal].Load()
+			}, 20},
 		{"replay table full", [][]byte{good, seal(key, vlp.Frame{Pid: 101, Nonce: 1})}, 1, Options{Replay: secure.ReplayConfig{Capacity: 1}},
 			func(c *stats.Counters) uint64 { return c.SenderStateFull.Load() }, 1},
 	} {
@@ -231,7 +235,7 @@ func TestSecureBatch(t *testing.T) {
 			o.Opener, o.UDPOrigin = op, vlp.OriginOperatorAttestedTransport
 			p, c, _ := newPipe(t, o, 16)
 			b := listener.NewBatch()
-			p.SecureBatch(b, udpBatch(b, tc.wire...), 1, time.Unix(1, 0))
+			p.SecureBatch(b, udpBatch(b, tc.wire...), 1, 1e9)
 			if got := tc.counter(c); p.tr.Tracked() != tc.tracked || got != tc.want {
 				t.Fatalf("tracked %d, counter %d (want %d %d)", p.tr.Tracked(), got, tc.tracked, tc.want)
 			}
@@ -275,7 +279,7 @@ func newFleet(b *testing.B, n int) *fleet {
 	for i := 0; i < n; i += listener.BatchSize {
 		k := min(listener.BatchSize, n-i)
 		fill(f.batch, f.frames[i:i+k], 7)
-		p.UnixBatch(f.batch, k, f.now)
+		p.UnixBatch(f.batch, k, f.now, 0)
 	}
 	return f
 }
@@ -288,7 +292,7 @@ func (f *fleet) step() int {
 	}
 	fill(f.batch, f.frames[f.next:f.next+k], 7) // stands in for the kernel's copy
 	f.now += 1000
-	f.p.UnixBatch(f.batch, k, f.now)
+	f.p.UnixBatch(f.batch, k, f.now, 0)
 	if f.next += k; f.next >= len(f.frames) {
 		f.next = 0
 	}
@@ -345,7 +349,7 @@ func TestDyingGaspPassesEmptyBucket(t *testing.T) {
 	b := listener.NewBatch()
 	send := func(f vlp.Frame) {
 		fill(b, []vlp.Frame{f}, 7)
-		p.UnixBatch(b, 1, 1000) // same instant: the bucket never refills
+		p.UnixBatch(b, 1, 1000, 0) // same instant: the bucket never refills
 	}
 	send(vlp.Frame{Pid: 100, Nonce: 1})                                                           // takes the only token
 	send(vlp.Frame{Pid: 100, Nonce: 2})                                                           // bucket empty: refused
@@ -401,10 +405,10 @@ func TestIdentityReadOutsideLock(t *testing.T) {
 	p := New(Options{KernelCredentials: true, SelfUID: 7}, tr, c, ev, nil)
 	b := listener.NewBatch()
 	fill(b, []vlp.Frame{{Pid: 100, Nonce: 1}}, 7)
-	p.UnixBatch(b, 1, 1)
+	p.UnixBatch(b, 1, 1, 0)
 	*ev = (*ev)[:0]
 	fill(b, []vlp.Frame{{Pid: 200, Nonce: 1}, {Pid: 100, Nonce: 2}, {Pid: 200, Nonce: 2}, {Pid: 200, Nonce: 3}}, 7)
-	p.UnixBatch(b, 4, 2)
+	p.UnixBatch(b, 4, 2, 0)
 	if probe.reads != 2 {
 		t.Fatalf("%d identity reads, want 2 (one per new agent)", probe.reads)
 	}

@@ -1,5 +1,7 @@
 package listener
 
+import "net/netip"
+
 // BufSize is the receive buffer per datagram: large enough for every valid
 // VLP datagram (32, 60, 64 bytes) so that any other size is seen as such.
 const BufSize = 96
@@ -29,6 +31,11 @@ type Datagram struct {
 	Gid      uint32
 	// FDs counts SCM_RIGHTS descriptors received (and already closed).
 	FDs int
+	// From is the source address and port of a UDP datagram.
+	From netip.AddrPort
+	// Arrival is when the kernel queued the datagram (SO_TIMESTAMPNS,
+	// CLOCK_REALTIME nanoseconds), or 0 where unknown.
+	Arrival int64
 }
 
 // Batch holds the buffers for one receive call. It is allocated once per

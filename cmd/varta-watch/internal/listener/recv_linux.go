@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"net/netip"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -18,13 +20,15 @@ const KernelCredentials = true
 var (
 	cmsgHdrLen = unix.CmsgLen(0)
 	credSpace  = unix.CmsgSpace(unix.SizeofUcred)
-	ctrlSize   = credSpace + unix.CmsgSpace(4*maxFDs)
+	tsSize     = int(unsafe.Sizeof(unix.Timespec{}))
+	ctrlSize   = credSpace + unix.CmsgSpace(tsSize) + unix.CmsgSpace(4*maxFDs)
 )
 
 type batchSys struct {
-	hdrs [BatchSize]unix.Mmsghdr
-	iovs [BatchSize]unix.Iovec
-	ctrl [BatchSize][]byte
+	hdrs  [BatchSize]unix.Mmsghdr
+	iovs  [BatchSize]unix.Iovec
+	ctrl  [BatchSize][]byte
+	names [BatchSize]unix.RawSockaddrInet6 // UDP source addresses (IPv4 fits)
 }
 
 func (b *Batch) init() {
@@ -39,12 +43,25 @@ func (b *Batch) init() {
 	}
 }
 
-// setupUnixSocket enables SO_PASSCRED and sizes the receive buffer.
+// setupUnixSocket enables SO_PASSCRED and SO_TIMESTAMPNS and sizes the
+// receive buffer.
 func setupUnixSocket(fd, rcvbuf int, granted *int) error {
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 1); err != nil {
 		return errors.Join(errors.New("enable SO_PASSCRED"), err)
 	}
+	if err := enableTimestamps(fd); err != nil {
+		return err
+	}
 	return setRcvBuf(fd, rcvbuf, granted)
+}
+
+// enableTimestamps asks the kernel to stamp every datagram with its
+// arrival time (SO_TIMESTAMPNS, CLOCK_REALTIME).
+func enableTimestamps(fd int) error {
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
+		return errors.Join(errors.New("enable SO_TIMESTAMPNS"), err)
+	}
+	return nil
 }
 
 func setRcvBuf(fd, rcvbuf int, granted *int) error {
@@ -79,6 +96,12 @@ type reader struct {
 	errno  syscall.Errno
 	fn     func(fd uintptr) bool // bound once: no allocation per Read
 	closed atomic.Bool
+	// With hold set, a Read that returns datagrams keeps held locked
+	// until release: quiet can then tell a batch still being processed
+	// from an idle listener.
+	hold   bool
+	held   sync.Mutex
+	locked bool
 }
 
 func (r *reader) init(raw syscall.RawConn, isUnix bool) {
@@ -95,12 +118,18 @@ func (r *reader) shutdown(closeFn func() error) error {
 }
 
 func (r *reader) recv(fd uintptr) bool {
+	if r.hold {
+		r.held.Lock()
+		r.locked = true
+	}
 	b := r.batch
 	for i := range b.sys.hdrs {
 		h := &b.sys.hdrs[i].Hdr
-		if r.unix {
-			h.Control = &b.sys.ctrl[i][0]
-			h.SetControllen(ctrlSize)
+		h.Control = &b.sys.ctrl[i][0]
+		h.SetControllen(ctrlSize)
+		if !r.unix {
+			h.Name = (*byte)(unsafe.Pointer(&b.sys.names[i]))
+			h.Namelen = unix.SizeofSockaddrInet6
 		}
 		h.Flags = 0
 		b.sys.hdrs[i].Len = 0
@@ -108,6 +137,7 @@ func (r *reader) recv(fd uintptr) bool {
 	n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.sys.hdrs[0])),
 		BatchSize, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC|unix.MSG_TRUNC, 0, 0)
 	if e == unix.EAGAIN || e == unix.EINTR {
+		r.release()
 		return false // wait for readiness
 	}
 	r.n, r.errno = int(n), e
@@ -121,9 +151,11 @@ func (r *reader) read(b *Batch) (int, error) {
 		return 0, net.ErrClosed
 	}
 	if err := r.raw.Read(r.fn); err != nil {
+		r.release()
 		return 0, err
 	}
 	if r.errno != 0 {
+		r.release()
 		return 0, r.errno
 	}
 	n := r.n
@@ -140,15 +172,37 @@ func (r *reader) read(b *Batch) (int, error) {
 		d.CtrlTruncated = m.Hdr.Flags&unix.MSG_CTRUNC != 0
 		d.HasCreds, d.FDs = false, 0
 		d.Pid, d.Uid, d.Gid = 0, 0, 0
-		if r.unix {
-			parseControl(b.sys.ctrl[i][:m.Hdr.Controllen], d)
+		d.Arrival = 0
+		parseControl(b.sys.ctrl[i][:m.Hdr.Controllen], d)
+		if !r.unix {
+			d.From = sockaddrPort(&b.sys.names[i], m.Hdr.Namelen)
 		}
 	}
 	return n, nil
 }
 
+// sockaddrPort converts a received IPv4 or IPv6 source address (an IPv4
+// address mapped into IPv6 is unmapped) without allocating.
+func sockaddrPort(sa *unix.RawSockaddrInet6, n uint32) netip.AddrPort {
+	switch {
+	case sa.Family == unix.AF_INET && n >= unix.SizeofSockaddrInet4:
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa4.Port))[:])
+		return netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), port)
+	case sa.Family == unix.AF_INET6 && n >= unix.SizeofSockaddrInet6:
+		port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:])
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), port)
+	}
+	return netip.AddrPort{}
+}
+
+// closeFD closes a descriptor received with SCM_RIGHTS (a variable so the
+// fuzz test does not close its own descriptors).
+var closeFD = func(fd int) { unix.Close(fd) }
+
 // parseControl walks the control messages without allocating: it reads
-// SCM_CREDENTIALS and closes every SCM_RIGHTS descriptor.
+// SCM_CREDENTIALS and SCM_TIMESTAMPNS and closes every SCM_RIGHTS
+// descriptor.
 func parseControl(buf []byte, d *Datagram) {
 	for len(buf) >= cmsgHdrLen {
 		h := (*unix.Cmsghdr)(unsafe.Pointer(&buf[0]))
@@ -164,10 +218,15 @@ func parseControl(buf []byte, d *Datagram) {
 					uc := (*unix.Ucred)(unsafe.Pointer(&data[0]))
 					d.HasCreds, d.Pid, d.Uid, d.Gid = true, uc.Pid, uc.Uid, uc.Gid
 				}
+			case unix.SCM_TIMESTAMPNS:
+				if len(data) >= tsSize {
+					ts := (*unix.Timespec)(unsafe.Pointer(&data[0]))
+					d.Arrival = ts.Nano()
+				}
 			case unix.SCM_RIGHTS:
 				for len(data) >= 4 {
 					fd := int(int32(binary.NativeEndian.Uint32(data)))
-					unix.Close(fd)
+					closeFD(fd)
 					d.FDs++
 					data = data[4:]
 				}
@@ -179,4 +238,32 @@ func parseControl(buf []byte, d *Datagram) {
 		}
 		buf = buf[sp:]
 	}
+}
+
+// release ends the hold of the last Read.
+func (r *reader) release() {
+	if r.locked {
+		r.locked = false
+		r.held.Unlock()
+	}
+}
+
+// quiet reports that nothing waits in the queue and no held batch is
+// being processed.
+func (r *reader) quiet() bool {
+	if !r.held.TryLock() {
+		return false
+	}
+	defer r.held.Unlock()
+	return !queued(r.raw)
+}
+
+// queued reports whether a datagram is waiting in the socket's receive
+// queue (SIOCINQ: the size of the next datagram, 0 when none).
+func queued(raw syscall.RawConn) bool {
+	n := 0
+	if err := raw.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ) }); err != nil {
+		return false
+	}
+	return n > 0
 }

@@ -2,7 +2,10 @@
 
 package listener
 
-import "syscall"
+import (
+	"net/netip"
+	"syscall"
+)
 
 // KernelCredentials reports whether this platform attaches the sender's
 // pid and uid to every Unix datagram. Elsewhere beats are SocketModeOnly.
@@ -13,6 +16,9 @@ type batchSys struct{}
 func (b *Batch) init() {}
 
 func setupUnixSocket(fd, rcvbuf int, granted *int) error { return setRcvBuf(fd, rcvbuf, granted) }
+
+// enableTimestamps is a no-op here: arrival times are Linux-only.
+func enableTimestamps(int) error { return nil }
 
 func setRcvBuf(fd, rcvbuf int, granted *int) error {
 	if rcvbuf > 0 {
@@ -33,9 +39,11 @@ type reader struct {
 	raw  syscall.RawConn
 	unix bool
 	n    int
+	from syscall.Sockaddr
 	b    *Batch
 	fn   func(fd uintptr) bool
 	err  error
+	hold bool
 }
 
 // shutdown closes the socket; closing wakes the poller.
@@ -47,11 +55,11 @@ func (r *reader) init(raw syscall.RawConn, isUnix bool) {
 }
 
 func (r *reader) recv(fd uintptr) bool {
-	n, _, err := syscall.Recvfrom(int(fd), r.b.bufs[0][:], 0)
+	n, from, err := syscall.Recvfrom(int(fd), r.b.bufs[0][:], 0)
 	if err == syscall.EAGAIN || err == syscall.EINTR {
 		return false
 	}
-	r.n, r.err = n, err
+	r.n, r.from, r.err = n, from, err
 	return true
 }
 
@@ -72,5 +80,19 @@ func (r *reader) read(b *Batch) (int, error) {
 		ln = BufSize
 	}
 	d.Data = b.bufs[0][:ln]
+	switch sa := r.from.(type) {
+	case *syscall.SockaddrInet4:
+		d.From = netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
+	case *syscall.SockaddrInet6:
+		d.From = netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), uint16(sa.Port))
+	}
 	return 1, nil
 }
+
+// release and quiet: holding is Linux-only; quiet reports true.
+func (r *reader) release()    {}
+func (r *reader) quiet() bool { return true }
+
+// queued is unknown here: it reports false (no wait before stall
+// decisions).
+func queued(syscall.RawConn) bool { return false }

@@ -33,7 +33,11 @@ func ListenUDP(addr string, rcvbuf int) (*UDP, error) {
 	}
 	u.raw = raw
 	var serr error
-	if err := raw.Control(func(fd uintptr) { serr = setRcvBuf(int(fd), rcvbuf, &u.rcvbuf) }); err != nil || serr != nil {
+	if err := raw.Control(func(fd uintptr) {
+		if serr = enableTimestamps(int(fd)); serr == nil {
+			serr = setRcvBuf(int(fd), rcvbuf, &u.rcvbuf)
+		}
+	}); err != nil || serr != nil {
 		conn.Close()
 		return nil, fmt.Errorf("udp %s receive buffer: %v %v", addr, err, serr)
 	}
@@ -46,6 +50,22 @@ func (u *UDP) Addr() net.Addr { return u.conn.LocalAddr() }
 
 // RcvBuf returns the receive buffer size the kernel granted.
 func (u *UDP) RcvBuf() int { return u.rcvbuf }
+
+// HoldBatches makes every later Read that returns datagrams keep the
+// listener busy until Release, so that Quiet is false while a batch read
+// from the queue is still being processed. Call it before the first Read.
+func (u *UDP) HoldBatches() { u.rd.hold = true }
+
+// Release ends the hold of the last Read (see HoldBatches).
+func (u *UDP) Release() { u.rd.release() }
+
+// Quiet reports that no datagram waits in the receive queue and no held
+// batch is being processed: every beat sent before the call has been
+// handed on.
+func (u *UDP) Quiet() bool { return u.rd.quiet() }
+
+// Queued reports whether a datagram is waiting to be read.
+func (u *UDP) Queued() bool { return queued(u.raw) }
 
 // Read blocks until at least one datagram arrives and fills b.
 func (u *UDP) Read(b *Batch) (int, error) { return u.rd.read(b) }

@@ -141,6 +141,22 @@ func (u *Unix) Path() string { return u.path }
 // RcvBuf returns the receive buffer size the kernel granted.
 func (u *Unix) RcvBuf() int { return u.rcvbuf }
 
+// HoldBatches makes every later Read that returns datagrams keep the
+// listener busy until Release, so that Quiet is false while a batch read
+// from the queue is still being processed. Call it before the first Read.
+func (u *Unix) HoldBatches() { u.rd.hold = true }
+
+// Release ends the hold of the last Read (see HoldBatches).
+func (u *Unix) Release() { u.rd.release() }
+
+// Quiet reports that no datagram waits in the receive queue and no held
+// batch is being processed: every beat sent before the call has been
+// handed on.
+func (u *Unix) Quiet() bool { return u.rd.quiet() }
+
+// Queued reports whether a datagram is waiting to be read.
+func (u *Unix) Queued() bool { return queued(u.raw) }
+
 // Read blocks until at least one datagram arrives and fills b, returning
 // how many datagrams it holds. It returns net.ErrClosed after Close.
 func (u *Unix) Read(b *Batch) (int, error) { return u.rd.read(b) }

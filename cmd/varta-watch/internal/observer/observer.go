@@ -67,6 +67,7 @@ type Observer struct {
 	fatal chan error
 	wg    sync.WaitGroup
 
+	lateLog  atomic.Int64 // wall time of the last onLate log line
 	stage    stageName
 	iter     atomic.Uint64 // control-loop iterations: the watchdogs' progress signal
 	hupLog   throttle      // the SIGHUP reopen line
@@ -158,6 +159,7 @@ func Start(opts Options) (_ *Observer, err error) {
 	if err != nil {
 		return nil, err
 	}
+	o.unix.HoldBatches()
 	o.closeFns = append(o.closeFns, func() { o.unix.Close() })
 	o.c.UDSRcvbufBytes.Store(int64(o.unix.RcvBuf()))
 	if err := o.startUDP(); err != nil {
@@ -211,11 +213,13 @@ func Start(opts Options) (_ *Observer, err error) {
 		PidMax:            pidMax,
 		StrictNamespace:   opts.StrictNamespace,
 		KernelCredentials: listener.KernelCredentials,
+		LateBound:         int64(LateBound(opts.Threshold)),
 		UDPOrigin:         udpOrigin,
 		Opener:            opener,
 		Replay:            replay,
 		OnNewStream:       o.onNewStream,
 	}, o.tr, o.c, emit, o.signalWake)
+	o.pipe.OnLate = o.onLate
 	o.pipe.OnFatal = func(err error) {
 		select {
 		case o.fatal <- err:
@@ -332,10 +336,7 @@ func (o *Observer) receiveUnix() {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			o.c.IOErrors.Add(1)
-			if o.exp != nil {
-				o.exp.Emit(export.Event{Kind: export.KindIO, Ns: uint64(o.clk.Now()), Text: err.Error()})
-			}
+			o.pipe.ReceiveError(stats.TransportUnix, err, o.clk.Now())
 			if time.Since(lastLog) > 10*time.Second {
 				lastLog = time.Now()
 				o.warn("receive on unix socket failed", "err", err)
@@ -343,7 +344,46 @@ func (o *Observer) receiveUnix() {
 			time.Sleep(time.Millisecond)
 			continue
 		}
-		o.pipe.UnixBatch(b, n, o.clk.Now())
+		o.pipe.UnixBatch(b, n, o.clk.Now(), time.Now().UnixNano())
+		o.unix.Release()
+	}
+}
+
+// drainBudget bounds how long a stall decision waits for the receivers to
+// hand on what is queued on the sockets (a flood keeps a queue busy).
+const drainBudget = 50 * time.Millisecond
+
+// drain waits, at most drainBudget, until every listener is quiet: no
+// datagram waits in a receive queue and no batch read from one is still
+// being processed. A beat that is waiting in a queue when a stall is due
+// is thereby taken (at its kernel arrival time) before the stall is
+// decided.
+func (o *Observer) drain() {
+	var deadline time.Time
+	for {
+		quiet := o.unix.Quiet() && (o.udp == nil || o.udp.l.Quiet())
+		if quiet {
+			return
+		}
+		now := time.Now()
+		if deadline.IsZero() {
+			deadline = now.Add(drainBudget)
+		} else if now.After(deadline) {
+			return
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+// onLate is ingest's report that a socket was not read for delay ns
+// (the daemon was stopped or starved): beats may have been lost to a full
+// queue meanwhile, so every agent gets one threshold of grace.
+func (o *Observer) onLate(now, delay int64) {
+	o.c.ObserverPauses.Add(1)
+	o.tr.Grace(now + int64(o.opts.Threshold))
+	if last := o.lateLog.Load(); time.Now().UnixNano()-last > int64(10*time.Second) && o.lateLog.CompareAndSwap(last, time.Now().UnixNano()) {
+		o.log.Warn("the sockets were not read for a while (daemon stopped or starved); granting agents one threshold of grace",
+			"delay", time.Duration(delay).String())
 	}
 }
 
@@ -447,8 +487,10 @@ func (o *Observer) checkClock() {
 	o.lastNow = now
 }
 
-// surface reports every due stall.
+// surface reports every due stall, after the beats waiting in the socket
+// queues have been read.
 func (o *Observer) surface() {
+	o.drain()
 	now := o.clk.Now()
 	o.pending = o.pending[:0]
 	o.tr.Due(now, func(s tracker.Stall) {
@@ -466,6 +508,7 @@ func (o *Observer) surface() {
 
 // housekeeping runs once per tick.
 func (o *Observer) housekeeping() {
+	o.pipe.FlushSuppressed(o.clk.Now())
 	o.stage.set("liveness sweep")
 	o.tr.Sweep(sweepPerTick, procfs.Alive, nil)
 	o.pipe.ExpireReplay(time.Now())

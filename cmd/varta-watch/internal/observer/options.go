@@ -125,3 +125,13 @@ type ControlOptions struct {
 	// StateDir holds the snooze state file; "" keeps snoozes in memory.
 	StateDir string
 }
+
+// LateBound is how long a datagram may wait in a socket queue before the
+// daemon concludes it was not reading (stopped or starved) and gives
+// every agent one threshold of grace: a quarter of the threshold, at least
+// 100 ms. Beats sent meanwhile may have been refused by a full queue (a
+// Unix socket queues about ten datagrams), so silence during that time is
+// no evidence of a stall.
+func LateBound(threshold time.Duration) time.Duration {
+	return max(threshold/4, 100*time.Millisecond)
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/listener"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
 	"github.com/varta-go/varta/pkg/vlp"
 	"github.com/varta-go/varta/pkg/vlp/secure"
 )
@@ -82,6 +83,7 @@ func (o *Observer) startUDP() error {
 	if err != nil {
 		return err
 	}
+	l.HoldBatches()
 	st.l = l
 	o.udp = st
 	o.closeFns = append(o.closeFns, func() { l.Close() })
@@ -109,21 +111,27 @@ func (o *Observer) receiveUDP() {
 	defer o.wg.Done()
 	st := o.udp
 	b := listener.NewBatch()
+	var lastLog time.Time
 	for {
 		n, err := st.l.Read(b)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			o.c.IOErrors.Add(1)
+			o.pipe.ReceiveError(stats.TransportUDP, err, o.clk.Now())
+			if time.Since(lastLog) > 10*time.Second {
+				lastLog = time.Now()
+				o.log.Warn("receive on udp socket failed", "err", err)
+			}
 			time.Sleep(time.Millisecond)
 			continue
 		}
-		now := o.clk.Now()
+		now, wall := o.clk.Now(), time.Now().UnixNano()
 		if st.opener == nil {
-			o.pipe.UDPBatch(b, n, now)
+			o.pipe.UDPBatch(b, n, now, wall)
 		} else {
-			o.pipe.SecureBatch(b, n, now, time.Now())
+			o.pipe.SecureBatch(b, n, now, wall)
 		}
+		st.l.Release()
 	}
 }

@@ -23,6 +23,39 @@ var rateLimitLabels = [NumRateLimitReasons]string{"per_pid", "global"}
 // Label returns the metric label value.
 func (r RateLimitReason) Label() string { return rateLimitLabels[r] }
 
+// Transport is the "transport" label of varta_sender_throttled_total.
+type Transport uint8
+
+// Transports.
+const (
+	TransportUnix Transport = iota
+	TransportUDP
+	NumTransports
+)
+
+var transportLabels = [NumTransports]string{"unix", "udp"}
+
+// Label returns the metric label value.
+func (t Transport) Label() string { return transportLabels[t] }
+
+// LineKind is the "kind" label of varta_events_suppressed_total: the
+// events-file lines about refused traffic, which are rate-limited.
+type LineKind uint8
+
+// Rate-limited events-file line kinds.
+const (
+	LineDecode LineKind = iota
+	LineIO
+	LineCtrunc
+	LineMismatch
+	NumLineKinds
+)
+
+var lineKindLabels = [NumLineKinds]string{"decode", "io", "ctrunc", "mismatch"}
+
+// Label returns the metric label value.
+func (k LineKind) Label() string { return lineKindLabels[k] }
+
 // Outcome is the "outcome" label of varta_recovery_outcomes_total.
 type Outcome uint8
 
@@ -141,6 +174,18 @@ type Counters struct {
 	TruncatedDatagrams       atomic.Uint64
 	RateLimited              [NumRateLimitReasons]atomic.Uint64
 	Datagrams                atomic.Uint64 // every datagram received, any listener
+	// SenderThrottled: datagrams dropped on arrival because their sender
+	// (kernel pid, UDP source) spent its allowance of refused datagrams.
+	SenderThrottled [NumTransports]atomic.Uint64
+	// SenderThrottleEvictions: entries of a full charged-sender table
+	// given to a new offender while still penalised.
+	SenderThrottleEvictions atomic.Uint64
+	// EventsSuppressed: events-file lines about refused traffic not
+	// written because of their rate limit (a summary line counts them).
+	EventsSuppressed [NumLineKinds]atomic.Uint64
+	// ObserverPauses: times the control loop found it had not run for
+	// longer than the pause bound and gave every agent one threshold.
+	ObserverPauses atomic.Uint64
 
 	// Secure UDP.
 	FrameDecryptFailures atomic.Uint64

@@ -141,6 +141,10 @@ type Result struct {
 	// stream number, which SetIdent must name (Accepted only).
 	Ident *identity.Info
 	Epoch uint32
+	// Seen is the time recorded as the agent's last beat (accepted frames
+	// only): the time given to Observe, raised if needed to the latest
+	// beat already recorded, which keeps the deadline list in order.
+	Seen int64
 }
 
 // Stall describes a surfaced stall.
@@ -460,16 +464,16 @@ func (t *Tracker) observe(f *vlp.Frame, origin vlp.Origin, now int64, id *Identi
 		return Result{Verdict: DroppedOutOfOrder}
 	}
 	wasEmpty := t.nlive == 0
-	t.accept(idx, f, now)
-	return Result{Verdict: Accepted, WasEmpty: wasEmpty, Ident: s.ident.Load(), Epoch: s.epoch}
+	seen := t.accept(idx, f, now)
+	return Result{Verdict: Accepted, WasEmpty: wasEmpty, Ident: s.ident.Load(), Epoch: s.epoch, Seen: seen}
 }
 
 // restart begins a fresh stream in slot idx with frame f.
 func (t *Tracker) restart(idx int32, f *vlp.Frame, st stream, now int64) Result {
 	wasEmpty := t.nlive == 0
 	t.reset(idx, f.Pid, st)
-	t.accept(idx, f, now)
-	return Result{Verdict: Accepted, First: true, WasEmpty: wasEmpty, Epoch: t.slots[idx].epoch}
+	seen := t.accept(idx, f, now)
+	return Result{Verdict: Accepted, First: true, WasEmpty: wasEmpty, Epoch: t.slots[idx].epoch, Seen: seen}
 }
 
 // inOrder applies the nonce rules (and counts a wrap).
@@ -620,8 +624,12 @@ func (t *Tracker) reset(idx int32, pid uint32, st stream) {
 	s.pid.Store(pid)
 }
 
-// accept records an accepted frame and moves the slot to the live tail.
-func (t *Tracker) accept(idx int32, f *vlp.Frame, now int64) {
+// accept records an accepted frame and moves the slot to the live tail,
+// returning the time recorded as its last beat: now, or the live tail's
+// last beat if that is later (a beat stamped with its kernel arrival time
+// may be older than one already accepted from another socket; the live
+// list must stay ordered by last beat).
+func (t *Tracker) accept(idx int32, f *vlp.Frame, now int64) int64 {
 	s := &t.slots[idx]
 	s.adopted = false
 	if f.IsTerminal() {
@@ -639,12 +647,16 @@ func (t *Tracker) accept(idx int32, f *vlp.Frame, now int64) {
 		}
 		s.rateCount++
 	}
+	t.unlink(idx)
+	if tail := t.liveTail[s.th]; tail != nilIdx && t.slots[tail].lastSeen > now {
+		now = t.slots[tail].lastSeen
+	}
 	s.lastSeen = now
 	s.status.Store(uint32(f.Status))
 	s.payload.Store(f.Payload)
 	s.beats.Add(1)
-	t.unlink(idx)
 	t.pushBack(idx, listLive)
+	return now
 }
 
 // release frees slot idx.
