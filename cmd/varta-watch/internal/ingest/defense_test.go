@@ -204,3 +204,49 @@ func TestReceiveErrorLine(t *testing.T) {
 		t.Fatalf("%+v", e)
 	}
 }
+
+// TestUDPSourceCarryingManyAgents: one source address may carry many
+// agents (a relay, varta-beat load); refusals about claimed pids (pid_max,
+// out of order) are not charged to it, so its other agents keep beating.
+func TestUDPSourceCarryingManyAgents(t *testing.T) {
+	p, c, ev := newPipe(t, Options{PidMax: 32768, UDPOrigin: vlp.OriginNetworkUnverified}, 64)
+	src := netip.MustParseAddrPort("127.0.0.1:7000")
+	b := listener.NewBatch()
+	for r := 0; r < 20; r++ {
+		var wire [][]byte
+		for pid := uint32(100); pid < 110; pid++ {
+			w := (&vlp.Frame{Pid: pid, Nonce: uint64(r + 1)}).Marshal()
+			wire = append(wire, w[:])
+		}
+		for k := 0; k < 10; k++ {
+			w := (&vlp.Frame{Pid: 40000, Nonce: 1}).Marshal() // above pid_max
+			wire = append(wire, w[:])
+			w = (&vlp.Frame{Pid: 100, Nonce: 1}).Marshal() // out of order
+			wire = append(wire, w[:])
+		}
+		n := udpBatch(b, wire...)
+		for i := 0; i < n; i++ {
+			b.D[i].From = src
+		}
+		p.UDPBatch(b, n, int64(r+1)*1e6, 0)
+	}
+	if got := c.SenderThrottled[stats.TransportUDP].Load(); got != 0 {
+		t.Fatalf("source throttled %d times", got)
+	}
+	if m := beats(ev); m[100] != 20 || m[109] != 20 {
+		t.Fatalf("beats %v", m)
+	}
+	// Garbage from the same source is charged.
+	wire := make([][]byte, 40)
+	for i := range wire {
+		wire[i] = make([]byte, 32)
+	}
+	n := udpBatch(b, wire...)
+	for i := 0; i < n; i++ {
+		b.D[i].From = src
+	}
+	p.UDPBatch(b, n, 100e6, 0)
+	if got := c.SenderThrottled[stats.TransportUDP].Load(); got != 40-SenderPenaltyBurst {
+		t.Fatalf("garbage: throttled %d", got)
+	}
+}

@@ -237,13 +237,26 @@ func (b *batch) throttled(i int) bool {
 	return true
 }
 
-// refused charges a refused datagram i to its sender.
+// refused charges a refused datagram i to its sender: the sending
+// process (kernel pid) on the Unix socket, whatever the refusal.
 func (b *batch) refused(i int) {
 	d, p := &b.b.D[i], b.p
+	if b.unix && p.opts.KernelCredentials && d.HasCreds && !d.CtrlTruncated {
+		p.uxSenders.charge(uint32(d.Pid), b.now)
+	}
+}
+
+// garbage charges datagram i to its sender when it is garbage: the wrong
+// size, a failed decryption or a failed decode. On UDP only garbage is
+// charged to the source address: one source may carry many agents (a
+// relay, a load generator, several agents behind one socket), and a
+// refusal about one claimed pid (out of order, pid_max, origin conflict,
+// replay) must not silence the others. On the Unix socket every refusal
+// is charged (refused).
+func (b *batch) garbage(i int) {
+	d, p := &b.b.D[i], b.p
 	if b.unix {
-		if p.opts.KernelCredentials && d.HasCreds && !d.CtrlTruncated {
-			p.uxSenders.charge(uint32(d.Pid), b.now)
-		}
+		b.refused(i)
 		return
 	}
 	if d.From.IsValid() {
@@ -265,7 +278,7 @@ func (p *Pipeline) UnixBatch(lb *listener.Batch, n int, now, wall int64) {
 		}
 		if d.Len != vlp.FrameSize {
 			p.c.TruncatedDatagrams.Add(1)
-			b.refused(i)
+			b.garbage(i)
 			continue
 		}
 		if p.opts.KernelCredentials {
@@ -307,7 +320,7 @@ func (p *Pipeline) UDPBatch(lb *listener.Batch, n int, now, wall int64) {
 		}
 		if lb.D[i].Len != vlp.FrameSize {
 			p.c.TruncatedDatagrams.Add(1)
-			b.refused(i)
+			b.garbage(i)
 			continue
 		}
 		b.st[i] = candidate
@@ -334,19 +347,22 @@ func (p *Pipeline) SecureBatch(lb *listener.Batch, n int, now, wall int64) {
 		}
 		if l := lb.D[i].Len; l != secure.SharedFrameSize && l != secure.MasterFrameSize {
 			p.c.TruncatedDatagrams.Add(1)
-			b.refused(i)
+			b.garbage(i)
 			continue
 		}
 		info, err := p.opts.Opener.Open(&b.plain, lb.D[i].Data)
 		p.c.SecureAEADAttempts.Add(uint64(info.Attempts))
 		if err != nil {
 			p.c.FrameDecryptFailures.Add(1)
-			b.refused(i)
+			b.garbage(i)
 			continue
 		}
 		f := &b.frames[i]
-		if !p.decode(b.plain[:], now, f) || !p.pidPlausible(f.Pid) {
-			b.refused(i)
+		if !p.decode(b.plain[:], now, f) {
+			b.garbage(i)
+			continue
+		}
+		if !p.pidPlausible(f.Pid) {
 			continue
 		}
 		if p.bucket.take(now, 1) == 0 {
@@ -356,7 +372,6 @@ func (p *Pipeline) SecureBatch(lb *listener.Batch, n int, now, wall int64) {
 		switch p.guard.Check(wt, info.IV, f) {
 		case secure.Replay:
 			p.c.SecureReplayRefused.Add(1)
-			b.refused(i)
 			continue
 		case secure.TableFull:
 			p.c.SenderStateFull.Add(1)
@@ -431,15 +446,11 @@ func (b *batch) charge(cand int, gaspOK bool) {
 func (b *batch) check(i int) bool {
 	p, d, f := b.p, &b.b.D[i], &b.frames[i]
 	if !p.decode(d.Data, b.now, f) {
-		b.refused(i)
+		b.garbage(i)
 		return false
 	}
 	if !b.unix {
-		if !p.pidPlausible(f.Pid) {
-			b.refused(i)
-			return false
-		}
-		return true
+		return p.pidPlausible(f.Pid)
 	}
 	if b.origin == vlp.OriginKernelAttested && int64(f.Pid) != int64(d.Pid) {
 		p.c.FrameAuthFailures.Add(1)

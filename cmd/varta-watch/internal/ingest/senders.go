@@ -1,9 +1,10 @@
 package ingest
 
-// Refused datagrams are charged to their sender: the kernel's pid for the
-// Unix socket (read from SCM_CREDENTIALS before anything is decoded), the
-// source address and port for UDP. Each sender that has had a datagram
-// refused gets an allowance of SenderPenaltyBurst refused datagrams,
+// Refused datagrams are charged to their sender: every refusal to the
+// kernel's pid on the Unix socket (read from SCM_CREDENTIALS before
+// anything is decoded), garbage only (size, decryption, decode) to the
+// source address and port on UDP, where one source may carry many agents.
+// Each sender that has been charged gets an allowance of SenderPenaltyBurst refused datagrams,
 // refilled at SenderPenaltyRate per second; a sender whose allowance is
 // spent is throttled: its datagrams are dropped on arrival, before the
 // global bucket, the AEAD and the decoder (counted as
