@@ -167,3 +167,22 @@ func TestSweepChecksUnlocked(t *testing.T) {
 		t.Fatal("pid 11 retired after it beat again")
 	}
 }
+
+// TestSeenKeepsDeadlineOrder: a beat stamped earlier than one already
+// accepted (its kernel arrival time, read late from another socket) is
+// recorded at the later time, so the deadline list stays ordered and no
+// stall is missed behind it.
+func TestSeenKeepsDeadlineOrder(t *testing.T) {
+	tr, _ := newTracker(t, Options{Threshold: 100 * ms})
+	if r := observe(tr, beat(10, 1), vlp.OriginNetworkUnverified, 50*ms); r.Seen != 50*ms {
+		t.Fatalf("seen %d", r.Seen)
+	}
+	if r := observe(tr, beat(11, 1), vlp.OriginNetworkUnverified, 40*ms); r.Seen != 50*ms {
+		t.Fatalf("late-stamped beat seen at %d, want 50 ms", r.Seen)
+	}
+	var got []uint32
+	tr.Due(150*ms, func(s Stall) { got = append(got, s.Pid) })
+	if len(got) != 2 {
+		t.Fatalf("stalled %v", got)
+	}
+}
