@@ -39,10 +39,11 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/varta-watch ./cmd/varta-beat ./cmd/varta-audit
 
-# make test runs the fault-injection suite in its shortened form (-short).
+# make test runs the fault-injection cases in their shortened form (-short)
+# and the soak for 60 s.
 test:
 	$(GO) test $(TESTFLAGS) $$($(GO) list $(PKGS) | grep -v '/internal/faults$$')
-	$(GO) test $(TESTFLAGS) -short ./cmd/varta-watch/internal/faults/
+	VARTA_SOAK=60s $(GO) test $(TESTFLAGS) -short ./cmd/varta-watch/internal/faults/
 
 lint:
 	@out=$$(gofmt -l pkg cmd); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
