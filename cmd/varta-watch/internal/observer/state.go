@@ -31,7 +31,6 @@ type persist struct {
 	until    int64
 
 	saved      []tracker.Saved
-	marks      []secure.SenderMark
 	lastErrLog time.Time
 }
 
