@@ -104,13 +104,13 @@ func TestRestartKeepsStalledAgent(t *testing.T) {
 				}
 				return e[linesBefore:]
 			}
-			evs := nd.waitEvents(5*time.Second, "the stall reported again", func(e []event) bool {
+			nd.waitEvents(5*time.Second, "the stall reported again", func(e []event) bool {
 				return len(filter(after(e), "stall", hp)) == 1
 			})
 			// Recovery runs after one threshold of grace and resumes the
 			// agent, which beats again.
 			nd.waitMetric(`varta_recovery_outcomes_total{outcome="spawned"}`, 1)
-			evs = nd.waitEvents(10*time.Second, "the recovered agent's beats", func(e []event) bool {
+			evs := nd.waitEvents(10*time.Second, "the recovered agent's beats", func(e []event) bool {
 				return len(filter(after(e), "beat", hp)) > 0
 			})
 			nd.waitMetric(`varta_agents{state="stalled"}`, 0)

@@ -16,11 +16,6 @@ func (pipeListener) Accept() (net.Conn, error) {
 	return a, nil
 }
 
-type pipeAddr struct{}
-
-func (pipeAddr) Network() string { return "pipe" }
-func (pipeAddr) String() string  { return "127.0.0.1:1" }
-
 // BenchmarkConnLimiterAcceptAtLimit measures one Accept while every slot
 // of a 64-slot limiter is held by an idle connection, so each Accept picks
 // and evicts a victim: the per-connection cost of a flood of new
