@@ -60,6 +60,37 @@ func listenUnix(t *testing.T, path string) *agenttest.Receiver {
 	return r
 }
 
+// fillReceiverQueue fills the receive queue of the Unix datagram socket
+// at path. One sender can stop on its own send buffer long before the
+// receiver's queue (net.unix.max_dgram_qlen, often raised on hosts that
+// run the observer) is full, so senders are added until a fresh one
+// cannot send its first beat: only then is the receiver's queue the limit.
+// The senders stay open until the test ends, so the queue stays full.
+func fillReceiverQueue(t *testing.T, path string) {
+	t.Helper()
+	for n := 0; n < 4096; n++ {
+		filler, err := agent.DialUnix(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { filler.Close() })
+		for i := 0; ; i++ {
+			res := filler.Beat(vlp.StatusOk, 0)
+			if res.Outcome != agent.Dropped {
+				continue
+			}
+			if res.Reason != agent.KernelQueueFull {
+				t.Fatalf("filler drop: %v", res)
+			}
+			if i == 0 {
+				return // a fresh sender cannot send: the receiver is full
+			}
+			break
+		}
+	}
+	t.Fatal("could not fill the receiver's queue with 4096 senders")
+}
+
 type run struct {
 	code           int
 	stdout, stderr string
@@ -146,17 +177,7 @@ func TestOnce(t *testing.T) {
 			name: "queue full",
 			setup: func(t *testing.T, path string) *agenttest.Receiver {
 				listenUnix(t, path) // kept open (and closed) by the test's cleanup
-				filler, err := agent.DialUnix(path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer filler.Close()
-				for i := 0; i < 10000; i++ {
-					if res := filler.Beat(vlp.StatusOk, 0); res.Outcome == agent.Dropped {
-						return nil // the receiver is full; nothing to check there
-					}
-				}
-				t.Fatal("could not fill the receiver's queue")
+				fillReceiverQueue(t, path)
 				return nil
 			},
 			code:     3,
