@@ -343,12 +343,7 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 	p := peer{}
 	if lc, ok := c.(*limitedConn); ok {
 		if raw, err := lc.SyscallConn(); err == nil {
-			raw.Control(func(fd uintptr) {
-				cred, err := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-				if err == nil {
-					p = peer{uid: cred.Uid, pid: uint32(cred.Pid), ok: true}
-				}
-			})
+			raw.Control(func(fd uintptr) { p = peerCred(int(fd)) })
 		}
 	}
 	return context.WithValue(ctx, ctxKey{}, p)
