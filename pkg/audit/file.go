@@ -9,6 +9,8 @@ import (
 	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/varta-go/varta/pkg/safefile"
 )
 
 // Generations is how many rotated generations are kept (PATH.1 … PATH.5).
@@ -24,99 +26,70 @@ func GenerationPath(path string, n int) string {
 
 // openAuditFile opens path read+append with no symlink at the last
 // component, checks that it is a regular file owned by our effective uid
-// with exactly one hard link, and takes an exclusive non-blocking flock.
+// with exactly one hard link (pkg/safefile), and takes an exclusive
+// non-blocking flock.
 //
 // mode: openExisting never creates; openCreate creates (0600) when missing;
 // openExclusive only creates (the file must not exist). groupRead
 // (--files-group-readable) creates it 0640 instead and adds the group read
 // bit to an existing file, whatever the umask.
 func openAuditFile(path string, mode openMode, groupRead bool) (f *os.File, created bool, err error) {
-	const flags = unix.O_RDWR | unix.O_APPEND | unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NONBLOCK
-	perm := uint32(0o600)
+	o := writerRules(path)
+	o.Create = safefile.Create(mode)
 	if groupRead {
-		perm = 0o640
+		o.Perm, o.SetBits = 0o640, 0o040
 	}
-	fd := -1
-	if mode != openExisting {
-		fd, err = unix.Open(path, flags|unix.O_CREAT|unix.O_EXCL, perm)
-		switch {
-		case err == nil:
-			created = true
-		case errors.Is(err, unix.EEXIST) && mode == openCreate:
-			fd = -1
-		default:
-			return nil, false, openErr(path, err)
-		}
+	f, info, err := safefile.Open(path, o)
+	if err != nil {
+		return nil, false, fileError(path, err)
 	}
-	if fd < 0 {
-		if fd, err = unix.Open(path, flags, 0); err != nil {
-			return nil, false, openErr(path, err)
-		}
-	}
-	if err := checkAuditFD(fd, path); err != nil {
-		unix.Close(fd)
-		return nil, false, err
-	}
-	if groupRead {
-		if err := addGroupRead(fd, path); err != nil {
-			unix.Close(fd)
-			return nil, false, err
-		}
-	}
-	if err := unix.SetNonblock(fd, false); err != nil {
-		unix.Close(fd)
-		return nil, false, fmt.Errorf("open audit file %q: %w", path, err)
-	}
-	f = os.NewFile(uintptr(fd), path)
 	if err := lockFile(f); err != nil {
 		f.Close()
 		return nil, false, err
 	}
-	return f, created, nil
+	return f, info.Created, nil
 }
 
-type openMode int
+// writerRules are the file rules of docs/audit.md ("How varta-watch
+// writes it") for the files the writer keeps: the log and its seq note.
+func writerRules(path string) safefile.Options {
+	return safefile.Options{
+		Access:     unix.O_RDWR | unix.O_APPEND,
+		Perm:       0o600,
+		Owner:      os.Geteuid(),
+		SingleLink: true,
+	}
+}
+
+type openMode safefile.Create
 
 const (
-	openExisting openMode = iota
-	openCreate
-	openExclusive
+	openExisting  = openMode(safefile.MustExist)
+	openCreate    = openMode(safefile.CreateIfMissing)
+	openExclusive = openMode(safefile.CreateExclusive)
 )
 
-func openErr(path string, err error) error {
-	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EMLINK) || errors.Is(err, unix.EFTYPE) {
-		if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&os.ModeSymlink != 0 {
-			return fmt.Errorf("open audit file %q: %w", path, ErrSymlink)
+// fileError words a refusal of pkg/safefile with this package's sentinels.
+func fileError(path string, err error) error {
+	var e *safefile.Error
+	if !errors.As(err, &e) {
+		return fmt.Errorf("open audit file %q: %w", path, err)
+	}
+	switch e.Rule {
+	case safefile.ErrSymlink:
+		return fmt.Errorf("open audit file %q: %w", path, ErrSymlink)
+	case safefile.ErrNotRegular:
+		return fmt.Errorf("open audit file %q: %s: %w", path, e.Type, ErrNotRegular)
+	case safefile.ErrOwner:
+		return fmt.Errorf("open audit file %q: owned by uid %d, we run as uid %d: %w", path, e.UID, e.Want, ErrNotOwner)
+	case safefile.ErrHardLinks:
+		return fmt.Errorf("open audit file %q: %d hard links: %w", path, e.Links, ErrHardLinks)
+	case nil:
+		if e.Op == "open" {
+			return fmt.Errorf("open audit file %q: %w", path, &os.PathError{Op: "open", Path: path, Err: e.Err})
 		}
 	}
-	return fmt.Errorf("open audit file %q: %w", path, &os.PathError{Op: "open", Path: path, Err: err})
-}
-
-// checkAuditFD enforces the file rules of docs/audit.md ("How varta-watch writes it") on an open descriptor.
-func checkAuditFD(fd int, path string) error {
-	st, err := statRegular(fd, path)
-	if err != nil {
-		return err
-	}
-	if uid := os.Geteuid(); int64(st.Uid) != int64(uid) {
-		return fmt.Errorf("open audit file %q: owned by uid %d, we run as uid %d: %w", path, st.Uid, uid, ErrNotOwner)
-	}
-	if n := uint64(st.Nlink); n != 1 {
-		return fmt.Errorf("open audit file %q: %d hard links: %w", path, n, ErrHardLinks)
-	}
-	return nil
-}
-
-// statRegular fstats fd and checks that it is a regular file.
-func statRegular(fd int, path string) (unix.Stat_t, error) {
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return st, fmt.Errorf("stat audit file %q: %w", path, err)
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return st, fmt.Errorf("open audit file %q: %w", path, ErrNotRegular)
-	}
-	return st, nil
+	return fmt.Errorf("open audit file %q: %w", path, err)
 }
 
 // lockFile takes the exclusive advisory lock without waiting.
@@ -140,19 +113,11 @@ func lockFile(f *os.File) error {
 // component and checks that it is a regular file (readers do not require
 // ownership: an auditor may read a copy).
 func openReadOnly(path string) (*os.File, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	f, _, err := safefile.Open(path, safefile.Options{Access: unix.O_RDONLY, Owner: safefile.AnyOwner})
 	if err != nil {
-		return nil, openErr(path, err)
+		return nil, fileError(path, err)
 	}
-	if _, err := statRegular(fd, path); err != nil {
-		unix.Close(fd)
-		return nil, err
-	}
-	if err := unix.SetNonblock(fd, false); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("open audit file %q: %w", path, err)
-	}
-	return os.NewFile(uintptr(fd), path), nil
+	return f, nil
 }
 
 // syncDir fsyncs the directory holding path, so that creations and renames
@@ -190,21 +155,6 @@ func copyFile(src *os.File, dst string) (*os.File, error) {
 		return fail(fmt.Errorf("sync audit file %q: %w", dst, err))
 	}
 	return out, nil
-}
-
-// addGroupRead sets the group read bit on fd (never group write or any
-// other bit).
-func addGroupRead(fd int, path string) error {
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return fmt.Errorf("stat audit file %q: %w", path, err)
-	}
-	if cur := uint32(st.Mode) & 0o777; cur&0o040 == 0 {
-		if err := unix.Fchmod(fd, cur|0o040); err != nil {
-			return fmt.Errorf("audit file %q: make it group-readable: %w", path, err)
-		}
-	}
-	return nil
 }
 
 // groupReadable reports whether f has the group read bit, so that files

@@ -6,6 +6,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/varta-go/varta/pkg/safefile"
 )
 
 // fileOps are the few file-system calls rotation makes, replaceable in
@@ -153,7 +155,7 @@ func Rotate(path string, opts RotateOptions) (RotateResult, error) {
 	if plan.reason != BootResume {
 		return res, fmt.Errorf("rotate %q: the file does not end with a complete chained record (verify it, or let varta-watch open it once): %w", path, ErrTailNotClean)
 	}
-	if err := datasync(cur); err != nil {
+	if err := safefile.Datasync(cur); err != nil {
 		return res, fmt.Errorf("rotate %q: %w", path, err)
 	}
 	moved, err := shiftGenerations(path, cur, ops)
@@ -191,7 +193,7 @@ func Rotate(path string, opts RotateOptions) (RotateResult, error) {
 	if _, err := next.Write(buf); err != nil {
 		return res, fmt.Errorf("rotate: write rotation boot to %q: %w", path, err)
 	}
-	if err := datasync(next); err != nil {
+	if err := safefile.Datasync(next); err != nil {
 		return res, fmt.Errorf("rotate: %w", err)
 	}
 	if err := syncDir(path); err != nil {

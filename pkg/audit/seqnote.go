@@ -9,6 +9,8 @@ import (
 	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/varta-go/varta/pkg/safefile"
 )
 
 // The seq note (docs/audit.md, "Records lost at shutdown") is a small fixed-size
@@ -98,19 +100,14 @@ func decodeSeqNote(b []byte) (seqNote, error) {
 // the audit file's lock, so no other writer uses the note.
 func openSeqNote(path string) (*os.File, error) {
 	p := SeqNotePath(path)
-	fd, err := unix.Open(p, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0o600)
+	o := writerRules(p)
+	o.Access = unix.O_RDWR
+	o.Create = safefile.CreateIfMissing
+	f, _, err := safefile.Open(p, o)
 	if err != nil {
-		return nil, openErr(p, err)
+		return nil, fileError(p, err)
 	}
-	if err := checkAuditFD(fd, p); err != nil {
-		unix.Close(fd)
-		return nil, err
-	}
-	if err := unix.SetNonblock(fd, false); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("open seq note %q: %w", p, err)
-	}
-	return os.NewFile(uintptr(fd), p), nil
+	return f, nil
 }
 
 // readSeqNote returns the note in f; ok is false for an empty, short or
@@ -128,7 +125,7 @@ func writeSeqNote(f *os.File, n seqNote) error {
 	if _, err := f.WriteAt(b, 0); err != nil {
 		return fmt.Errorf("write seq note %q: %w", f.Name(), err)
 	}
-	if err := datasync(f); err != nil {
+	if err := safefile.Datasync(f); err != nil {
 		return fmt.Errorf("sync seq note %q: %w", f.Name(), err)
 	}
 	return nil

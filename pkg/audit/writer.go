@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/varta-go/varta/pkg/safefile"
 )
 
 // Defaults of Options (docs/audit.md, "How varta-watch writes it").
@@ -172,7 +174,7 @@ func Open(opts Options) (*Writer, error) {
 	}
 	w := &Writer{
 		opts:       opts,
-		hooks:      writerHooks{write: (*os.File).Write, datasync: datasync, tick: maintenanceTick},
+		hooks:      writerHooks{write: (*os.File).Write, datasync: safefile.Datasync, tick: maintenanceTick},
 		log:        opts.Logger,
 		queue:      make(chan Record, opts.QueueSize),
 		flushCh:    make(chan chan error),

@@ -3,11 +3,14 @@
 package secretfile
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/varta-go/varta/pkg/safefile"
 )
 
 // MaxSize is the largest secret file Read accepts. Secret files hold a key,
@@ -62,93 +65,40 @@ func tooLarge(path string, size, limit int64) error {
 }
 
 // open opens path without following a symlink at the last component and
-// checks type, owner and mode on the descriptor. On success it returns the
-// file (positioned at the start, in blocking mode) and its size.
+// checks type, owner and mode on the descriptor (pkg/safefile). On success
+// it returns the file (positioned at the start, in blocking mode) and its
+// size.
 func open(path string) (*os.File, int64, error) {
-	// O_NONBLOCK keeps a FIFO from blocking the open until a writer
-	// appears; O_NOCTTY keeps a terminal from becoming the controlling
-	// one. Both only matter for files the checks below reject.
-	const flags = unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC | unix.O_NOCTTY
-	var fd int
-	var err error
-	for {
-		fd, err = unix.Open(path, flags, 0)
-		if err != unix.EINTR {
-			break
-		}
-	}
+	f, info, err := safefile.Open(path, safefile.Options{
+		Access:    unix.O_RDONLY,
+		Owner:     unix.Geteuid(),
+		Forbidden: 0o077,
+	})
 	if err != nil {
-		return nil, 0, openError(path, err)
+		return nil, 0, fromSafefile(path, err)
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
-		return nil, 0, &Error{Path: path, Detail: "fstat: " + err.Error(), Err: err}
-	}
-	if err := checkStat(path, &st, uint32(unix.Geteuid())); err != nil {
-		unix.Close(fd)
-		return nil, 0, err
-	}
-	if err := unix.SetNonblock(fd, false); err != nil {
-		unix.Close(fd)
-		return nil, 0, &Error{Path: path, Detail: "set blocking mode: " + err.Error(), Err: err}
-	}
-	return os.NewFile(uintptr(fd), path), st.Size, nil
+	return f, info.Size, nil
 }
 
-// openError turns a failed open into an *Error. O_NOFOLLOW on a symlink
-// fails with ELOOP (Linux, macOS) or EMLINK (FreeBSD), and opening a socket
-// fails with ENXIO or EOPNOTSUPP; an Lstat of the path names the file type
-// in those cases. The Lstat only shapes the message: the refusal itself
-// comes from the failed open.
-func openError(path string, err error) error {
-	var st unix.Stat_t
-	if unix.Lstat(path, &st) == nil {
-		switch mode := uint32(st.Mode); mode & unix.S_IFMT {
-		case unix.S_IFREG:
-		case unix.S_IFLNK:
-			return &Error{Path: path, Rule: ErrSymlink,
-				Detail: "is a symlink (secret files must not be symlinks)", Err: err}
-		default:
-			return &Error{Path: path, Rule: ErrNotRegular,
-				Detail: typeName(mode) + " (secret files must be regular files)", Err: err}
-		}
+// fromSafefile words a refusal of pkg/safefile as a secret-file *Error.
+func fromSafefile(path string, err error) error {
+	var e *safefile.Error
+	if !errors.As(err, &e) {
+		return &Error{Path: path, Detail: err.Error(), Err: err}
 	}
-	return &Error{Path: path, Detail: "open: " + err.Error(), Err: err}
-}
-
-// checkStat applies the type, owner and mode rules in that order.
-func checkStat(path string, st *unix.Stat_t, euid uint32) error {
-	mode := uint32(st.Mode)
-	if mode&unix.S_IFMT != unix.S_IFREG {
+	switch e.Rule {
+	case safefile.ErrSymlink:
+		return &Error{Path: path, Rule: ErrSymlink,
+			Detail: "is a symlink (secret files must not be symlinks)", Err: e.Err}
+	case safefile.ErrNotRegular:
 		return &Error{Path: path, Rule: ErrNotRegular,
-			Detail: typeName(mode) + " (secret files must be regular files)"}
-	}
-	if st.Uid != euid {
+			Detail: "is " + e.Type + " (secret files must be regular files)", Err: e.Err}
+	case safefile.ErrOwner:
 		return &Error{Path: path, Rule: ErrWrongOwner,
-			Detail: fmt.Sprintf("owned by uid %d, must be owned by uid %d", st.Uid, euid)}
-	}
-	if perm := mode & 0o777; perm&0o077 != 0 {
+			Detail: fmt.Sprintf("owned by uid %d, must be owned by uid %d", e.UID, e.Want)}
+	case safefile.ErrMode:
 		return &Error{Path: path, Rule: ErrPermissive,
-			Detail: fmt.Sprintf("mode %04o grants group/other access (must be 0600 or stricter)", perm)}
+			Detail: fmt.Sprintf("mode %04o grants group/other access (must be 0600 or stricter)", e.Perm)}
 	}
-	return nil
-}
-
-func typeName(mode uint32) string {
-	switch mode & unix.S_IFMT {
-	case unix.S_IFDIR:
-		return "is a directory"
-	case unix.S_IFIFO:
-		return "is a named pipe"
-	case unix.S_IFSOCK:
-		return "is a socket"
-	case unix.S_IFCHR:
-		return "is a character device"
-	case unix.S_IFBLK:
-		return "is a block device"
-	case unix.S_IFLNK:
-		return "is a symlink"
-	}
-	return fmt.Sprintf("has file type %#o", mode&unix.S_IFMT)
+	return &Error{Path: path, Detail: e.Op + ": " + e.Err.Error(), Err: e.Err}
 }

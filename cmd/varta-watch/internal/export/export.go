@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
+	"github.com/varta-go/varta/pkg/safefile"
 )
 
 // Defaults and limits of Options.
@@ -448,7 +449,7 @@ func (w *Writer) datasync() {
 	if w.f == nil || w.stdout {
 		return
 	}
-	if err := datasync(w.f); err != nil {
+	if err := safefile.Datasync(w.f); err != nil {
 		w.ioError("fdatasync", err)
 		return
 	}
@@ -534,7 +535,7 @@ func (w *Writer) finish() {
 		return
 	}
 	var errs []error
-	if err := datasync(w.f); err != nil {
+	if err := safefile.Datasync(w.f); err != nil {
 		w.c.ExportIOErrors.Add(1)
 		errs = append(errs, fmt.Errorf("fdatasync events file %q: %w", w.opts.Path, err))
 	} else {

@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/varta-go/varta/pkg/safefile"
 )
 
 // Rules an events file must satisfy. Open's errors wrap one of these.
@@ -22,85 +24,52 @@ var (
 
 // openChecked opens path for appending, creating it 0600 (0640 when
 // groupRead), and enforces the events-file rules on what was opened (not on
-// what a path lookup saw earlier). With groupRead the group read bit is
-// set on the open descriptor, whatever the umask. O_NONBLOCK keeps a FIFO planted at path from blocking the open;
-// it is cleared again for the regular file.
+// what a path lookup saw earlier; pkg/safefile). With groupRead the group
+// read bit is set on the open descriptor, whatever the umask. A FIFO
+// planted at path does not block the open.
 func openChecked(path string, uid int, groupRead bool) (*os.File, int64, error) {
-	perm := uint32(0o600)
-	if groupRead {
-		perm = 0o640
+	o := safefile.Options{
+		Access:     unix.O_WRONLY | unix.O_APPEND,
+		Create:     safefile.CreateIfMissing,
+		Perm:       0o600,
+		Owner:      uid,
+		SingleLink: true,
+		Forbidden:  0o077,
 	}
-	fd, err := unix.Open(path, unix.O_CREAT|unix.O_APPEND|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NONBLOCK, perm)
+	if groupRead {
+		o.Perm, o.Forbidden, o.SetBits = 0o640, 0o037, 0o040
+	}
+	f, info, err := safefile.Open(path, o)
 	if err != nil {
-		var st unix.Stat_t
-		if unix.Lstat(path, &st) == nil {
-			switch st.Mode & unix.S_IFMT {
-			case unix.S_IFREG:
-			case unix.S_IFLNK:
-				return nil, 0, fmt.Errorf("events file %q %w", path, ErrSymlink)
-			default:
-				return nil, 0, fmt.Errorf("events file %q %w (%s)", path, ErrNotRegular, fileType(uint32(st.Mode)))
-			}
-		}
-		return nil, 0, fmt.Errorf("open events file %q: %w", path, err)
+		return nil, 0, fileError(path, err, groupRead)
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
-		return nil, 0, fmt.Errorf("stat events file %q: %w", path, err)
-	}
-	if err := checkStat(path, &st, uid, groupRead); err != nil {
-		unix.Close(fd)
-		return nil, 0, err
-	}
-	if cur := uint32(st.Mode) & 0o777; groupRead && cur&0o040 == 0 {
-		if err := unix.Fchmod(fd, cur|0o040); err != nil {
-			unix.Close(fd)
-			return nil, 0, fmt.Errorf("events file %q: make it group-readable: %w", path, err)
-		}
-	}
-	if err := unix.SetNonblock(fd, false); err != nil {
-		unix.Close(fd)
-		return nil, 0, fmt.Errorf("events file %q: clear O_NONBLOCK: %w", path, err)
-	}
-	return os.NewFile(uintptr(fd), path), st.Size, nil
+	return f, info.Size, nil
 }
 
-func checkStat(path string, st *unix.Stat_t, uid int, groupRead bool) error {
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return fmt.Errorf("events file %q %w (%s)", path, ErrNotRegular, fileType(uint32(st.Mode)))
+// fileError words a refusal of pkg/safefile with this package's sentinels.
+func fileError(path string, err error, groupRead bool) error {
+	var e *safefile.Error
+	if !errors.As(err, &e) {
+		return fmt.Errorf("open events file %q: %w", path, err)
 	}
-	if int(st.Uid) != uid {
-		return fmt.Errorf("events file %q %w (owner uid %d, observer uid %d)", path, ErrNotOwner, st.Uid, uid)
+	switch e.Rule {
+	case safefile.ErrSymlink:
+		return fmt.Errorf("events file %q %w", path, ErrSymlink)
+	case safefile.ErrNotRegular:
+		return fmt.Errorf("events file %q %w (%s)", path, ErrNotRegular, e.Type)
+	case safefile.ErrOwner:
+		return fmt.Errorf("events file %q %w (owner uid %d, observer uid %d)", path, ErrNotOwner, e.UID, e.Want)
+	case safefile.ErrHardLinks:
+		return fmt.Errorf("events file %q %w (%d links); remove the other names", path, ErrHardLinks, e.Links)
+	case safefile.ErrMode:
+		fix := "600"
+		if groupRead {
+			fix = "640"
+		}
+		return fmt.Errorf("events file %q %w: mode %04o; run chmod %s on it", path, ErrGroupOtherAccess, e.Perm, fix)
 	}
-	if n := uint64(st.Nlink); n != 1 {
-		return fmt.Errorf("events file %q %w (%d links); remove the other names", path, ErrHardLinks, n)
+	if e.Op == "open" {
+		return fmt.Errorf("open events file %q: %w", path, e.Err)
 	}
-	forbidden, fix := uint32(0o077), "600"
-	if groupRead {
-		forbidden, fix = 0o037, "640"
-	}
-	if perm := uint32(st.Mode) & 0o777; perm&forbidden != 0 {
-		return fmt.Errorf("events file %q %w: mode %04o; run chmod %s on it", path, ErrGroupOtherAccess, perm, fix)
-	}
-	return nil
-}
-
-// fileType names the file type in mode (a stat st_mode).
-func fileType(mode uint32) string {
-	switch mode & unix.S_IFMT {
-	case unix.S_IFDIR:
-		return "a directory"
-	case unix.S_IFCHR:
-		return "a character device"
-	case unix.S_IFBLK:
-		return "a block device"
-	case unix.S_IFIFO:
-		return "a named pipe"
-	case unix.S_IFSOCK:
-		return "a socket"
-	case unix.S_IFLNK:
-		return "a symbolic link"
-	}
-	return "not a regular file"
+	return fmt.Errorf("events file %q: %s: %w", path, e.Op, e.Err)
 }
