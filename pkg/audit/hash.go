@@ -13,6 +13,10 @@ const chainDomain = "VARTA-AUDIT-v2"
 // 64 lowercase hex digits.
 type Hash [32]byte
 
+// hashHexDigits is the width of a Hash's text form: the chain and
+// prev_chain columns of a record.
+const hashHexDigits = 2 * len(Hash{})
+
 // ZeroHash is the genesis value: the previous link of the first record of a
 // file or of a new v2 region.
 var ZeroHash Hash
@@ -25,7 +29,7 @@ func (h Hash) IsZero() bool { return h == ZeroHash }
 
 // MarshalText implements encoding.TextMarshaler (lowercase hex).
 func (h Hash) MarshalText() ([]byte, error) {
-	b := make([]byte, 64)
+	b := make([]byte, hashHexDigits)
 	hex.Encode(b, h[:])
 	return b, nil
 }
@@ -45,7 +49,7 @@ func (h *Hash) UnmarshalText(b []byte) error {
 // parser enforces that.
 func ParseHash(s string) (Hash, error) {
 	var h Hash
-	if len(s) != 64 {
+	if len(s) != hashHexDigits {
 		return h, fmt.Errorf("parse chain hash: want 64 hex digits, got %d characters", len(s))
 	}
 	if _, err := hex.Decode(h[:], []byte(s)); err != nil {
@@ -56,7 +60,7 @@ func ParseHash(s string) (Hash, error) {
 
 // decodeLowerHex decodes exactly 64 lowercase hex digits.
 func decodeLowerHex(b []byte, h *Hash) bool {
-	if len(b) != 64 {
+	if len(b) != hashHexDigits {
 		return false
 	}
 	var bad byte

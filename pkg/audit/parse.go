@@ -126,171 +126,234 @@ func lineKind(cols *[maxColumns + 1][]byte, n int) (Kind, bool) {
 	return kindOf(cols[3])
 }
 
+// parse parses one record line into r. It runs in steps: the column count
+// and kind, the columns every kind shares, the kind's own columns, and the
+// chain column last.
 func (p *parser) parse(line []byte, r *Record) error {
 	*r = Record{}
 	n := splitLine(line, &p.cols)
-	c := &p.cols
-	if n < 4 {
-		return &ParseError{Column: -1, Err: ErrColumnCount,
-			Msg: fmt.Sprintf("%d column(s); a record has seq, wallclock_ms, observer_ns, kind and more", n)}
-	}
-	kind, ok := kindOf(c[3])
-	if !ok {
-		return fieldErr(3, "kind", ErrUnknownKind, "want boot, spawn, complete, refused or control, got %q", c[3])
-	}
-	names := columnNames[kind]
-	if n != len(names) {
-		more := ""
-		if n > maxColumns {
-			more = " or more"
-		}
-		return &ParseError{Column: -1, Err: ErrColumnCount,
-			Msg: fmt.Sprintf("%s record has %d columns%s, want %d", kind, n, more, len(names))}
-	}
-	r.Kind = kind
-	var err error
-	if r.Seq, err = p.uint(c, 0, names, 64); err != nil {
-		return err
-	}
-	wall, err := p.uint(c, 1, names, 63)
+	kind, err := p.kindAndCount(n)
 	if err != nil {
 		return err
 	}
-	obs, err := p.uint(c, 2, names, 64)
+	r.Kind = kind
+	names := columnNames[kind]
+	wall, obs, err := p.common(names, &r.Seq)
 	if err != nil {
 		return err
 	}
 	switch kind {
 	case KindBoot:
-		if obs != 0 {
-			return fieldErr(2, names[2], ErrBadField, "boot records carry observer_ns 0, got %q", c[2])
-		}
-		b := &r.Boot
-		b.WallclockMs = int64(wall)
-		pid, err := p.uint(c, 4, names, 32)
-		if err != nil {
-			return err
-		}
-		b.DaemonPid = uint32(pid)
-		if !isDash(c[5]) {
-			if !decodeLowerHex(c[5], &b.PrevChain) {
-				return fieldErr(5, names[5], ErrBadField, "want 64 lowercase hex digits or \"-\", got %q", clip(c[5]))
-			}
-			b.HasPrevChain = true
-		}
-		if b.Reason, ok = bootReasonOf(c[6]); !ok {
-			return fieldErr(6, names[6], ErrBadField,
-				"want fresh, resume, corrupt_tail, schema_drift, legacy_v1 or rotation, got %q", clip(c[6]))
-		}
+		err = p.boot(names, wall, obs, &r.Boot)
 	case KindSpawn:
-		s := &r.Spawn
-		s.WallclockMs, s.ObserverNs = int64(wall), obs
-		if s.AgentPid, err = p.pid(c, 4, names); err != nil {
-			return err
-		}
-		if s.ChildPid, err = p.pid(c, 5, names); err != nil {
-			return err
-		}
-		if string(c[6]) != ModeExec {
-			return fieldErr(6, names[6], ErrBadField, "want exec, got %q", clip(c[6]))
-		}
-		s.Mode = ModeExec
-		if s.Program, err = p.text(c, 7, names); err != nil {
-			return err
-		}
-		if s.Source, err = p.text(c, 8, names); err != nil {
-			return err
-		}
-		if s.TemplateLen, err = p.uint(c, 9, names, 64); err != nil {
-			return err
-		}
+		err = p.spawn(names, wall, obs, &r.Spawn)
 	case KindComplete:
-		x := &r.Complete
-		x.WallclockMs, x.ObserverNs = int64(wall), obs
-		if x.AgentPid, err = p.pid(c, 4, names); err != nil {
-			return err
-		}
-		if x.ChildPid, err = p.pid(c, 5, names); err != nil {
-			return err
-		}
-		if x.Outcome, ok = outcomeOf(c[6]); !ok {
-			return fieldErr(6, names[6], ErrBadField, "want reaped, killed or reap_failed, got %q", clip(c[6]))
-		}
-		x.ExitCode, x.Signal = NoExitCode, 0
-		if !isDash(c[7]) {
-			v, ok := canonicalUint(c[7], 64)
-			if !ok || v > 255 {
-				return fieldErr(7, names[7], ErrBadField, "want an exit status 0…255 or \"-\", got %q", clip(c[7]))
-			}
-			x.ExitCode = int(v)
-		}
-		if !isDash(c[8]) {
-			v, ok := canonicalUint(c[8], 64)
-			if !ok || v < 1 || v > 255 {
-				return fieldErr(8, names[8], ErrBadField, "want a signal number 1…255 or \"-\", got %q", clip(c[8]))
-			}
-			x.Signal = int(v)
-		}
-		if err := checkExitSignal(x); err != nil {
-			return err
-		}
-		if x.DurationNs, err = p.uint(c, 9, names, 64); err != nil {
-			return err
-		}
-		if x.StdoutLen, err = p.uint(c, 10, names, 64); err != nil {
-			return err
-		}
-		if x.StderrLen, err = p.uint(c, 11, names, 64); err != nil {
-			return err
-		}
-		switch string(c[12]) {
-		case "true":
-			x.Truncated = true
-		case "false":
-		default:
-			return fieldErr(12, names[12], ErrBadField, "want true or false, got %q", clip(c[12]))
-		}
+		err = p.complete(names, wall, obs, &r.Complete)
 	case KindRefused:
-		x := &r.Refused
-		x.WallclockMs, x.ObserverNs = int64(wall), obs
-		if x.AgentPid, err = p.pid(c, 4, names); err != nil {
-			return err
-		}
-		if x.Reason, err = p.text(c, 5, names); err != nil {
-			return err
-		}
+		err = p.refused(names, wall, obs, &r.Refused)
 	case KindControl:
-		x := &r.Control
-		x.WallclockMs, x.ObserverNs = int64(wall), obs
-		if x.UID, err = p.pid(c, 4, names); err != nil {
-			return err
-		}
-		if x.Action, err = p.text(c, 5, names); err != nil {
-			return err
-		}
-		if x.Target, err = p.optText(c, 6, names); err != nil {
-			return err
-		}
-		switch {
-		case isDash(c[7]):
-		case string(c[7]) == ControlForever:
-			x.Forever = true
-		default:
-			v, ok := canonicalUint(c[7], 63)
-			if !ok || v == 0 {
-				return fieldErr(7, names[7], ErrBadField, "want ms since the epoch, \"forever\" or \"-\", got %q", clip(c[7]))
-			}
-			x.UntilMs = int64(v)
-		}
-		if x.Reason, err = p.optText(c, 8, names); err != nil {
-			return err
-		}
+		err = p.control(names, wall, obs, &r.Control)
 	}
-	last := n - 1
-	if isDash(c[last]) {
+	if err != nil {
+		return err
+	}
+	return p.chain(n-1, r)
+}
+
+// kindAndCount reads the kind (column 3) of a line split into n columns
+// and checks that the count is the kind's.
+func (p *parser) kindAndCount(n int) (Kind, error) {
+	if n < 4 {
+		return 0, &ParseError{Column: -1, Err: ErrColumnCount,
+			Msg: fmt.Sprintf("%d column(s); a record has seq, wallclock_ms, observer_ns, kind and more", n)}
+	}
+	kind, ok := kindOf(p.cols[3])
+	if !ok {
+		return 0, fieldErr(3, "kind", ErrUnknownKind, "want boot, spawn, complete, refused or control, got %q", p.cols[3])
+	}
+	if want := len(columnNames[kind]); n != want {
+		more := ""
+		if n > maxColumns {
+			more = " or more"
+		}
+		return 0, &ParseError{Column: -1, Err: ErrColumnCount,
+			Msg: fmt.Sprintf("%s record has %d columns%s, want %d", kind, n, more, want)}
+	}
+	return kind, nil
+}
+
+// common parses the columns every kind shares: seq into *seq, and returns
+// wallclock_ms and observer_ns.
+func (p *parser) common(names []string, seq *uint64) (wall, obs uint64, err error) {
+	c := &p.cols
+	if *seq, err = p.uint(c, 0, names, 64); err != nil {
+		return 0, 0, err
+	}
+	if wall, err = p.uint(c, 1, names, 63); err != nil {
+		return 0, 0, err
+	}
+	if obs, err = p.uint(c, 2, names, 64); err != nil {
+		return 0, 0, err
+	}
+	return wall, obs, nil
+}
+
+func (p *parser) boot(names []string, wall, obs uint64, b *BootRecord) error {
+	c := &p.cols
+	if obs != 0 {
+		return fieldErr(2, names[2], ErrBadField, "boot records carry observer_ns 0, got %q", c[2])
+	}
+	b.WallclockMs = int64(wall)
+	pid, err := p.uint(c, 4, names, 32)
+	if err != nil {
+		return err
+	}
+	b.DaemonPid = uint32(pid)
+	if !isDash(c[5]) {
+		if !decodeLowerHex(c[5], &b.PrevChain) {
+			return fieldErr(5, names[5], ErrBadField, "want 64 lowercase hex digits or \"-\", got %q", clip(c[5]))
+		}
+		b.HasPrevChain = true
+	}
+	var ok bool
+	if b.Reason, ok = bootReasonOf(c[6]); !ok {
+		return fieldErr(6, names[6], ErrBadField,
+			"want fresh, resume, corrupt_tail, schema_drift, legacy_v1 or rotation, got %q", clip(c[6]))
+	}
+	return nil
+}
+
+func (p *parser) spawn(names []string, wall, obs uint64, s *SpawnRecord) error {
+	c := &p.cols
+	var err error
+	s.WallclockMs, s.ObserverNs = int64(wall), obs
+	if s.AgentPid, err = p.pid(c, 4, names); err != nil {
+		return err
+	}
+	if s.ChildPid, err = p.pid(c, 5, names); err != nil {
+		return err
+	}
+	if string(c[6]) != ModeExec {
+		return fieldErr(6, names[6], ErrBadField, "want exec, got %q", clip(c[6]))
+	}
+	s.Mode = ModeExec
+	if s.Program, err = p.text(c, 7, names); err != nil {
+		return err
+	}
+	if s.Source, err = p.text(c, 8, names); err != nil {
+		return err
+	}
+	s.TemplateLen, err = p.uint(c, 9, names, 64)
+	return err
+}
+
+func (p *parser) complete(names []string, wall, obs uint64, x *CompleteRecord) error {
+	c := &p.cols
+	var err error
+	var ok bool
+	x.WallclockMs, x.ObserverNs = int64(wall), obs
+	if x.AgentPid, err = p.pid(c, 4, names); err != nil {
+		return err
+	}
+	if x.ChildPid, err = p.pid(c, 5, names); err != nil {
+		return err
+	}
+	if x.Outcome, ok = outcomeOf(c[6]); !ok {
+		return fieldErr(6, names[6], ErrBadField, "want reaped, killed or reap_failed, got %q", clip(c[6]))
+	}
+	if err := p.exitStatus(names, x); err != nil {
+		return err
+	}
+	if x.DurationNs, err = p.uint(c, 9, names, 64); err != nil {
+		return err
+	}
+	if x.StdoutLen, err = p.uint(c, 10, names, 64); err != nil {
+		return err
+	}
+	if x.StderrLen, err = p.uint(c, 11, names, 64); err != nil {
+		return err
+	}
+	switch string(c[12]) {
+	case "true":
+		x.Truncated = true
+	case "false":
+	default:
+		return fieldErr(12, names[12], ErrBadField, "want true or false, got %q", clip(c[12]))
+	}
+	return nil
+}
+
+// exitStatus parses a complete record's exit_code and signal columns (7, 8)
+// and checks them against its outcome.
+func (p *parser) exitStatus(names []string, x *CompleteRecord) error {
+	c := &p.cols
+	x.ExitCode, x.Signal = NoExitCode, 0
+	if !isDash(c[7]) {
+		v, ok := canonicalUint(c[7], 64)
+		if !ok || v > 255 {
+			return fieldErr(7, names[7], ErrBadField, "want an exit status 0…255 or \"-\", got %q", clip(c[7]))
+		}
+		x.ExitCode = int(v)
+	}
+	if !isDash(c[8]) {
+		v, ok := canonicalUint(c[8], 64)
+		if !ok || v < 1 || v > 255 {
+			return fieldErr(8, names[8], ErrBadField, "want a signal number 1…255 or \"-\", got %q", clip(c[8]))
+		}
+		x.Signal = int(v)
+	}
+	return checkExitSignal(x)
+}
+
+func (p *parser) refused(names []string, wall, obs uint64, x *RefusedRecord) error {
+	c := &p.cols
+	var err error
+	x.WallclockMs, x.ObserverNs = int64(wall), obs
+	if x.AgentPid, err = p.pid(c, 4, names); err != nil {
+		return err
+	}
+	x.Reason, err = p.text(c, 5, names)
+	return err
+}
+
+func (p *parser) control(names []string, wall, obs uint64, x *ControlRecord) error {
+	c := &p.cols
+	var err error
+	x.WallclockMs, x.ObserverNs = int64(wall), obs
+	if x.UID, err = p.pid(c, 4, names); err != nil {
+		return err
+	}
+	if x.Action, err = p.text(c, 5, names); err != nil {
+		return err
+	}
+	if x.Target, err = p.optText(c, 6, names); err != nil {
+		return err
+	}
+	switch {
+	case isDash(c[7]):
+	case string(c[7]) == ControlForever:
+		x.Forever = true
+	default:
+		v, ok := canonicalUint(c[7], 63)
+		if !ok || v == 0 {
+			return fieldErr(7, names[7], ErrBadField, "want ms since the epoch, \"forever\" or \"-\", got %q", clip(c[7]))
+		}
+		x.UntilMs = int64(v)
+	}
+	x.Reason, err = p.optText(c, 8, names)
+	return err
+}
+
+// chain parses the chain column (the last, index last): a hash, or "-" for
+// a record written without chain support.
+func (p *parser) chain(last int, r *Record) error {
+	c := p.cols[last]
+	if isDash(c) {
 		r.Unchained = true
-	} else if !decodeLowerHex(c[last], &r.Chain) {
-		return fieldErr(last, "chain", ErrBadField, "want 64 lowercase hex digits or \"-\", got %q", clip(c[last]))
+		return nil
+	}
+	if !decodeLowerHex(c, &r.Chain) {
+		return fieldErr(last, "chain", ErrBadField, "want 64 lowercase hex digits or \"-\", got %q", clip(c))
 	}
 	return nil
 }

@@ -357,95 +357,158 @@ func (v *verifier) malformed(pos Position, line []byte, err error) {
 	v.regionStart = false
 }
 
-// record verifies one parsed record of a v2 region.
+// record verifies one parsed record of a v2 region, in steps: count it,
+// decide what its chain links from (opening a region or continuing one),
+// check its seq and its chain mode, then its chain value and the anchor.
 func (v *verifier) record(pos Position, line []byte) {
 	r := &v.rec
-	rep := v.rep
-	rep.Records++
+	v.count(r)
+	body := recordBody(line, v.p.cols[r.Kind.Columns()-1])
+	first := v.regionStart
+	v.regionStart = false
+	var lp linkPlan
+	if first {
+		lp = v.openRegion(pos, r)
+	} else {
+		lp = linkPlan{link: v.prev, known: v.havePrev}
+		if r.Kind == KindBoot {
+			v.bootInChain(pos, r, &lp, body)
+		}
+	}
+	v.checkSeq(pos, r, lp.newRegion && lp.seqMayRestart)
+	downgraded := v.checkMode(pos, r, lp.newRegion)
+	v.advanceChain(pos, r, lp, downgraded, body)
+	v.noteAnchor(pos, r)
+	if v.opts.OnRecord != nil {
+		v.opts.OnRecord(pos, r)
+	}
+}
+
+// columnSeparator separates the columns of a record line.
+const columnSeparator = "\t"
+
+// recordBody returns the bytes a record's chain value hashes: the line up
+// to, not including, the separator before its chain column (the last
+// column, chainCol; docs/audit.md, "The file").
+func recordBody(line, chainCol []byte) []byte {
+	return line[:len(line)-len(chainCol)-len(columnSeparator)]
+}
+
+// count adds r to the report's and the file's tallies.
+func (v *verifier) count(r *Record) {
+	v.rep.Records++
 	v.file.Records++
 	if v.file.FirstSeq == 0 {
 		v.file.FirstSeq = r.Seq
 	}
 	v.file.LastSeq = r.Seq
 	if r.Unchained {
-		rep.Unchained++
+		v.rep.Unchained++
 	} else {
-		rep.Chained++
+		v.rep.Chained++
 	}
-	first := v.regionStart
-	v.regionStart = false
+}
 
-	// Where the link comes from, and whether seq may restart.
-	link, linkKnown := v.prev, v.havePrev
-	seqMayRestart := false
-	newRegion := false
+// linkPlan says what a record's chain value links from and whether the
+// record opens a new region.
+type linkPlan struct {
+	link          Hash // the previous link
+	known         bool // link is known; false makes the record re-anchor
+	newRegion     bool // the record opens a new chain region
+	seqMayRestart bool // its seq need not follow the previous record's
+}
+
+// opensChainAfresh reports whether a boot of this reason starts a chain
+// from ZeroHash.
+func opensChainAfresh(reason BootReason) bool {
+	switch reason {
+	case BootFresh, BootCorruptTail, BootSchemaDrift, BootLegacyV1:
+		return true
+	}
+	return false
+}
+
+// openRegion checks the first record after a v2 header (or of a file
+// missing its header) and decides what it links from.
+func (v *verifier) openRegion(pos Position, r *Record) linkPlan {
 	isBoot := r.Kind == KindBoot
 	reason := r.Boot.Reason
-	if first {
-		switch {
-		case v.rotatedInto && v.regionAtTop:
-			if !isBoot || reason != BootRotation {
-				v.addBreak(pos, r.Seq, BreakGeneration, "first record of a rotated generation is %s, not a rotation boot (generation replaced or its head cut)", describe(r))
-				link, linkKnown = ZeroHash, isBoot
-				newRegion = true
-				break
-			}
-			if pg := v.prevGen; pg != nil && (!r.Boot.HasPrevChain || r.Boot.PrevChain != pg.Chain) && !(pg.Unchained && !r.Boot.HasPrevChain) {
-				v.addBreak(pos, r.Seq, BreakGeneration, "rotation boot's prev_chain %s does not match the last chain of %s (seq %d): a generation is missing, substituted or truncated",
-					shortPrev(r), pg.File, pg.Seq)
-			}
-			link, linkKnown = r.Boot.PrevChain, r.Boot.HasPrevChain
-		case isBoot && reason == BootRotation && v.regionAtTop:
-			link, linkKnown = r.Boot.PrevChain, r.Boot.HasPrevChain
-			newRegion = true
-			rep.ChainStarts = append(rep.ChainStarts, ChainStart{Position: pos, Seq: r.Seq, Reason: reason, Continued: true})
-		case isBoot && (reason == BootFresh || reason == BootCorruptTail || reason == BootSchemaDrift || reason == BootLegacyV1):
-			link, linkKnown = ZeroHash, true
-			newRegion = true
-			seqMayRestart = !v.regionAtTop
-			rep.ChainStarts = append(rep.ChainStarts, ChainStart{Position: pos, Seq: r.Seq, Reason: reason})
-		case isBoot:
-			v.addBreak(pos, r.Seq, BreakBoot, "%s boot opens a v2 region: the records before it are missing", reason)
-			link, linkKnown = r.Boot.PrevChain, r.Boot.HasPrevChain
-			newRegion = true
-		default:
-			v.addBreak(pos, r.Seq, BreakStructure, "v2 region opens with a %s record, not a boot record", r.Kind)
-			linkKnown = false
-			newRegion = true
+	switch {
+	case v.rotatedInto && v.regionAtTop:
+		return v.openRotatedGeneration(pos, r)
+	case isBoot && reason == BootRotation && v.regionAtTop:
+		v.rep.ChainStarts = append(v.rep.ChainStarts, ChainStart{Position: pos, Seq: r.Seq, Reason: reason, Continued: true})
+		return linkPlan{link: r.Boot.PrevChain, known: r.Boot.HasPrevChain, newRegion: true}
+	case isBoot && opensChainAfresh(reason):
+		v.rep.ChainStarts = append(v.rep.ChainStarts, ChainStart{Position: pos, Seq: r.Seq, Reason: reason})
+		return linkPlan{link: ZeroHash, known: true, newRegion: true, seqMayRestart: !v.regionAtTop}
+	case isBoot:
+		v.addBreak(pos, r.Seq, BreakBoot, "%s boot opens a v2 region: the records before it are missing", reason)
+		return linkPlan{link: r.Boot.PrevChain, known: r.Boot.HasPrevChain, newRegion: true}
+	default:
+		v.addBreak(pos, r.Seq, BreakStructure, "v2 region opens with a %s record, not a boot record", r.Kind)
+		return linkPlan{link: v.prev, newRegion: true}
+	}
+}
+
+// openRotatedGeneration checks the first record of a generation that is
+// not the oldest present: a rotation boot whose prev_chain is the last
+// chain value of the previous generation.
+func (v *verifier) openRotatedGeneration(pos Position, r *Record) linkPlan {
+	if r.Kind != KindBoot || r.Boot.Reason != BootRotation {
+		v.addBreak(pos, r.Seq, BreakGeneration, "first record of a rotated generation is %s, not a rotation boot (generation replaced or its head cut)", describe(r))
+		return linkPlan{link: ZeroHash, known: r.Kind == KindBoot, newRegion: true}
+	}
+	if pg := v.prevGen; pg != nil && (!r.Boot.HasPrevChain || r.Boot.PrevChain != pg.Chain) && !(pg.Unchained && !r.Boot.HasPrevChain) {
+		v.addBreak(pos, r.Seq, BreakGeneration, "rotation boot's prev_chain %s does not match the last chain of %s (seq %d): a generation is missing, substituted or truncated",
+			shortPrev(r), pg.File, pg.Seq)
+	}
+	return linkPlan{link: r.Boot.PrevChain, known: r.Boot.HasPrevChain}
+}
+
+// bootInChain checks a boot record in the middle of a region. A fresh,
+// schema_drift or legacy_v1 boot there is a break; when its chain value
+// is what a writer starting afresh would have written, lp links it from
+// ZeroHash so that it does not also report a chain mismatch.
+func (v *verifier) bootInChain(pos Position, r *Record, lp *linkPlan, body []byte) {
+	reason := r.Boot.Reason
+	switch reason {
+	case BootRotation:
+		v.addBreak(pos, r.Seq, BreakBoot, "rotation boot in the middle of a file (a rotation boot only opens a generation)")
+	case BootFresh, BootSchemaDrift, BootLegacyV1:
+		v.addBreak(pos, r.Seq, BreakBoot, "%s boot in the middle of a chain (records before it replaced?)", reason)
+		if lp.known && !r.Unchained && v.ch.link(lp.link, KindBoot.bytes(), body) != r.Chain {
+			lp.link = ZeroHash // as a writer starting afresh would have linked it
 		}
-	} else if isBoot {
-		switch reason {
-		case BootRotation:
-			v.addBreak(pos, r.Seq, BreakBoot, "rotation boot in the middle of a file (a rotation boot only opens a generation)")
-		case BootFresh, BootSchemaDrift, BootLegacyV1:
-			v.addBreak(pos, r.Seq, BreakBoot, "%s boot in the middle of a chain (records before it replaced?)", reason)
-			if linkKnown && !r.Unchained && v.ch.link(link, KindBoot.bytes(), line[:len(line)-65]) != r.Chain {
-				link = ZeroHash // as a writer starting afresh would have linked it
-			}
-		case BootResume, BootCorruptTail:
-			if r.Boot.HasPrevChain && v.lastChained && r.Boot.PrevChain != v.lastChain {
-				v.addBreak(pos, r.Seq, BreakBoot, "%s boot's prev_chain %s does not match the previous record's chain (seq %d): records are missing before the restart",
-					reason, shortPrev(r), v.lastSeq)
-			} else if reason == BootResume && !r.Boot.HasPrevChain && v.lastChained {
-				v.addBreak(pos, r.Seq, BreakBoot, "resume boot without prev_chain after a chained record")
-			}
+	case BootResume, BootCorruptTail:
+		if r.Boot.HasPrevChain && v.lastChained && r.Boot.PrevChain != v.lastChain {
+			v.addBreak(pos, r.Seq, BreakBoot, "%s boot's prev_chain %s does not match the previous record's chain (seq %d): records are missing before the restart",
+				reason, shortPrev(r), v.lastSeq)
+		} else if reason == BootResume && !r.Boot.HasPrevChain && v.lastChained {
+			v.addBreak(pos, r.Seq, BreakBoot, "resume boot without prev_chain after a chained record")
 		}
 	}
+}
 
-	// Seq.
-	if v.haveSeq && !(newRegion && seqMayRestart) {
+// checkSeq reports a seq that does not increase and records a gap as a
+// loss, unless the record may restart seq.
+func (v *verifier) checkSeq(pos Position, r *Record, mayRestart bool) {
+	if v.haveSeq && !mayRestart {
 		switch {
 		case r.Seq <= v.lastSeq:
 			v.addBreak(pos, r.Seq, BreakReorder, "seq %d after seq %d: not increasing (records reordered, replayed or rewritten)", r.Seq, v.lastSeq)
 		case r.Seq > v.lastSeq+1:
 			missing := r.Seq - v.lastSeq - 1
-			rep.Losses = append(rep.Losses, Loss{Position: pos, After: v.lastSeq, Next: r.Seq, Missing: missing})
-			rep.LostRecords += missing
+			v.rep.Losses = append(v.rep.Losses, Loss{Position: pos, After: v.lastSeq, Next: r.Seq, Missing: missing})
+			v.rep.LostRecords += missing
 		}
 	}
 	v.lastSeq, v.haveSeq = r.Seq, true
+}
 
-	// Chain mode: "-" and hashes never mix in one region.
+// checkMode enforces that "-" and hashes never mix in one region; it
+// reports whether r is a downgrade (or upgrade) within its region.
+func (v *verifier) checkMode(pos Position, r *Record, newRegion bool) (downgraded bool) {
 	if newRegion && !(v.rotatedInto && v.regionAtTop) {
 		v.mode = modeUnknown
 	}
@@ -453,25 +516,29 @@ func (v *verifier) record(pos Position, line []byte) {
 	if r.Unchained {
 		recMode = modeUnchained
 	}
-	downgraded := false
-	if v.mode == modeUnknown {
+	switch {
+	case v.mode == modeUnknown:
 		v.mode = recMode
-	} else if v.mode != recMode {
-		downgraded = true
-		if r.Unchained {
-			v.addBreak(pos, r.Seq, BreakDowngrade, "chain column \"-\" inside a hashed region (downgrade)")
-		} else {
-			v.addBreak(pos, r.Seq, BreakDowngrade, "hashed record inside an unchained region")
-		}
+		return false
+	case v.mode == recMode:
+		return false
+	case r.Unchained:
+		v.addBreak(pos, r.Seq, BreakDowngrade, "chain column \"-\" inside a hashed region (downgrade)")
+	default:
+		v.addBreak(pos, r.Seq, BreakDowngrade, "hashed record inside an unchained region")
 	}
+	return true
+}
 
-	body := line[:len(line)-len(v.p.cols[r.Kind.Columns()-1])-1]
+// advanceChain checks r's chain value (when it has one) and moves the
+// chain state past r.
+func (v *verifier) advanceChain(pos Position, r *Record, lp linkPlan, downgraded bool, body []byte) {
 	kind := r.Kind.bytes()
 	switch {
-	case r.Unchained && downgraded && linkKnown:
+	case r.Unchained && downgraded && lp.known:
 		// Keep linking with what the chain would have been, so that
 		// later records still verify independently.
-		c := v.ch.link(link, kind, body)
+		c := v.ch.link(lp.link, kind, body)
 		v.prev, v.havePrev = c, true
 		v.lastChain, v.lastChained = c, false
 		v.altBreak = -1
@@ -480,14 +547,15 @@ func (v *verifier) record(pos Position, line []byte) {
 		v.lastChained = false
 		v.altBreak = -1
 	default:
-		v.checkChain(pos, r, link, linkKnown, kind, body)
+		v.checkChain(pos, r, lp.link, lp.known, kind, body)
 	}
-	if a := rep.Anchor; a != nil && !a.Found && !r.Unchained && r.Chain == a.Hash {
+}
+
+// noteAnchor records where the --anchor value first appears.
+func (v *verifier) noteAnchor(pos Position, r *Record) {
+	if a := v.rep.Anchor; a != nil && !a.Found && !r.Unchained && r.Chain == a.Hash {
 		p := pos
 		a.Found, a.At, a.Seq = true, &p, r.Seq
-	}
-	if v.opts.OnRecord != nil {
-		v.opts.OnRecord(pos, r)
 	}
 }
 
