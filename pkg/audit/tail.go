@@ -23,9 +23,7 @@ type tailPlan struct {
 // tailWindow is the first read size when looking for the last lines.
 const tailWindow = 64 << 10
 
-// lastLines finds the last LF of the first size bytes of f and the line
-// before it. torn is whatever follows the last LF. ok is false when the
-// file holds no LF at all.
+// fileTail is the end of a file as readTail finds it.
 type fileTail struct {
 	lastLine      []byte // last complete line, without LF
 	lastLineStart int64
@@ -33,6 +31,9 @@ type fileTail struct {
 	torn          []byte
 }
 
+// readTail finds the last LF of the first size bytes of f and the line
+// before it; t.torn is whatever follows the last LF. ok is false when the
+// file holds no LF at all.
 func readTail(f io.ReaderAt, size int64) (t fileTail, ok bool, err error) {
 	window := int64(tailWindow)
 	for {
@@ -108,20 +109,9 @@ func leadingSeq(line []byte) (uint64, bool) {
 // boot leaves an empty or header-only PATH whose chain must continue PATH.1.
 func planTail(f io.ReaderAt, size int64, prevGen func() (Record, bool)) (tailPlan, error) {
 	p := tailPlan{reason: BootFresh, nextSeq: 1, truncateTo: -1}
-	continueRotation := func() bool {
-		if prevGen == nil {
-			return false
-		}
-		last, ok := prevGen()
-		if !ok {
-			return false
-		}
-		p.reason, p.nextSeq, p.prev, p.showPrev = BootRotation, last.Seq+1, last.Chain, true
-		return true
-	}
 	if size == 0 {
 		p.needHeader = true
-		continueRotation()
+		p.continueRotation(prevGen)
 		return p, nil
 	}
 	v2, v1, err := headerAt(f, size)
@@ -133,22 +123,8 @@ func planTail(f io.ReaderAt, size int64, prevGen func() (Record, bool)) (tailPla
 		return p, err
 	}
 	if !ok {
-		// Not one complete line. A torn v2 header (a crash while creating
-		// the file) is cut away; anything else is kept as old bytes.
-		head := make([]byte, size)
-		if _, err := f.ReadAt(head, 0); err != nil && !errors.Is(err, io.EOF) {
-			return p, err
-		}
-		if bytes.HasPrefix([]byte(HeaderV2), head) {
-			p.truncateTo, p.needHeader = 0, true
-			continueRotation()
-			return p, nil
-		}
-		p.reason, p.needLF, p.needHeader = BootSchemaDrift, true, true
-		if s, ok := leadingSeq(head); ok {
-			p.nextSeq = s + 1
-		}
-		return p, nil
+		err := p.noCompleteLine(f, size, prevGen)
+		return p, err
 	}
 	lastIsHeader := string(t.lastLine) == HeaderV2
 	inV2 := v2 || lastIsHeader
@@ -167,49 +143,101 @@ func planTail(f io.ReaderAt, size int64, prevGen func() (Record, bool)) (tailPla
 	}
 	switch {
 	case !inV2:
-		p.needHeader = true
-		p.reason = BootSchemaDrift
-		if v1 {
-			p.reason = BootLegacyV1
-		} else if s, ok := leadingSeq(t.lastLine); ok {
-			p.nextSeq = s + 1
-		}
+		p.afterLegacy(v1, t.lastLine)
 	case lastIsHeader:
-		// A v2 header with no record after it: the previous writer died
-		// between the header and its boot record.
-		switch {
-		case t.lastLineStart == 0 && continueRotation():
-		case t.lastLineStart == 0 && torn:
-			p.reason = BootCorruptTail
-		case t.lastLineStart == 0:
-			p.reason = BootFresh
-		case v1:
-			p.reason = BootLegacyV1
-		default:
-			p.reason = BootSchemaDrift
-		}
+		p.afterBareHeader(t.lastLineStart == 0, torn, v1, prevGen)
 	default:
-		r, err := ParseLine(t.lastLine)
-		switch {
-		case err == nil && !r.Unchained:
-			p.nextSeq, p.prev = r.Seq+1, r.Chain
-			if torn {
-				p.reason = BootCorruptTail
-			} else {
-				p.reason, p.showPrev = BootResume, true
-			}
-		case err == nil:
-			// A log written without chain support: start a new, chained v2
-			// region rather than mix "-" and hashes in one region.
-			p.reason, p.needHeader, p.nextSeq = BootSchemaDrift, true, r.Seq+1
-		default:
-			p.reason, p.needHeader = BootSchemaDrift, true
-			if s, ok := leadingSeq(t.lastLine); ok {
-				p.nextSeq = s + 1
-			}
-		}
+		p.afterLastLine(t.lastLine, torn)
 	}
 	return p, nil
+}
+
+// continueRotation plans a rotation boot continuing the previous
+// generation's last record, if prevGen has one.
+func (p *tailPlan) continueRotation(prevGen func() (Record, bool)) bool {
+	if prevGen == nil {
+		return false
+	}
+	last, ok := prevGen()
+	if !ok {
+		return false
+	}
+	p.reason, p.nextSeq, p.prev, p.showPrev = BootRotation, last.Seq+1, last.Chain, true
+	return true
+}
+
+// noCompleteLine plans for a file without a single complete line. A torn
+// v2 header (a crash while creating the file) is cut away; anything else is
+// kept as old bytes.
+func (p *tailPlan) noCompleteLine(f io.ReaderAt, size int64, prevGen func() (Record, bool)) error {
+	head := make([]byte, size)
+	if _, err := f.ReadAt(head, 0); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	if bytes.HasPrefix([]byte(HeaderV2), head) {
+		p.truncateTo, p.needHeader = 0, true
+		p.continueRotation(prevGen)
+		return nil
+	}
+	p.reason, p.needLF, p.needHeader = BootSchemaDrift, true, true
+	if s, ok := leadingSeq(head); ok {
+		p.nextSeq = s + 1
+	}
+	return nil
+}
+
+// afterLegacy plans a new v2 region after a file without one (v1 or
+// pre-v2 bytes whose last line is lastLine).
+func (p *tailPlan) afterLegacy(v1 bool, lastLine []byte) {
+	p.needHeader = true
+	p.reason = BootSchemaDrift
+	if v1 {
+		p.reason = BootLegacyV1
+	} else if s, ok := leadingSeq(lastLine); ok {
+		p.nextSeq = s + 1
+	}
+}
+
+// afterBareHeader plans for a file whose last line is a v2 header with no
+// record after it: the previous writer died between the header and its
+// boot record. atTop says the header is the file's first line.
+func (p *tailPlan) afterBareHeader(atTop, torn, v1 bool, prevGen func() (Record, bool)) {
+	switch {
+	case atTop && p.continueRotation(prevGen):
+	case atTop && torn:
+		p.reason = BootCorruptTail
+	case atTop:
+		p.reason = BootFresh
+	case v1:
+		p.reason = BootLegacyV1
+	default:
+		p.reason = BootSchemaDrift
+	}
+}
+
+// afterLastLine plans for a v2 region whose last complete line is
+// lastLine: resume its chain when it is a chained record, else open a new
+// region.
+func (p *tailPlan) afterLastLine(lastLine []byte, torn bool) {
+	r, err := ParseLine(lastLine)
+	switch {
+	case err == nil && !r.Unchained:
+		p.nextSeq, p.prev = r.Seq+1, r.Chain
+		if torn {
+			p.reason = BootCorruptTail
+		} else {
+			p.reason, p.showPrev = BootResume, true
+		}
+	case err == nil:
+		// A log written without chain support: start a new, chained v2
+		// region rather than mix "-" and hashes in one region.
+		p.reason, p.needHeader, p.nextSeq = BootSchemaDrift, true, r.Seq+1
+	default:
+		p.reason, p.needHeader = BootSchemaDrift, true
+		if s, ok := leadingSeq(lastLine); ok {
+			p.nextSeq = s + 1
+		}
+	}
 }
 
 // lastRecordOf returns the last complete, parseable record line of a file
