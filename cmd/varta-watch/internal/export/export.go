@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/varta-go/varta/cmd/varta-watch/internal/logthrottle"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
 	"github.com/varta-go/varta/pkg/safefile"
 )
@@ -190,7 +191,7 @@ func open(opts Options, c *stats.Counters) (*Writer, error) {
 		done:    make(chan struct{}),
 		uid:     os.Geteuid(),
 		buf:     make([]byte, 0, bufSize),
-		log:     logLimiter{logf: opts.Logf, every: logEvery},
+		log:     logLimiter{logf: opts.Logf, lim: logthrottle.Every(logEvery)},
 	}
 	w.rotateAt = opts.MaxBytes
 	if opts.Path == StdoutPath {
@@ -557,24 +558,17 @@ func (w *Writer) ioError(op string, err error) {
 // logLimiter passes at most one message per period to logf and reports how
 // many it suppressed in between. Only the writer goroutine uses it.
 type logLimiter struct {
-	logf       func(format string, args ...any)
-	every      time.Duration
-	last       time.Time
-	suppressed int
+	logf func(format string, args ...any)
+	lim  logthrottle.Limiter
 }
 
 func (l *logLimiter) log(now time.Time, format string, args ...any) {
-	if l.logf == nil {
+	if l.logf == nil || !l.lim.AllowAt(now) {
 		return
 	}
-	if !l.last.IsZero() && now.Sub(l.last) < l.every {
-		l.suppressed++
-		return
-	}
-	if l.suppressed > 0 {
+	if n := l.lim.TakeSuppressed(); n > 0 {
 		format += " (%d similar errors suppressed)"
-		args = append(args, l.suppressed)
+		args = append(args, n)
 	}
-	l.last, l.suppressed = now, 0
 	l.logf(format, args...)
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/varta-go/varta/cmd/varta-watch/internal/logthrottle"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
 	"github.com/varta-go/varta/pkg/vlp"
 )
@@ -624,7 +625,7 @@ func TestEmitBeatDoesNotAllocate(t *testing.T) {
 
 func TestLogLimiter(t *testing.T) {
 	var got []string
-	l := logLimiter{logf: func(f string, a ...any) { got = append(got, fmt.Sprintf(f, a...)) }, every: 10 * time.Second}
+	l := logLimiter{logf: func(f string, a ...any) { got = append(got, fmt.Sprintf(f, a...)) }, lim: logthrottle.Every(10 * time.Second)}
 	t0 := time.Unix(1000, 0)
 	steps := []struct {
 		at   time.Duration

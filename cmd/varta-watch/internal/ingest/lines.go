@@ -3,8 +3,10 @@ package ingest
 import (
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/export"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/logthrottle"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
 )
 
@@ -28,9 +30,7 @@ type lineLimiter struct {
 }
 
 type lineBucket struct {
-	tokens      float64
-	last        int64
-	pending     uint64 // suppressed since the last summary
+	lim         logthrottle.Limiter // its count: suppressed since the last summary
 	lastSummary int64
 	started     bool
 }
@@ -59,17 +59,10 @@ func (p *Pipeline) anomaly(ev export.Event) {
 	l.mu.Lock()
 	b := &l.kinds[k]
 	if !b.started {
-		b.started, b.tokens, b.last, b.lastSummary = true, LineBurst, now, now
+		b.started, b.lim, b.lastSummary = true, logthrottle.New(LineBurst, time.Second/LineRate), now
 	}
-	if now > b.last {
-		b.tokens = min(b.tokens+float64(now-b.last)*LineRate/1e9, LineBurst)
-		b.last = now
-	}
-	write := b.tokens >= 1
-	if write {
-		b.tokens--
-	} else {
-		b.pending++
+	write := b.lim.Allow(now)
+	if !write {
 		p.c.EventsSuppressed[k].Add(1)
 	}
 	summary := p.summaryLocked(k, now)
@@ -85,12 +78,12 @@ func (p *Pipeline) anomaly(ev export.Event) {
 // summaryLocked returns the summary line due for kind k at now, if any.
 func (p *Pipeline) summaryLocked(k stats.LineKind, now int64) export.Event {
 	b := &p.lines.kinds[k]
-	if b.pending == 0 || now-b.lastSummary < SummaryEvery {
+	if b.lim.Suppressed() == 0 || now-b.lastSummary < SummaryEvery {
 		return export.Event{}
 	}
-	text := "suppressed " + strconv.FormatUint(b.pending, 10) + " " + k.Label() + " lines (rate limit " +
+	text := "suppressed " + strconv.FormatUint(b.lim.TakeSuppressed(), 10) + " " + k.Label() + " lines (rate limit " +
 		strconv.Itoa(LineRate) + "/s)"
-	b.pending, b.lastSummary = 0, now
+	b.lastSummary = now
 	return export.Event{Kind: lineKinds[k], Ns: uint64(now), Text: text}
 }
 

@@ -6,6 +6,8 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/varta-go/varta/cmd/varta-watch/internal/logthrottle"
 )
 
 // scrapeErrorPrefix starts the line promhttp logs for every metric family
@@ -26,13 +28,12 @@ type scrapeErrorFilter struct {
 	w   io.Writer
 	now func() time.Time
 
-	mu         sync.Mutex
-	last       time.Time
-	suppressed int
+	mu  sync.Mutex
+	lim logthrottle.Limiter
 }
 
 func newScrapeErrorFilter(w io.Writer) *scrapeErrorFilter {
-	return &scrapeErrorFilter{w: w, now: time.Now}
+	return &scrapeErrorFilter{w: w, now: time.Now, lim: logthrottle.Every(scrapeErrorWindow)}
 }
 
 func (f *scrapeErrorFilter) Write(p []byte) (int, error) {
@@ -41,14 +42,11 @@ func (f *scrapeErrorFilter) Write(p []byte) (int, error) {
 		return f.w.Write(p)
 	}
 	f.mu.Lock()
-	t := f.now()
-	if !f.last.IsZero() && t.Sub(f.last) < scrapeErrorWindow {
-		f.suppressed++
+	if !f.lim.AllowAt(f.now()) {
 		f.mu.Unlock()
 		return len(p), nil
 	}
-	n := f.suppressed
-	f.last, f.suppressed = t, 0
+	n := f.lim.TakeSuppressed()
 	f.mu.Unlock()
 	line := bytes.TrimRight(p, "\n")
 	if n > 0 {

@@ -18,6 +18,7 @@ import (
 	"github.com/varta-go/varta/cmd/varta-watch/internal/ingest"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/lifecycle"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/listener"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/logthrottle"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/procfs"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/recovery"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/service"
@@ -69,8 +70,8 @@ type Observer struct {
 
 	lateLog  atomic.Int64 // wall time of the last onLate log line
 	stage    stageName
-	iter     atomic.Uint64 // control-loop iterations: the watchdogs' progress signal
-	hupLog   throttle      // the SIGHUP reopen line
+	iter     atomic.Uint64       // control-loop iterations: the watchdogs' progress signal
+	hupLog   logthrottle.Limiter // the SIGHUP reopen line
 	lastErr  atomic.Pointer[string]
 	lastNow  int64
 	pending  []tracker.Stall
@@ -110,13 +111,14 @@ func Start(opts Options) (_ *Observer, err error) {
 		opts.Stdout = os.Stdout
 	}
 	o := &Observer{
-		opts:  opts,
-		log:   opts.Logger,
-		story: newStory(opts.Logger),
-		c:     stats.New(),
-		clk:   clock.New(opts.ClockSource),
-		wake:  make(chan struct{}, 1),
-		fatal: make(chan error, 4),
+		opts:   opts,
+		log:    opts.Logger,
+		story:  newStory(opts.Logger),
+		hupLog: logthrottle.Every(reopenLogEvery),
+		c:      stats.New(),
+		clk:    clock.New(opts.ClockSource),
+		wake:   make(chan struct{}, 1),
+		fatal:  make(chan error, 4),
 	}
 	defer func() {
 		if err != nil {
@@ -329,7 +331,7 @@ func (o *Observer) Run(ctx context.Context) error {
 func (o *Observer) receiveUnix() {
 	defer o.wg.Done()
 	b := listener.NewBatch()
-	var lastLog time.Time
+	errLog := logthrottle.Every(receiveErrorLogEvery)
 	for {
 		n, err := o.unix.Read(b)
 		if err != nil {
@@ -337,9 +339,8 @@ func (o *Observer) receiveUnix() {
 				return
 			}
 			o.pipe.ReceiveError(stats.TransportUnix, err, o.clk.Now())
-			if time.Since(lastLog) > 10*time.Second {
-				lastLog = time.Now()
-				o.warn("receive on unix socket failed", "err", err)
+			if errLog.AllowAt(time.Now()) {
+				o.warn("receive on unix socket failed", append([]any{"err", err}, suppressedAttr(&errLog)...)...)
 			}
 			time.Sleep(time.Millisecond)
 			continue
@@ -347,6 +348,20 @@ func (o *Observer) receiveUnix() {
 		o.pipe.UnixBatch(b, n, o.clk.Now(), time.Now().UnixNano())
 		o.unix.Release()
 	}
+}
+
+// receiveErrorLogEvery bounds the log lines about failed receives (each
+// is counted in varta_io_errors_total); a line reports how many were
+// not logged since the last one.
+const receiveErrorLogEvery = 10 * time.Second
+
+// suppressedAttr is the "suppressed" attribute of a rate-limited line: the
+// count l held back since the last line, when there is one.
+func suppressedAttr(l *logthrottle.Limiter) []any {
+	if n := l.TakeSuppressed(); n > 0 {
+		return []any{"suppressed", n}
+	}
+	return nil
 }
 
 // drainBudget bounds how long a stall decision waits for the receivers to
@@ -622,31 +637,12 @@ func shutdownReason(ctx context.Context, err error, after time.Duration) string 
 // number of reopens not logged since.
 const reopenLogEvery = 10 * time.Second
 
-// throttle lets one event through per period and counts the rest.
-type throttle struct {
-	last       time.Time
-	suppressed int
-}
-
-// allow reports whether the event at now is logged, and how many were
-// suppressed since the last one that was.
-func (t *throttle) allow(now time.Time, every time.Duration) (ok bool, suppressed int) {
-	if !t.last.IsZero() && now.Sub(t.last) < every {
-		t.suppressed++
-		return false, 0
-	}
-	n := t.suppressed
-	t.last, t.suppressed = now, 0
-	return true, n
-}
-
 // logReopen logs a SIGHUP reopen, at most once per reopenLogEvery.
 func (o *Observer) logReopen() {
-	ok, n := o.hupLog.allow(time.Now(), reopenLogEvery)
-	if !ok {
+	if !o.hupLog.AllowAt(time.Now()) {
 		return
 	}
-	if n > 0 {
+	if n := o.hupLog.TakeSuppressed(); n > 0 {
 		o.log.Info("SIGHUP: reopening the events file", "unlogged_reopens", n)
 		return
 	}

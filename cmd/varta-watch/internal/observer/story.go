@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/budget"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/logthrottle"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/policy"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/recovery"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/tracker"
@@ -31,17 +32,16 @@ const (
 type story struct {
 	log *slog.Logger
 
-	mu         sync.Mutex
-	tokens     float64
-	last       time.Time
-	suppressed uint64
-	comm       map[uint32]string // command names seen at stall time, until the decision is complete
-	now        func() time.Time
-	readComm   func(pid uint32) string
+	mu       sync.Mutex
+	lim      logthrottle.Limiter
+	comm     map[uint32]string // command names seen at stall time, until the decision is complete
+	now      func() time.Time
+	readComm func(pid uint32) string
 }
 
 func newStory(log *slog.Logger) *story {
-	return &story{log: log, tokens: storyBurst, comm: make(map[uint32]string), now: time.Now, readComm: procComm}
+	return &story{log: log, lim: logthrottle.New(storyBurst, time.Second/storyRate),
+		comm: make(map[uint32]string), now: time.Now, readComm: procComm}
 }
 
 // procComm is the command name of a local process, or "" if unknown.
@@ -53,29 +53,13 @@ func procComm(pid uint32) string {
 	return strings.TrimSpace(string(b))
 }
 
-// allow takes a token; it returns false (and counts the line) when none is
-// left. The caller holds s.mu.
-func (s *story) allow() bool {
-	now := s.now()
-	if !s.last.IsZero() {
-		s.tokens = min(storyBurst, s.tokens+now.Sub(s.last).Seconds()*storyRate)
-	}
-	s.last = now
-	if s.tokens < 1 {
-		s.suppressed++
-		return false
-	}
-	s.tokens--
-	return true
-}
-
 // emit writes msg with the agent's attributes, if the limit allows.
 func (s *story) emit(level slog.Level, msg string, pid uint32, attrs ...any) {
 	s.mu.Lock()
-	ok := s.allow()
+	ok := s.lim.AllowAt(s.now())
 	var sup uint64
 	if ok {
-		sup, s.suppressed = s.suppressed, 0
+		sup = s.lim.TakeSuppressed()
 	}
 	comm := s.comm[pid]
 	s.mu.Unlock()
@@ -121,8 +105,7 @@ func (s *story) forget(pid uint32) {
 // flush reports lines suppressed since the last one, at shutdown.
 func (s *story) flush() {
 	s.mu.Lock()
-	sup := s.suppressed
-	s.suppressed = 0
+	sup := s.lim.TakeSuppressed()
 	s.mu.Unlock()
 	if sup > 0 {
 		s.log.Warn("stall and recovery lines suppressed by the rate limit", "suppressed", sup)

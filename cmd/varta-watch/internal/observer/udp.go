@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/listener"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/logthrottle"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
 	"github.com/varta-go/varta/pkg/vlp"
 	"github.com/varta-go/varta/pkg/vlp/secure"
@@ -111,7 +112,7 @@ func (o *Observer) receiveUDP() {
 	defer o.wg.Done()
 	st := o.udp
 	b := listener.NewBatch()
-	var lastLog time.Time
+	errLog := logthrottle.Every(receiveErrorLogEvery)
 	for {
 		n, err := st.l.Read(b)
 		if err != nil {
@@ -119,9 +120,8 @@ func (o *Observer) receiveUDP() {
 				return
 			}
 			o.pipe.ReceiveError(stats.TransportUDP, err, o.clk.Now())
-			if time.Since(lastLog) > 10*time.Second {
-				lastLog = time.Now()
-				o.log.Warn("receive on udp socket failed", "err", err)
+			if errLog.AllowAt(time.Now()) {
+				o.log.Warn("receive on udp socket failed", append([]any{"err", err}, suppressedAttr(&errLog)...)...)
 			}
 			time.Sleep(time.Millisecond)
 			continue

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/varta-go/varta/cmd/varta-watch/internal/logthrottle"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
 	"github.com/varta-go/varta/pkg/vlp"
 )
@@ -52,9 +53,8 @@ type Runner struct {
 	buf    []byte
 	closed bool
 
-	lastLog    string
-	lastLogAt  time.Time
-	suppressed int
+	lastLog string
+	logLim  logthrottle.Limiter // per distinct message (lastLog)
 }
 
 // New checks opts, fills its defaults and returns a Runner. v, a, c and
@@ -77,6 +77,7 @@ func New(opts Options, v Verifier, a Auditor, c *stats.Counters, now func() uint
 		log:        o.Logger,
 		debounceNs: uint64(o.Debounce),
 		timeoutNs:  uint64(o.Timeout),
+		logLim:     logthrottle.Every(logEvery),
 		byAgent:    make(map[uint32]*child),
 		pendingCap: 2 * o.OutstandingCapacity,
 		ledger:     newLedger(o.LedgerCapacity),
@@ -536,11 +537,12 @@ func (r *Runner) logf(what string, err error) {
 		return
 	}
 	msg := err.Error()
-	t := time.Now()
-	if msg == r.lastLog && t.Sub(r.lastLogAt) < logEvery {
-		r.suppressed++
+	if msg != r.lastLog {
+		r.logLim.Restart()
+	}
+	if !r.logLim.AllowAt(time.Now()) {
 		return
 	}
-	r.log.Warn("recovery "+what+" failed", "err", err, "suppressed", r.suppressed)
-	r.lastLog, r.lastLogAt, r.suppressed = msg, t, 0
+	r.log.Warn("recovery "+what+" failed", "err", err, "suppressed", r.logLim.TakeSuppressed())
+	r.lastLog = msg
 }
