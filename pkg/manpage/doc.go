@@ -10,6 +10,10 @@
 //
 // The package depends on the standard library only; FromFlags accepts any
 // flag with the documentation method set of urfave/cli (Names, TakesValue,
-// GetUsage, GetValue, GetDefaultText, GetEnvVars), so the library module
-// does not import the CLI library.
+// GetUsage, GetValue, GetDefaultText, GetEnvVars), and FromApp reads a
+// *cli.App and its commands by their exported field names, so the library
+// module does not import the CLI library. Each program's ManPage is
+// RenderApp of its App plus its hand-written sections, each genman command
+// is Main(app.ManPage), and one table-driven test (pages_test.go) fails
+// when a committed page in man/ is stale.
 package manpage

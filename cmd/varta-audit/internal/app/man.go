@@ -1,40 +1,14 @@
 package app
 
 import (
-	"github.com/urfave/cli/v2"
-
 	"github.com/varta-go/varta/pkg/manpage"
 )
 
-// ManPage renders the man page of the App: options and commands come from
-// the CLI definitions, the other sections are written here.
+// ManPage renders the man page of the App: the name, summary, description,
+// options and commands come from the CLI definitions (pkg/manpage.FromApp), the
+// other sections are written here.
 func ManPage() (string, error) {
-	a := New()
-	p := manpage.Page{
-		Name:        Name,
-		Section:     1,
-		Summary:     a.Usage,
-		Description: a.Description,
-		Options: []manpage.Option{
-			{Names: []string{"help", "h"}, Usage: "show the commands (or, after a command, its options) and exit"},
-			{Names: []string{"version", "v"}, Usage: "print the version and exit"},
-		},
-		Commands: manCommands(a.Commands),
-		Sections: auditSections,
-	}
-	return p.Render(), nil
-}
-
-func manCommands(cmds []*cli.Command) []manpage.Command {
-	var out []manpage.Command
-	for _, c := range cmds {
-		if c.Hidden {
-			continue
-		}
-		out = append(out, manpage.Command{Name: c.Name, ArgsUsage: c.ArgsUsage, Usage: c.Usage,
-			Description: c.Description, Options: manpage.FromFlags(c.Flags)})
-	}
-	return out
+	return manpage.RenderApp(New(), manpage.AppPage{Section: 1, Sections: auditSections})
 }
 
 var auditSections = []manpage.Section{

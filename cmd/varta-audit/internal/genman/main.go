@@ -1,17 +1,8 @@
 package main
 
 import (
-	"fmt"
-	"os"
-
 	"github.com/varta-go/varta/cmd/varta-audit/internal/app"
+	"github.com/varta-go/varta/pkg/manpage"
 )
 
-func main() {
-	page, err := app.ManPage()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "genman:", err)
-		os.Exit(1)
-	}
-	fmt.Print(page)
-}
+func main() { manpage.Main(app.ManPage) }

@@ -4,24 +4,15 @@ import (
 	"github.com/varta-go/varta/pkg/manpage"
 )
 
-// ManPage renders the man page of the App: the options come from the flag
-// definitions, the other sections are written here.
+// ManPage renders the man page of the App: the name, summary, description
+// and options come from the CLI definitions (pkg/manpage.FromApp), the
+// other sections are written here.
 func ManPage() (string, error) {
-	a := New()
-	opts := append(manpage.FromFlags(a.Flags), manpage.Option{Names: []string{"help", "h"}, Usage: "show the options and exit"},
-		manpage.Option{Names: []string{"version", "v"}, Usage: "print the version and exit"})
-	// The help and version switches belong to no category; list them
-	// before the first group so they do not look like part of the last.
-	opts = append(opts[len(opts)-2:], opts[:len(opts)-2]...)
-	p := manpage.Page{
-		Name:        Name,
-		Section:     8,
-		Summary:     a.Usage,
-		Description: a.Description,
-		Options:     opts,
-		Sections:    watchSections,
-	}
-	return p.Render(), nil
+	return manpage.RenderApp(New(), manpage.AppPage{Section: 8, Sections: watchSections,
+		// The control-socket client commands (agents, services, snooze,
+		// resume) are documented in docs/control.md, not on this page.
+		OmitCommands: true,
+	})
 }
 
 var watchSections = []manpage.Section{
