@@ -42,7 +42,7 @@ func generateLog(b *testing.B, size int64) (string, Hash) {
 			r = Record{Kind: KindComplete, Complete: CompleteRecord{WallclockMs: wall, ObserverNs: seq * 1e6, AgentPid: pid, ChildPid: uint32(seq - 1),
 				Outcome: OutcomeReaped, ExitCode: 0, DurationNs: 1500000000 + seq, StdoutLen: 120, StderrLen: 0}}
 		default:
-			r = Record{Kind: KindRefused, Refused: RefusedRecord{WallclockMs: wall, ObserverNs: seq * 1e6, AgentPid: pid, Reason: RefusedUnauthenticated}}
+			r = Record{Kind: KindRefused, Refused: RefusedRecord{WallclockMs: wall, ObserverNs: seq * 1e6, AgentPid: pid, Reason: ReasonUnauthenticatedTransport.String()}}
 		}
 		r.Seq = seq
 		r.Link(prev)

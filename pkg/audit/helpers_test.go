@@ -59,7 +59,7 @@ func cycle(t testing.TB, w *Writer, i int) {
 	case 1:
 		ok = w.Complete(CompleteRecord{ObserverNs: uint64(i) * 1e6, AgentPid: pid, ChildPid: uint32(9000 + i), Outcome: OutcomeReaped, ExitCode: i % 2, DurationNs: uint64(i) * 1000, StdoutLen: 3})
 	default:
-		ok = w.Refused(RefusedRecord{ObserverNs: uint64(i) * 1e6, AgentPid: pid, Reason: RefusedDebounced})
+		ok = w.Refused(RefusedRecord{ObserverNs: uint64(i) * 1e6, AgentPid: pid, Reason: ReasonDebounced.String()})
 	}
 	if !ok {
 		t.Fatalf("enqueue %d refused: %+v", i, w.Stats())

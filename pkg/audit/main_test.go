@@ -46,7 +46,7 @@ func helperWriteLoop(path string) {
 		case 1:
 			w.Complete(CompleteRecord{ObserverNs: uint64(i), AgentPid: uint32(i%50 + 1), ChildPid: uint32(i + 1), Outcome: OutcomeKilled, ExitCode: NoExitCode, Signal: 9, DurationNs: 5})
 		default:
-			w.Refused(RefusedRecord{ObserverNs: uint64(i), AgentPid: uint32(i%50 + 1), Reason: RefusedOutstandingInFlight})
+			w.Refused(RefusedRecord{ObserverNs: uint64(i), AgentPid: uint32(i%50 + 1), Reason: ReasonOutstandingInFlight.String()})
 		}
 		if i%16 == 0 {
 			time.Sleep(50 * time.Microsecond)
@@ -68,7 +68,7 @@ func helperRlimit(path string) {
 		os.Exit(1)
 	}
 	for i := 0; i < 1000 && w.Stats().WriteErrors == 0; i++ {
-		w.Refused(RefusedRecord{AgentPid: 3, Reason: RefusedOutstandingCapacity})
+		w.Refused(RefusedRecord{AgentPid: 3, Reason: ReasonOutstandingCapacity.String()})
 		w.Flush()
 	}
 	st := w.Stats()

@@ -159,24 +159,6 @@ func oneOf[T ~string](b []byte, vals []T) (T, bool) {
 	return "", false
 }
 
-// Refusal reasons written by varta-watch (docs/recovery.md §3). The verifier
-// accepts any sanitized token in this column, so that a newer daemon's
-// reasons still verify; these are the ones the suite writes today.
-const (
-	RefusedCrossNamespaceAgent      = "cross_namespace_agent"
-	RefusedUnauthenticated          = "unauthenticated_transport"
-	RefusedSocketModeOnly           = "socket_mode_only"
-	RefusedDebounced                = "debounced"
-	RefusedOutstandingInFlight      = "outstanding_in_flight"
-	RefusedOutstandingCapacity      = "outstanding_capacity"
-	RefusedDebounceCapacity         = "debounce_capacity"
-	RefusedSpawnFailed              = "spawn_failed"
-	RefusedSkippedPidRecycled       = "skipped_pid_recycled"
-	RefusedSkippedAgentResumed      = "skipped_agent_resumed"
-	RefusedSkippedStallUnverifiable = "skipped_stall_unverifiable"
-	RefusedShutdown                 = "shutdown"
-)
-
 // ModeExec is the only spawn mode (no shell is ever involved).
 const ModeExec = "exec"
 
@@ -233,7 +215,7 @@ type RefusedRecord struct {
 	WallclockMs int64  // 0: stamped by the Writer at enqueue
 	ObserverNs  uint64 // the observer's stall clock
 	AgentPid    uint32
-	Reason      string // sanitized
+	Reason      string // sanitized; varta-watch writes Reason.Column
 }
 
 // Control actions written by varta-watch (docs/audit.md "Control

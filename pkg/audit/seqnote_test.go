@@ -29,7 +29,7 @@ func loseAtClose(t *testing.T, path string, n int) error {
 	full = true
 	mu.Unlock()
 	for range n {
-		w.Refused(RefusedRecord{AgentPid: 1, Reason: RefusedDebounced})
+		w.Refused(RefusedRecord{AgentPid: 1, Reason: ReasonDebounced.String()})
 	}
 	return w.Close()
 }
@@ -138,7 +138,7 @@ func TestSeqNoteRefusesSymlink(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := openWriter(t, Options{Path: path}) // the note is advice: Open still works
-	w.Refused(RefusedRecord{AgentPid: 1, Reason: RefusedDebounced})
+	w.Refused(RefusedRecord{AgentPid: 1, Reason: ReasonDebounced.String()})
 	closeWriter(t, w)
 	if b, _ := os.ReadFile(target); len(b) != 0 {
 		t.Fatalf("note written through a symlink: %q", b)

@@ -310,7 +310,7 @@ func writeRecordsRaw(t testing.TB, path string, seqs []uint64) {
 	buf := []byte(HeaderV2 + "\n")
 	prev := ZeroHash
 	for i, s := range seqs {
-		r := Record{Seq: s, Kind: KindRefused, Refused: RefusedRecord{WallclockMs: 1700000000000 + int64(s), ObserverNs: s, AgentPid: 7, Reason: RefusedDebounced}}
+		r := Record{Seq: s, Kind: KindRefused, Refused: RefusedRecord{WallclockMs: 1700000000000 + int64(s), ObserverNs: s, AgentPid: 7, Reason: ReasonDebounced.String()}}
 		if i == 0 {
 			r = Record{Seq: s, Kind: KindBoot, Boot: BootRecord{WallclockMs: 1700000000000, DaemonPid: 1, Reason: BootFresh}}
 		}

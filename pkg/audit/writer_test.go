@@ -103,7 +103,7 @@ func TestWriterRotationSmallQueueBurst(t *testing.T) {
 		go func(g int) {
 			defer wg.Done()
 			for i := 0; i < 300; i++ {
-				w.Refused(RefusedRecord{AgentPid: uint32(g + 1), Reason: RefusedDebounceCapacity})
+				w.Refused(RefusedRecord{AgentPid: uint32(g + 1), Reason: ReasonDebounceCapacity.String()})
 			}
 		}(g)
 	}
@@ -144,7 +144,7 @@ func TestWriterQueueFullDrops(t *testing.T) {
 	w := openWriter(t, o)
 	accepted, dropped := 0, 0
 	for i := 0; i < 20; i++ {
-		if w.Refused(RefusedRecord{AgentPid: 7, Reason: RefusedDebounced}) {
+		if w.Refused(RefusedRecord{AgentPid: 7, Reason: ReasonDebounced.String()}) {
 			accepted++
 		} else {
 			dropped++
@@ -155,7 +155,7 @@ func TestWriterQueueFullDrops(t *testing.T) {
 		t.Fatal(err)
 	}
 	// One more record after the drops makes the gap visible in the file.
-	if !w.Refused(RefusedRecord{AgentPid: 7, Reason: RefusedDebounced}) {
+	if !w.Refused(RefusedRecord{AgentPid: 7, Reason: ReasonDebounced.String()}) {
 		t.Fatal("enqueue after the queue drained refused")
 	}
 	accepted++
@@ -236,7 +236,7 @@ func TestWriterSyncCadence(t *testing.T) {
 			o.hooks.tick = time.Hour
 			w := openWriter(t, o)
 			for i := 0; i < tc.records; i++ {
-				w.Refused(RefusedRecord{AgentPid: 3, Reason: RefusedDebounced})
+				w.Refused(RefusedRecord{AgentPid: 3, Reason: ReasonDebounced.String()})
 			}
 			if err := w.Flush(); err != nil {
 				t.Fatal(err)
@@ -257,7 +257,7 @@ func TestWriterSyncInterval(t *testing.T) {
 		func(*os.File) error { mu.Lock(); syncs++; mu.Unlock(); return nil })
 	w := openWriter(t, o)
 	defer closeWriter(t, w)
-	w.Refused(RefusedRecord{AgentPid: 3, Reason: RefusedDebounced})
+	w.Refused(RefusedRecord{AgentPid: 3, Reason: ReasonDebounced.String()})
 	deadline := time.Now().Add(5 * time.Second)
 	for w.Stats().Fsyncs == 0 {
 		if time.Now().After(deadline) {
@@ -284,7 +284,7 @@ func TestWriterFsyncBudget(t *testing.T) {
 	w := openWriter(t, o)
 	defer closeWriter(t, w)
 	for i := 0; i < 5; i++ {
-		w.Refused(RefusedRecord{AgentPid: 3, Reason: RefusedDebounced})
+		w.Refused(RefusedRecord{AgentPid: 3, Reason: ReasonDebounced.String()})
 	}
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
@@ -369,8 +369,8 @@ func TestWriterCloseWhileUnwritable(t *testing.T) {
 	mu.Lock()
 	failing = true
 	mu.Unlock()
-	w.Refused(RefusedRecord{AgentPid: 1, Reason: RefusedDebounced})
-	w.Refused(RefusedRecord{AgentPid: 1, Reason: RefusedDebounced})
+	w.Refused(RefusedRecord{AgentPid: 1, Reason: ReasonDebounced.String()})
+	w.Refused(RefusedRecord{AgentPid: 1, Reason: ReasonDebounced.String()})
 	err := w.Close()
 	if err == nil || !strings.Contains(err.Error(), "could not be written") {
 		t.Fatalf("Close = %v, want the lost records reported", err)
@@ -378,7 +378,7 @@ func TestWriterCloseWhileUnwritable(t *testing.T) {
 	if st := w.Stats(); st.Dropped != 2 {
 		t.Fatalf("dropped %d, want 2", st.Dropped)
 	}
-	if w.Refused(RefusedRecord{AgentPid: 1, Reason: RefusedDebounced}) {
+	if w.Refused(RefusedRecord{AgentPid: 1, Reason: ReasonDebounced.String()}) {
 		t.Fatal("enqueue after Close accepted")
 	}
 	if !errors.Is(w.Close(), ErrClosed) || !errors.Is(w.Flush(), ErrClosed) {

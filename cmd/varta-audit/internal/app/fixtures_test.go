@@ -67,16 +67,16 @@ func writeRotatedFixture(t *testing.T, dir string) {
 				}
 				add(w.Complete(c))
 			case 1:
-				add(w.Refused(audit.RefusedRecord{WallclockMs: step(200 * time.Millisecond), ObserverNs: obs, AgentPid: pid, Reason: audit.RefusedDebounced}))
+				add(w.Refused(audit.RefusedRecord{WallclockMs: step(200 * time.Millisecond), ObserverNs: obs, AgentPid: pid, Reason: audit.ReasonDebounced.String()}))
 			case 2:
-				add(w.Refused(audit.RefusedRecord{WallclockMs: step(300 * time.Millisecond), ObserverNs: obs, AgentPid: pid, Reason: audit.RefusedUnauthenticated}))
+				add(w.Refused(audit.RefusedRecord{WallclockMs: step(300 * time.Millisecond), ObserverNs: obs, AgentPid: pid, Reason: audit.ReasonUnauthenticatedTransport.String()}))
 			case 4:
 				add(w.Spawn(audit.SpawnRecord{WallclockMs: step(time.Second), ObserverNs: obs, AgentPid: pid, ChildPid: child,
 					Program: "/usr/bin/systemctl", Source: "/etc/varta/recovery.cmd", TemplateLen: 27}))
 				add(w.Complete(audit.CompleteRecord{WallclockMs: step(5 * time.Second), ObserverNs: obs + 5e9, AgentPid: pid, ChildPid: child,
 					Outcome: audit.OutcomeReapFailed, ExitCode: audit.NoExitCode, DurationNs: 5e9}))
 			case 5:
-				add(w.Refused(audit.RefusedRecord{WallclockMs: step(100 * time.Millisecond), ObserverNs: obs, AgentPid: pid, Reason: audit.RefusedOutstandingInFlight}))
+				add(w.Refused(audit.RefusedRecord{WallclockMs: step(100 * time.Millisecond), ObserverNs: obs, AgentPid: pid, Reason: audit.ReasonOutstandingInFlight.String()}))
 			}
 		}
 		if err := w.Close(); err != nil {
@@ -96,7 +96,7 @@ func writeWarningsFixture(t *testing.T, dir string) {
 	prev := audit.ZeroHash
 	ms := fixtureBase.UnixMilli()
 	for _, seq := range []uint64{1, 2, 3, 4, 9, 10} {
-		r := audit.Record{Seq: seq, Kind: audit.KindRefused, Refused: audit.RefusedRecord{WallclockMs: ms + int64(seq)*1000, ObserverNs: seq * 1e9, AgentPid: 55, Reason: audit.RefusedSocketModeOnly}}
+		r := audit.Record{Seq: seq, Kind: audit.KindRefused, Refused: audit.RefusedRecord{WallclockMs: ms + int64(seq)*1000, ObserverNs: seq * 1e9, AgentPid: 55, Reason: audit.ReasonSocketModeOnly.String()}}
 		if seq == 1 {
 			r = audit.Record{Seq: 1, Kind: audit.KindBoot, Boot: audit.BootRecord{WallclockMs: ms, DaemonPid: 900, Reason: audit.BootFresh}}
 		}

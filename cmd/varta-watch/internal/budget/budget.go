@@ -6,6 +6,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/varta-go/varta/pkg/audit"
 )
 
 // Backoff spaces the recoveries of one service (docs/services.md, "The restart budget"). The
@@ -83,19 +85,13 @@ const (
 	RefuseGaveUp
 )
 
-// Refusal reasons in the audit log.
-const (
-	ReasonBackoff = "backoff"
-	ReasonGaveUp  = "gave_up"
-)
-
 // String returns the verdict's audit reason ("allow" for Allow).
 func (v Verdict) String() string {
 	switch v {
 	case RefuseBackoff:
-		return ReasonBackoff
+		return audit.ReasonBackoff.String()
 	case RefuseGaveUp:
-		return ReasonGaveUp
+		return audit.ReasonGaveUp.String()
 	}
 	return "allow"
 }

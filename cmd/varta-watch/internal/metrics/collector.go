@@ -247,6 +247,9 @@ func newObserverCollector(c *stats.Counters, opts Options) *observerCollector {
 	for _, s := range scalarCounters {
 		oc.scalars = append(oc.scalars, scalarDesc{prometheus.NewDesc(s.name, s.help, nil, nil), s.get})
 	}
+	// Outcome and refusal labels come from pkg/audit's reason table.
+	outcomeLabels, outcomeSlots := stats.LabelSlots()
+	structural := stats.StructuralReasons()
 	oc.labelled = []labelledCounter{
 		{
 			desc: prometheus.NewDesc("varta_decode_errors_total",
@@ -275,14 +278,20 @@ func newObserverCollector(c *stats.Counters, opts Options) *observerCollector {
 		{
 			desc: prometheus.NewDesc("varta_recovery_outcomes_total",
 				"Recovery decisions and child results, by outcome.", []string{"outcome"}, nil),
-			values: enumLabels(int(stats.NumOutcomes), func(i int) string { return stats.Outcome(i).Label() }),
-			get:    func(c *stats.Counters, i int) uint64 { return c.RecoveryOutcomes[i].Load() },
+			values: outcomeLabels,
+			get: func(c *stats.Counters, i int) uint64 {
+				var n uint64
+				for _, o := range outcomeSlots[i] {
+					n += c.RecoveryOutcomes[o].Load()
+				}
+				return n
+			},
 		},
 		{
 			desc: prometheus.NewDesc("varta_recovery_refused_total",
 				"Structural recovery refusals, by reason.", []string{"reason"}, nil),
-			values: enumLabels(int(stats.NumRefusedReasons), func(i int) string { return stats.RefusedReason(i).Label() }),
-			get:    func(c *stats.Counters, i int) uint64 { return c.RecoveryRefused[i].Load() },
+			values: enumLabels(len(structural), func(i int) string { return structural[i].String() }),
+			get:    func(c *stats.Counters, i int) uint64 { return c.Refusals(structural[i]) },
 		},
 		{
 			desc: prometheus.NewDesc("varta_prom_connections_dropped_total",

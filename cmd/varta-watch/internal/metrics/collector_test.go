@@ -16,6 +16,7 @@ import (
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/metrics"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
+	"github.com/varta-go/varta/pkg/audit"
 	"github.com/varta-go/varta/pkg/buildinfo"
 	"github.com/varta-go/varta/pkg/vlp"
 )
@@ -112,8 +113,7 @@ func populate(c *stats.Counters) []metrics.AgentView {
 	c.SecureAEADAttempts.Add(9)
 	c.RecoveryOutcomes[stats.OutcomeSpawned].Add(2)
 	c.RecoveryOutcomes[stats.OutcomeReapedZero].Add(1)
-	c.RecoveryOutcomes[stats.OutcomeRefusedSocketModeOnly].Add(1)
-	c.RecoveryRefused[stats.RefusedSocketModeOnly].Add(1)
+	c.CountRefusal(audit.ReasonSocketModeOnly)
 	c.RecoveryAuditDropped.Add(1)
 	c.ExportDropped.Add(4)
 	c.ExportIOErrors.Add(1)
@@ -409,5 +409,35 @@ func repoRoot(t testing.TB) string {
 			t.Fatal("go.work not found above the test directory")
 		}
 		dir = parent
+	}
+}
+
+// TestRefusalsByLabel: reasons that share an outcome label (debounced and
+// outstanding_in_flight both count as "debounced") are one series with
+// their sum, and a structural reason's count is also its
+// varta_recovery_refused_total.
+func TestRefusalsByLabel(t *testing.T) {
+	c := stats.New()
+	c.CountRefusal(audit.ReasonDebounced)
+	c.CountRefusal(audit.ReasonOutstandingInFlight)
+	c.CountRefusal(audit.ReasonOutstandingInFlight)
+	c.CountRefusal(audit.ReasonDebounceCapacity)
+	reg := metrics.NewRegistry(c, &fakeSource{capacity: 16}, fixedOptions(false))
+	text, err := testutil.GatherAndFormat(reg, expfmt.TypeTextPlain, "varta_recovery_outcomes_total", "varta_recovery_refused_total")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`varta_recovery_outcomes_total{outcome="debounced"} 3`,
+		`varta_recovery_outcomes_total{outcome="refused_debounce_capacity"} 1`,
+		`varta_recovery_refused_total{reason="debounce_capacity"} 1`,
+		`varta_recovery_refused_total{reason="outstanding_capacity"} 0`,
+	} {
+		if !strings.Contains(string(text), want+"\n") {
+			t.Errorf("no %q in:\n%s", want, text)
+		}
+	}
+	if n := strings.Count(string(text), `outcome="debounced"`); n != 1 {
+		t.Errorf("%d debounced series, want 1", n)
 	}
 }

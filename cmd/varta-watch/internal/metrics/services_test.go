@@ -12,6 +12,7 @@ import (
 	"github.com/varta-go/varta/cmd/varta-watch/internal/metrics"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/service"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
+	"github.com/varta-go/varta/pkg/audit"
 )
 
 type fakeServices struct{ views []service.View }
@@ -28,8 +29,8 @@ func TestServiceFamilies(t *testing.T) {
 	web.Service, web.Agents, web.Stalls, web.GaveUp = "web", [4]uint64{2, 0, 1, 1}, 9, true
 	web.Outcomes[stats.OutcomeSpawned] = 3
 	web.Outcomes[stats.OutcomeReapedNonzero] = 2
-	web.Outcomes[stats.OutcomeRefusedBackoff] = 4
-	web.Outcomes[stats.OutcomeDebounced] = 8 // not an exported per-service outcome
+	web.Outcomes[stats.Refusal(audit.ReasonBackoff)] = 4
+	web.Outcomes[stats.Refusal(audit.ReasonDebounced)] = 8 // not an exported per-service outcome
 	opts := fixedOptions(false)
 	opts.Services = fakeServices{views: []service.View{web, {Service: "other"}}}
 	reg := metrics.NewRegistry(stats.New(), &fakeSource{capacity: 16}, opts)

@@ -14,16 +14,10 @@ import (
 	"github.com/varta-go/varta/cmd/varta-watch/internal/recovery"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/snooze"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/state"
-	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/tracker"
 	"github.com/varta-go/varta/pkg/audit"
 	"github.com/varta-go/varta/pkg/vlp"
 )
-
-// ReasonSnoozed is the audit reason of a recovery refused because a
-// snooze matches the agent ("snoozed:<service>", like the restart
-// budget's reasons).
-const ReasonSnoozed = "snoozed"
 
 // snapshotTTL bounds how often the agents snapshot is rebuilt, however
 // many control clients ask: one walk of the table per interval.
@@ -379,7 +373,7 @@ func (g snoozeGate) Plan(s recovery.Stall, now uint64) recovery.Plan {
 			g.cs.held[s.Pid] = s
 		}
 		g.cs.o.log.Info("recovery refused: snoozed", "pid", s.Pid, "service", svc, "snooze", e.Target, "reason", e.Reason)
-		return recovery.Plan{Refuse: ReasonSnoozed + ":" + svc, Outcome: stats.OutcomeRefusedSnoozed, Service: svc}
+		return recovery.Plan{Refuse: audit.ReasonSnoozed, Service: svc}
 	}
 	if g.next != nil {
 		return g.next.Plan(s, now)
@@ -394,12 +388,12 @@ type countingAuditor struct {
 	next recovery.Auditor
 }
 
-func (a countingAuditor) Spawn(r recovery.SpawnRecord) {
-	a.cs.noteSpawn(r.AgentPid, r.Service)
-	a.next.Spawn(r)
+func (a countingAuditor) Spawn(r audit.SpawnRecord, n recovery.Note) {
+	a.cs.noteSpawn(r.AgentPid, n.Service)
+	a.next.Spawn(r, n)
 }
-func (a countingAuditor) Complete(r recovery.CompleteRecord) { a.next.Complete(r) }
-func (a countingAuditor) Refused(r recovery.RefusedRecord)   { a.next.Refused(r) }
+func (a countingAuditor) Complete(r audit.CompleteRecord, n recovery.Note) { a.next.Complete(r, n) }
+func (a countingAuditor) Refused(r audit.RefusedRecord, n recovery.Note)   { a.next.Refused(r, n) }
 
 // ControlRequests implements metrics.ControlSource.
 func (cs *controlState) ControlRequests() []metrics.ControlRequest {

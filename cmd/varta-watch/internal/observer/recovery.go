@@ -196,30 +196,6 @@ func (v verifier) Verify(s recovery.Stall) recovery.Verdict {
 // auditSink writes recovery decisions to the audit log without blocking.
 type auditSink struct{ w *audit.Writer }
 
-func (a auditSink) Spawn(r recovery.SpawnRecord) {
-	a.w.Spawn(audit.SpawnRecord{
-		ObserverNs: r.ObserverNs, AgentPid: r.AgentPid, ChildPid: uint32(r.ChildPid),
-		Mode: "exec", Program: r.Program, Source: r.Source, TemplateLen: uint64(r.TemplateLen),
-	})
-}
-
-func (a auditSink) Complete(r recovery.CompleteRecord) {
-	sig := r.Signal
-	if sig < 0 {
-		sig = 0
-	}
-	code := r.ExitCode
-	if code < 0 {
-		code = audit.NoExitCode
-	}
-	a.w.Complete(audit.CompleteRecord{
-		ObserverNs: r.ObserverNs, AgentPid: r.AgentPid, ChildPid: uint32(r.ChildPid),
-		Outcome: audit.Outcome(r.Outcome), ExitCode: code, Signal: sig,
-		DurationNs: uint64(r.Duration), StdoutLen: uint64(r.StdoutLen), StderrLen: uint64(r.StderrLen),
-		Truncated: r.Truncated,
-	})
-}
-
-func (a auditSink) Refused(r recovery.RefusedRecord) {
-	a.w.Refused(audit.RefusedRecord{ObserverNs: r.ObserverNs, AgentPid: r.AgentPid, Reason: r.Reason})
-}
+func (a auditSink) Spawn(r audit.SpawnRecord, _ recovery.Note)       { a.w.Spawn(r) }
+func (a auditSink) Complete(r audit.CompleteRecord, _ recovery.Note) { a.w.Complete(r) }
+func (a auditSink) Refused(r audit.RefusedRecord, _ recovery.Note)   { a.w.Refused(r) }

@@ -9,11 +9,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/varta-go/varta/cmd/varta-watch/internal/budget"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/identity"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/logthrottle"
-	"github.com/varta-go/varta/cmd/varta-watch/internal/policy"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/recovery"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/tracker"
+	"github.com/varta-go/varta/pkg/audit"
 	"github.com/varta-go/varta/pkg/vlp"
 )
 
@@ -27,8 +27,9 @@ const (
 
 // story writes one log line per stall and per recovery decision (spawned,
 // refused and why, completed with exit status or signal), naming the agent
-// by pid and, for local processes, by its command name. It is used from the
-// control loop and the recovery runner's goroutine.
+// by pid, for local processes by its command name, and by its service and
+// systemd unit. It is used from the control loop and the recovery runner's
+// goroutine.
 type story struct {
 	log *slog.Logger
 
@@ -89,10 +90,8 @@ func (s *story) stall(st tracker.Stall, threshold time.Duration) {
 			s.mu.Unlock()
 		}
 	}
-	attrs := []any{"threshold", threshold.String(), "last_nonce", st.Nonce, "origin", st.Origin.String()}
-	if id := st.Ident; id != nil {
-		attrs = append(attrs, "service", id.Service, "unit", id.Unit)
-	}
+	attrs := append(agentAttrs(serviceName(st.Ident), st.Ident),
+		"threshold", threshold.String(), "last_nonce", st.Nonce, "origin", st.Origin.String())
 	s.emit(slog.LevelWarn, "agent stalled: silent past the threshold", st.Pid, attrs...)
 }
 
@@ -112,75 +111,58 @@ func (s *story) flush() {
 	}
 }
 
+// agentAttrs names an agent beyond its pid in every stall and recovery
+// line: its service and systemd unit ("-" when unknown).
+func agentAttrs(service string, id *identity.Info) []any {
+	if service == "" {
+		service = identity.Unknown
+	}
+	unit := identity.Unknown
+	if id != nil && id.Unit != "" {
+		unit = id.Unit
+	}
+	return []any{"service", service, "unit", unit}
+}
+
 // storyAuditor logs every recovery decision, then passes it on.
 type storyAuditor struct {
 	next recovery.Auditor
 	s    *story
 }
 
-func (a storyAuditor) Spawn(r recovery.SpawnRecord) {
-	a.s.emit(slog.LevelInfo, "recovery spawned", r.AgentPid, "service", r.Service, "child", r.ChildPid, "program", r.Program)
-	a.next.Spawn(r)
+func (a storyAuditor) Spawn(r audit.SpawnRecord, n recovery.Note) {
+	attrs := append(agentAttrs(n.Service, n.Ident), "child", r.ChildPid, "program", r.Program)
+	a.s.emit(slog.LevelInfo, "recovery spawned", r.AgentPid, attrs...)
+	a.next.Spawn(r, n)
 }
 
-func (a storyAuditor) Complete(r recovery.CompleteRecord) {
-	attrs := []any{"child", r.ChildPid, "outcome", r.Outcome}
+func (a storyAuditor) Complete(r audit.CompleteRecord, n recovery.Note) {
+	attrs := append(agentAttrs(n.Service, n.Ident), "child", r.ChildPid, "outcome", string(r.Outcome))
 	switch {
 	case r.Signal > 0:
 		attrs = append(attrs, "signal", r.Signal)
 	case r.ExitCode >= 0:
 		attrs = append(attrs, "exit", r.ExitCode)
 	}
-	attrs = append(attrs, "duration", r.Duration.Round(time.Millisecond).String())
+	attrs = append(attrs, "duration", time.Duration(r.DurationNs).Round(time.Millisecond).String())
 	level := slog.LevelInfo
-	if r.Outcome != recovery.CompleteReaped || r.ExitCode != 0 {
+	if r.Outcome != audit.OutcomeReaped || r.ExitCode != 0 {
 		level = slog.LevelWarn
 	}
 	a.s.emit(level, "recovery completed", r.AgentPid, attrs...)
 	a.s.forget(r.AgentPid)
-	a.next.Complete(r)
+	a.next.Complete(r, n)
 }
 
-func (a storyAuditor) Refused(r recovery.RefusedRecord) {
-	a.s.emit(slog.LevelWarn, "recovery refused", r.AgentPid, "service", r.Service, "reason", r.Reason, "why", refusalText(r.Reason))
-	if r.Reason != recovery.ReasonOutstandingInFlight {
+func (a storyAuditor) Refused(r audit.RefusedRecord, n recovery.Note) {
+	why := n.Reason.Info().Why
+	if why == "" {
+		why = "see docs/recovery.md"
+	}
+	attrs := append(agentAttrs(n.Service, n.Ident), "reason", r.Reason, "why", why)
+	a.s.emit(slog.LevelWarn, "recovery refused", r.AgentPid, attrs...)
+	if n.Reason != audit.ReasonOutstandingInFlight {
 		a.s.forget(r.AgentPid)
 	}
-	a.next.Refused(r)
-}
-
-// refusalText explains a refusal reason in words (docs/recovery.md).
-func refusalText(reason string) string {
-	reason, _, _ = strings.Cut(reason, ":") // policy reasons carry the service
-	switch reason {
-	case budget.ReasonBackoff:
-		return "the service was recovered recently: its restart budget's backoff window is open"
-	case budget.ReasonGaveUp:
-		return "the service used up its restart budget (give_up) and waits for retry_after"
-	case policy.ReasonIdentityUnsafe:
-		return "a placeholder of the policy's recovery arguments has an unknown or unsafe value"
-	case recovery.ReasonCrossNamespace:
-		return "the agent is in another PID namespace (--allow-cross-namespace-agents is off)"
-	case recovery.ReasonUnauthenticatedTransport:
-		return "the beats came over UDP without the operator's acceptance flag"
-	case recovery.ReasonSocketModeOnly:
-		return "the sender's identity could not be pinned"
-	case recovery.ReasonDebounced:
-		return "the same process was recovered less than --recovery-debounce-ms ago"
-	case recovery.ReasonOutstandingInFlight:
-		return "a recovery child for this process is still running"
-	case recovery.ReasonOutstandingCapacity:
-		return "the table of running recovery children is full"
-	case recovery.ReasonDebounceCapacity:
-		return "the debounce ledger is full"
-	case recovery.ReasonSpawnFailed:
-		return "the recovery program could not be started"
-	case recovery.ReasonAgentResumed:
-		return "the agent beat again before recovery started"
-	case recovery.ReasonPidRecycled:
-		return "the pid now belongs to another process"
-	case recovery.ReasonStallUnverifiable:
-		return "the process is gone (a crash or a stop: pair varta with the init system's Restart=)"
-	}
-	return "see docs/recovery.md"
+	a.next.Refused(r, n)
 }

@@ -7,14 +7,12 @@ import (
 	"strings"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/identity"
+	"github.com/varta-go/varta/pkg/audit"
 )
 
-// ReasonIdentityUnsafe is the audit reason of a recovery refused because a
-// placeholder's value is unknown or unsafe.
-const ReasonIdentityUnsafe = "identity_unsafe"
-
-// ErrIdentityUnsafe is wrapped by Expand's errors.
-var ErrIdentityUnsafe = errors.New(ReasonIdentityUnsafe)
+// ErrIdentityUnsafe is wrapped by Expand's errors; the recovery is
+// refused with audit.ReasonIdentityUnsafe.
+var ErrIdentityUnsafe = errors.New(audit.ReasonIdentityUnsafe.String())
 
 // Expand substitutes the placeholders of argv for agent pid with identity
 // info. A placeholder whose value is "-" or unsafe (starts with '-', holds

@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/varta-go/varta/cmd/varta-watch/internal/identity"
 )
 
 // child is one outstanding recovery child.
@@ -18,12 +20,13 @@ type child struct {
 	agentPid uint32
 	gen      uint64 // generation of the agent process it was spawned for
 	startNs  uint64
-	deadline uint64 // observer ns; 0 = no timeout
-	killed   bool   // the runner sent SIGKILL
-	done     bool   // reaped or given up on; no longer in the table
-	idx      int    // position in Runner.kids
-	nextSame *child // next child of the same agent pid
-	service  string // the Plan's service, for the complete record
+	deadline uint64         // observer ns; 0 = no timeout
+	killed   bool           // the runner sent SIGKILL
+	done     bool           // reaped or given up on; no longer in the table
+	idx      int            // position in Runner.kids
+	nextSame *child         // next child of the same agent pid
+	service  string         // the Plan's service, for the complete record
+	ident    *identity.Info // the agent's identity at stall time, for the complete record
 
 	outFd, errFd   int // read ends of the capture pipes; -1 = closed
 	outLen, errLen int

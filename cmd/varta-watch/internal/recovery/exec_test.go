@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
+	"github.com/varta-go/varta/pkg/audit"
 )
 
 // runDump spawns the test binary in "dump" mode for agent pid and returns
@@ -31,7 +32,7 @@ func runDump(t *testing.T, opts Options, pid uint32) (dump, *harness) {
 		t.Fatalf("decision %q, want spawn", h.lastEvent())
 	}
 	h.tickUntil(t, "the child to finish", func() bool { return len(h.a.completes) == 1 })
-	if c := h.a.completes[0]; c.Outcome != CompleteReaped || c.ExitCode != 0 {
+	if c := h.a.completes[0]; c.Outcome != audit.OutcomeReaped || c.ExitCode != 0 {
 		t.Fatalf("helper failed: %+v", c)
 	}
 	b, err := os.ReadFile(out)
@@ -65,10 +66,10 @@ func TestArgvWithoutShell(t *testing.T) {
 			if !reflect.DeepEqual(d.Args, want) {
 				t.Fatalf("argv %q, want %q (nothing appended)", d.Args, want)
 			}
-			if got, w := h.a.spawns[0].TemplateLen, len(strings.Join(want, " ")); got != w {
+			if got, w := h.a.spawns[0].TemplateLen, uint64(len(strings.Join(want, " "))); got != w {
 				t.Errorf("template_len %d, want %d", got, w)
 			}
-			if s := h.a.spawns[0]; s.Program != prog || s.Source != "inline" || s.AgentPid != 4242 || s.ChildPid <= 0 {
+			if s := h.a.spawns[0]; s.Program != prog || s.Source != "inline" || s.AgentPid != 4242 || s.ChildPid == 0 {
 				t.Errorf("spawn record %+v", s)
 			}
 		})
@@ -130,7 +131,7 @@ func TestProgramLookedUpInChildPath(t *testing.T) {
 		h := newHarness(t, Options{Program: "varta-parent-only"}, realClock())
 		h.r.Submit(Stall{Pid: 9, Generation: 1, Origin: kernel})
 		h.r.Tick()
-		if h.lastEvent() != "spawn_failed" || h.c.RecoveryOutcomes[stats.OutcomeSpawnFailed].Load() != 1 {
+		if h.lastEvent() != "spawn_failed" || h.c.RecoveryOutcomes[stats.Refusal(audit.ReasonSpawnFailed)].Load() != 1 {
 			t.Fatalf("decision %q, want spawn_failed", h.lastEvent())
 		}
 	})
@@ -162,7 +163,7 @@ func TestSpawnFailedDoesNotConsumeDebounce(t *testing.T) {
 	if _, err := os.Stat(out); err != nil {
 		t.Fatalf("the program did not run: %v", err)
 	}
-	if got := h.c.RecoveryOutcomes[stats.OutcomeSpawnFailed].Load(); got != 1 {
+	if got := h.c.RecoveryOutcomes[stats.Refusal(audit.ReasonSpawnFailed)].Load(); got != 1 {
 		t.Errorf("spawn_failed = %d", got)
 	}
 }
@@ -176,9 +177,9 @@ func TestCompleteStatus(t *testing.T) {
 		signal  int
 		outcome stats.Outcome
 	}{
-		{"exit zero", Options{Program: "/bin/true"}, 0, -1, stats.OutcomeReapedZero},
-		{"exit one", Options{Program: "false"}, 1, -1, stats.OutcomeReapedNonzero},
-		{"exit three", Options{Program: helper, Args: []string{"0", "0", "3"}, Env: []string{helperEnv + "=write", noRaceSleep}}, 3, -1, stats.OutcomeReapedNonzero},
+		{"exit zero", Options{Program: "/bin/true"}, 0, 0, stats.OutcomeReapedZero},
+		{"exit one", Options{Program: "false"}, 1, 0, stats.OutcomeReapedNonzero},
+		{"exit three", Options{Program: helper, Args: []string{"0", "0", "3"}, Env: []string{helperEnv + "=write", noRaceSleep}}, 3, 0, stats.OutcomeReapedNonzero},
 		{"death by a foreign signal", Options{Program: helper, Env: []string{helperEnv + "=signal", noRaceSleep}}, -1, 15, stats.OutcomeReapedNonzero},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -187,11 +188,11 @@ func TestCompleteStatus(t *testing.T) {
 			h.r.Tick()
 			h.tickUntil(t, "the child to finish", func() bool { return len(h.a.completes) == 1 })
 			c := h.a.completes[0]
-			if c.Outcome != CompleteReaped || c.ExitCode != tc.code || c.Signal != tc.signal || c.ChildPid != h.a.spawns[0].ChildPid || c.AgentPid != 1 {
+			if c.Outcome != audit.OutcomeReaped || c.ExitCode != tc.code || c.Signal != tc.signal || c.ChildPid != h.a.spawns[0].ChildPid || c.AgentPid != 1 {
 				t.Fatalf("complete %+v, want reaped code %d signal %d", c, tc.code, tc.signal)
 			}
-			if c.Duration <= 0 {
-				t.Errorf("duration %v", c.Duration)
+			if c.DurationNs == 0 {
+				t.Errorf("duration %v", c.DurationNs)
 			}
 			if h.c.RecoveryOutcomes[tc.outcome].Load() != 1 {
 				t.Errorf("outcome %s not counted", tc.outcome.Label())
@@ -211,11 +212,11 @@ func TestTimeoutKills(t *testing.T) {
 	start := time.Now()
 	h.tickUntil(t, "the timeout", func() bool { return len(h.a.completes) == 1 })
 	c := h.a.completes[0]
-	if c.Outcome != CompleteKilled || c.Signal != 9 || c.ExitCode != -1 {
+	if c.Outcome != audit.OutcomeKilled || c.Signal != 9 || c.ExitCode != -1 {
 		t.Fatalf("complete %+v, want killed signal 9", c)
 	}
-	if c.Duration < MinTimeout || time.Since(start) > time.Second {
-		t.Errorf("killed after %v (record %v), want about %v", time.Since(start), c.Duration, MinTimeout)
+	if d := time.Duration(c.DurationNs); d < MinTimeout || time.Since(start) > time.Second {
+		t.Errorf("killed after %v (record %v), want about %v", time.Since(start), d, MinTimeout)
 	}
 	if h.c.RecoveryOutcomes[stats.OutcomeKilled].Load() != 1 {
 		t.Error("killed not counted")
@@ -228,8 +229,8 @@ func TestCapture(t *testing.T) {
 	for _, tc := range []struct {
 		name            string
 		out, err, limit int
-		wantOut         int
-		wantErr         int
+		wantOut         uint64
+		wantErr         uint64
 		truncated       bool
 	}{
 		{"below the cap", 100, 50, 0, 100, 50, false},
@@ -301,11 +302,11 @@ func TestReapRotation(t *testing.T) {
 }
 
 // waitZombie waits until pid has exited (and awaits reaping).
-func waitZombie(t *testing.T, pid int) {
+func waitZombie(t *testing.T, pid uint32) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) {
-		b, err := os.ReadFile("/proc/" + itoa(pid) + "/stat")
+		b, err := os.ReadFile("/proc/" + itoa(int(pid)) + "/stat")
 		if err != nil {
 			t.Skip("no /proc")
 		}
@@ -330,11 +331,11 @@ func TestRecycledPidKillsOldChild(t *testing.T) {
 	old, cur := h.a.spawns[0].ChildPid, h.a.spawns[1].ChildPid
 	h.tickUntil(t, "the old child to be reaped", func() bool { return len(h.a.completes) == 1 })
 	c := h.a.completes[0]
-	if c.ChildPid != old || c.Outcome != CompleteKilled || c.Signal != 9 || c.AgentPid != 77 {
+	if c.ChildPid != old || c.Outcome != audit.OutcomeKilled || c.Signal != 9 || c.AgentPid != 77 {
 		t.Fatalf("complete %+v, want old child %d killed", c, old)
 	}
 	assertGone(t, old)
-	if h.r.Outstanding() != 1 || h.r.kids[0].pid != cur {
+	if h.r.Outstanding() != 1 || uint32(h.r.kids[0].pid) != cur {
 		t.Fatal("the new process's child must still run")
 	}
 	// The new child is in flight for generation 2.
@@ -361,7 +362,7 @@ func TestShutdownKillsChildren(t *testing.T) {
 		t.Fatalf("outstanding %d, completes %d", h.r.Outstanding(), len(h.a.completes))
 	}
 	for _, c := range h.a.completes {
-		if c.Outcome != CompleteKilled || c.Signal != 9 {
+		if c.Outcome != audit.OutcomeKilled || c.Signal != 9 {
 			t.Errorf("complete %+v, want killed signal 9", c)
 		}
 		assertGone(t, c.ChildPid)
@@ -382,7 +383,7 @@ func TestKillReachesTheProcessGroup(t *testing.T) {
 	h.r.Submit(Stall{Pid: 1, Generation: 1, Origin: kernel})
 	h.r.Tick()
 	h.tickUntil(t, "the timeout", func() bool { return len(h.a.completes) == 1 })
-	if c := h.a.completes[0]; c.Outcome != CompleteKilled {
+	if c := h.a.completes[0]; c.Outcome != audit.OutcomeKilled {
 		t.Fatalf("complete %+v", c)
 	}
 	b, err := os.ReadFile(out)
@@ -419,7 +420,7 @@ func TestSpawnFailureLoggedOnce(t *testing.T) {
 		h.r.Submit(Stall{Pid: pid, Generation: 1, Origin: kernel})
 	}
 	h.r.Tick()
-	if got := h.c.RecoveryOutcomes[stats.OutcomeSpawnFailed].Load(); got != 3 {
+	if got := h.c.RecoveryOutcomes[stats.Refusal(audit.ReasonSpawnFailed)].Load(); got != 3 {
 		t.Fatalf("spawn_failed = %d", got)
 	}
 	if n := strings.Count(buf.String(), "recovery spawn failed"); n != 1 || !strings.Contains(buf.String(), "/nonexistent/varta-recovery") {
@@ -438,11 +439,11 @@ func TestReapFailedCounted(t *testing.T) {
 		t.Fatalf("%d spawns", len(h.a.spawns))
 	}
 	var ws unix.WaitStatus
-	if _, err := unix.Wait4(h.a.spawns[0].ChildPid, &ws, 0, nil); err != nil {
+	if _, err := unix.Wait4(int(h.a.spawns[0].ChildPid), &ws, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	h.tickUntil(t, "the complete record", func() bool { return len(h.a.completes) == 1 })
-	if c := h.a.completes[0]; c.Outcome != CompleteReapFailed {
+	if c := h.a.completes[0]; c.Outcome != audit.OutcomeReapFailed {
 		t.Fatalf("complete %+v, want reap_failed", c)
 	}
 	if got := h.c.RecoveryOutcomes[stats.OutcomeReapFailed].Load(); got != 1 {

@@ -1,10 +1,12 @@
 package recovery
 
 import (
+	"maps"
 	"testing"
 	"time"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
+	"github.com/varta-go/varta/pkg/audit"
 	"github.com/varta-go/varta/pkg/vlp"
 )
 
@@ -26,27 +28,39 @@ type step struct {
 
 func vp(v Verdict) *Verdict { return &v }
 
-// noRefused marks an outcome without a structural refusal reason.
-const noRefused = stats.RefusedReason(255)
-
 // reasonCounts is the test's own copy of docs/recovery.md §3: for each audit
-// reason, the outcome it counts and its structural refusal reason.
-var reasonCounts = map[string]struct {
-	outcome stats.Outcome
-	refused stats.RefusedReason
-}{
-	"spawn":                      {stats.OutcomeSpawned, noRefused},
-	"cross_namespace_agent":      {stats.OutcomeRefusedCrossNamespace, stats.RefusedCrossNamespaceAgent},
-	"unauthenticated_transport":  {stats.OutcomeRefusedUnauthenticatedTransport, stats.RefusedUnauthenticatedTransport},
-	"socket_mode_only":           {stats.OutcomeRefusedSocketModeOnly, stats.RefusedSocketModeOnly},
-	"debounced":                  {stats.OutcomeDebounced, noRefused},
-	"outstanding_in_flight":      {stats.OutcomeDebounced, noRefused},
-	"outstanding_capacity":       {stats.OutcomeRefusedOutstandingCapacity, stats.RefusedOutstandingCapacity},
-	"debounce_capacity":          {stats.OutcomeRefusedDebounceCapacity, stats.RefusedDebounceCapacity},
-	"spawn_failed":               {stats.OutcomeSpawnFailed, noRefused},
-	"skipped_agent_resumed":      {stats.OutcomeSkippedAgentResumed, noRefused},
-	"skipped_pid_recycled":       {stats.OutcomeSkippedPidRecycled, noRefused},
-	"skipped_stall_unverifiable": {stats.OutcomeSkippedStallUnverifiable, noRefused},
+// reason, the outcome label it counts under and its structural refusal
+// label of varta_recovery_refused_total ("" for none).
+var reasonCounts = map[string]struct{ outcome, refused string }{
+	"spawn":                      {"spawned", ""},
+	"cross_namespace_agent":      {"refused_cross_namespace", "cross_namespace_agent"},
+	"unauthenticated_transport":  {"refused_unauthenticated_transport", "unauthenticated_transport"},
+	"socket_mode_only":           {"refused_socket_mode_only", "socket_mode_only"},
+	"debounced":                  {"debounced", ""},
+	"outstanding_in_flight":      {"debounced", ""},
+	"outstanding_capacity":       {"refused_outstanding_capacity", "outstanding_capacity"},
+	"debounce_capacity":          {"refused_debounce_capacity", "debounce_capacity"},
+	"spawn_failed":               {"spawn_failed", ""},
+	"skipped_agent_resumed":      {"skipped_agent_resumed", ""},
+	"skipped_pid_recycled":       {"skipped_pid_recycled", ""},
+	"skipped_stall_unverifiable": {"skipped_stall_unverifiable", ""},
+}
+
+// outcomeCounts returns the counters as varta_recovery_outcomes_total and
+// varta_recovery_refused_total show them, by label value (zeros left out).
+func outcomeCounts(c *stats.Counters) (outcomes, refused map[string]uint64) {
+	outcomes, refused = map[string]uint64{}, map[string]uint64{}
+	for o := range stats.NumOutcomes {
+		if n := c.RecoveryOutcomes[o].Load(); n > 0 {
+			outcomes[o.Label()] += n
+		}
+	}
+	for _, r := range stats.StructuralReasons() {
+		if n := c.Refusals(r); n > 0 {
+			refused[r.String()] += n
+		}
+	}
+	return outcomes, refused
 }
 
 func TestGates(t *testing.T) {
@@ -138,8 +152,8 @@ func TestGates(t *testing.T) {
 			}
 			clk := &fakeClock{ns: uint64(time.Hour)}
 			h := newHarness(t, opts, clk.now)
-			wantOutcomes := make(map[stats.Outcome]uint64)
-			wantRefused := make(map[stats.RefusedReason]uint64)
+			wantOutcomes := make(map[string]uint64)
+			wantRefused := make(map[string]uint64)
 			for i, st := range tc.steps {
 				clk.advance(st.advance)
 				if st.verdict != nil {
@@ -158,21 +172,21 @@ func TestGates(t *testing.T) {
 						t.Errorf("step %d: refused record %+v", i, got)
 					}
 				}
-				rc := reasonCounts[st.want]
+				rc, ok := reasonCounts[st.want]
+				if !ok {
+					t.Fatalf("step %d: no expected counts for %q", i, st.want)
+				}
 				wantOutcomes[rc.outcome]++
-				if rc.refused != noRefused {
+				if rc.refused != "" {
 					wantRefused[rc.refused]++
 				}
 			}
-			for o := range stats.NumOutcomes {
-				if got := h.c.RecoveryOutcomes[o].Load(); got != wantOutcomes[o] {
-					t.Errorf("outcome %s = %d, want %d", o.Label(), got, wantOutcomes[o])
-				}
+			gotOutcomes, gotRefused := outcomeCounts(h.c)
+			if !maps.Equal(gotOutcomes, wantOutcomes) {
+				t.Errorf("outcomes %v, want %v", gotOutcomes, wantOutcomes)
 			}
-			for rr := range stats.NumRefusedReasons {
-				if got := h.c.RecoveryRefused[rr].Load(); got != wantRefused[rr] {
-					t.Errorf("refused %s = %d, want %d", rr.Label(), got, wantRefused[rr])
-				}
+			if !maps.Equal(gotRefused, wantRefused) {
+				t.Errorf("refused %v, want %v", gotRefused, wantRefused)
 			}
 			if tc.check != nil {
 				tc.check(t, h.r)
@@ -301,7 +315,7 @@ func TestPendingOverflowRefused(t *testing.T) {
 	if h.r.Pending() != 2 || len(h.a.refused) != 1 || h.a.refused[0].AgentPid != 3 || h.a.refused[0].Reason != "outstanding_capacity" {
 		t.Fatalf("pending %d, refused %+v", h.r.Pending(), h.a.refused)
 	}
-	if h.c.RecoveryRefused[stats.RefusedOutstandingCapacity].Load() != 1 {
+	if _, refused := outcomeCounts(h.c); refused["outstanding_capacity"] != 1 {
 		t.Fatal("overflow not counted")
 	}
 }
@@ -337,12 +351,12 @@ func TestSpawnRateOverTime(t *testing.T) {
 		t.Fatalf("%d records (%d spawn, %d refused) for %d stalls", got, len(h.a.spawns), len(h.a.refused), stalls)
 	}
 	for _, r := range h.a.refused {
-		if r.Reason != ReasonShutdown || r.Outcome != stats.OutcomeRefusedShutdown {
+		if r.Reason != "shutdown" || r.Why != audit.ReasonShutdown {
 			t.Fatalf("refused record %+v, want reason shutdown", r)
 		}
 	}
-	if got := h.c.RecoveryOutcomes[stats.OutcomeRefusedShutdown].Load(); got != uint64(stalls-spawned) {
-		t.Fatalf("refused_shutdown = %d, want %d", got, stalls-spawned)
+	if got, _ := outcomeCounts(h.c); got["refused_shutdown"] != uint64(stalls-spawned) {
+		t.Fatalf("refused_shutdown = %d, want %d", got["refused_shutdown"], stalls-spawned)
 	}
 	t.Logf("%d stalls over %v: %d spawned, %d deferred then refused at shutdown", stalls, span, spawned, stalls-spawned)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
+	"github.com/varta-go/varta/pkg/audit"
 )
 
 // The test binary doubles as the recovery program: when helperEnv is set
@@ -86,31 +87,53 @@ func helperPath(t *testing.T) string {
 	return p
 }
 
+// Records as the fake auditor keeps them: pkg/audit's record and the note.
+type (
+	spawnRec struct {
+		audit.SpawnRecord
+		Note
+	}
+	completeRec struct {
+		audit.CompleteRecord
+		Note
+	}
+	refusedRec struct {
+		audit.RefusedRecord
+		Service string
+		Why     audit.Reason
+	}
+)
+
 // fakeAuditor records every record in order.
 type fakeAuditor struct {
-	spawns    []SpawnRecord
-	completes []CompleteRecord
-	refused   []RefusedRecord
+	spawns    []spawnRec
+	completes []completeRec
+	refused   []refusedRec
 	events    []string // "spawn" or the refused reason, in decision order
 }
 
-func (a *fakeAuditor) Spawn(s SpawnRecord) {
-	a.spawns = append(a.spawns, s)
+func (a *fakeAuditor) Spawn(s audit.SpawnRecord, n Note) {
+	a.spawns = append(a.spawns, spawnRec{s, n})
 	a.events = append(a.events, "spawn")
 }
-func (a *fakeAuditor) Complete(c CompleteRecord) { a.completes = append(a.completes, c) }
-func (a *fakeAuditor) Refused(r RefusedRecord) {
-	a.refused = append(a.refused, r)
+func (a *fakeAuditor) Complete(c audit.CompleteRecord, n Note) {
+	a.completes = append(a.completes, completeRec{c, n})
+}
+func (a *fakeAuditor) Refused(r audit.RefusedRecord, n Note) {
+	if r.Reason != n.Reason.Column(n.Service) {
+		panic("refused record " + r.Reason + " does not match its note " + n.Reason.Column(n.Service))
+	}
+	a.refused = append(a.refused, refusedRec{r, n.Service, n.Reason})
 	a.events = append(a.events, r.Reason)
 }
 
-func (a *fakeAuditor) complete(childPid int) (CompleteRecord, bool) {
+func (a *fakeAuditor) complete(childPid uint32) (completeRec, bool) {
 	for _, c := range a.completes {
 		if c.ChildPid == childPid {
 			return c, true
 		}
 	}
-	return CompleteRecord{}, false
+	return completeRec{}, false
 }
 
 // fakeVerifier answers per pid (VerdictFresh by default) and counts calls.
@@ -178,7 +201,7 @@ func newHarness(t *testing.T, opts Options, now func() uint64) *harness {
 
 // assertGone fails if pid is still a child of this process in /proc
 // (running or a zombie).
-func assertGone(t *testing.T, pid int) {
+func assertGone(t *testing.T, pid uint32) {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {

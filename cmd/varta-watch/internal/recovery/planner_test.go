@@ -3,6 +3,7 @@ package recovery
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
+	"github.com/varta-go/varta/pkg/audit"
 )
 
 // fakePlanner answers per pid and records what it was asked.
@@ -25,8 +27,8 @@ func (p *fakePlanner) Plan(s Stall, now uint64) Plan {
 
 func TestPlannerRunsAfterTheGates(t *testing.T) {
 	fp := &fakePlanner{plans: map[uint32]Plan{
-		10: {Refuse: "backoff:web", Outcome: stats.OutcomeRefusedBackoff, Service: "web"},
-		11: {Refuse: "identity_unsafe:web", Outcome: stats.OutcomeRefusedIdentityUnsafe, Service: "web"},
+		10: {Refuse: audit.ReasonBackoff, Service: "web"},
+		11: {Refuse: audit.ReasonIdentityUnsafe, Service: "web"},
 		12: {Skip: true, Service: "importer"},
 		13: {Service: "other-unit.service"}, // no argv: the command line's program
 	}}
@@ -61,13 +63,11 @@ func TestPlannerRunsAfterTheGates(t *testing.T) {
 	if s := h.a.spawns[0]; s.Program != "/bin/sleep" || s.Source != "inline" || s.Service != "other-unit.service" {
 		t.Fatalf("spawn record %+v", s)
 	}
-	for o, want := range map[stats.Outcome]uint64{
-		stats.OutcomeRefusedBackoff: 1, stats.OutcomeRefusedIdentityUnsafe: 1, stats.OutcomeSpawned: 1,
-		stats.OutcomeRefusedSocketModeOnly: 1, stats.OutcomeRefusedGaveUp: 0,
-	} {
-		if got := h.c.RecoveryOutcomes[o].Load(); got != want {
-			t.Errorf("outcome %s = %d, want %d", o.Label(), got, want)
-		}
+	outcomes, _ := outcomeCounts(h.c)
+	if want := map[string]uint64{
+		"refused_backoff": 1, "refused_identity_unsafe": 1, "spawned": 1, "refused_socket_mode_only": 1,
+	}; !maps.Equal(outcomes, want) {
+		t.Errorf("outcomes %v, want %v", outcomes, want)
 	}
 }
 
@@ -98,7 +98,7 @@ func TestPlannerArgv(t *testing.T) {
 		t.Fatalf("argv %q, want %q", d.Args, argv)
 	}
 	s, c := h.a.spawns[0], h.a.completes[0]
-	if s.Program != prog || s.Source != "/etc/varta/policy.yml#web" || s.Service != "web" || s.TemplateLen != len(prog)+len(" restart nginx.service - a b") {
+	if s.Program != prog || s.Source != "/etc/varta/policy.yml#web" || s.Service != "web" || s.TemplateLen != uint64(len(prog)+len(" restart nginx.service - a b")) {
 		t.Fatalf("spawn record %+v", s)
 	}
 	if c.Service != "web" || c.ExitCode != 0 {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/logthrottle"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
+	"github.com/varta-go/varta/pkg/audit"
 	"github.com/varta-go/varta/pkg/vlp"
 )
 
@@ -107,7 +108,7 @@ func (r *Runner) Submit(s Stall) {
 		return
 	}
 	if len(r.pending) >= r.pendingCap {
-		r.refuse(s, r.now(), stats.OutcomeRefusedOutstandingCapacity, ReasonOutstandingCapacity, stats.RefusedOutstandingCapacity, true)
+		r.refuse(s, r.now(), audit.ReasonOutstandingCapacity, s.Service)
 		return
 	}
 	r.pending = append(r.pending, s)
@@ -182,24 +183,25 @@ func (r *Runner) visit(c *child) {
 	}
 	if err != nil {
 		r.logf("reap", err)
-		r.finish(c, CompleteReapFailed, -1, -1)
+		r.finish(c, audit.OutcomeReapFailed, audit.NoExitCode, 0)
 		return
 	}
 	switch {
 	case ws.Exited():
-		r.finish(c, CompleteReaped, ws.ExitStatus(), -1)
+		r.finish(c, audit.OutcomeReaped, ws.ExitStatus(), 0)
 	case ws.Signaled() && c.killed:
-		r.finish(c, CompleteKilled, -1, int(ws.Signal()))
+		r.finish(c, audit.OutcomeKilled, audit.NoExitCode, int(ws.Signal()))
 	case ws.Signaled():
-		r.finish(c, CompleteReaped, -1, int(ws.Signal()))
+		r.finish(c, audit.OutcomeReaped, audit.NoExitCode, int(ws.Signal()))
 	default: // not reported without WUNTRACED/WCONTINUED; be safe
-		r.finish(c, CompleteReapFailed, -1, -1)
+		r.finish(c, audit.OutcomeReapFailed, audit.NoExitCode, 0)
 	}
 }
 
 // finish removes c from the table, writes its complete record and counts
-// its outcome.
-func (r *Runner) finish(c *child, outcome string, code, sig int) {
+// its outcome. code is the exit status or audit.NoExitCode, sig the
+// terminating signal or 0.
+func (r *Runner) finish(c *child, outcome audit.Outcome, code, sig int) {
 	if r.buf != nil {
 		c.drain(r.buf, r.opts.CaptureBytes)
 	}
@@ -207,24 +209,23 @@ func (r *Runner) finish(c *child, outcome string, code, sig int) {
 	r.remove(c)
 	now := r.now()
 	d := time.Duration(age(now, c.startNs))
-	r.a.Complete(CompleteRecord{
+	r.a.Complete(audit.CompleteRecord{
 		ObserverNs: now,
 		AgentPid:   c.agentPid,
-		ChildPid:   c.pid,
+		ChildPid:   uint32(c.pid),
 		Outcome:    outcome,
 		ExitCode:   code,
 		Signal:     sig,
-		Duration:   d,
-		StdoutLen:  c.outLen,
-		StderrLen:  c.errLen,
+		DurationNs: uint64(d),
+		StdoutLen:  uint64(c.outLen),
+		StderrLen:  uint64(c.errLen),
 		Truncated:  c.truncated,
-		Service:    c.service,
-	})
+	}, Note{Service: c.service, Ident: c.ident})
 	var o stats.Outcome
 	switch {
-	case outcome == CompleteKilled:
+	case outcome == audit.OutcomeKilled:
 		o = stats.OutcomeKilled
-	case outcome == CompleteReapFailed:
+	case outcome == audit.OutcomeReapFailed:
 		// No duration: the child was not seen to finish.
 		r.c.RecoveryOutcomes[stats.OutcomeReapFailed].Add(1)
 		return
@@ -316,13 +317,13 @@ func (r *Runner) decide(s Stall) (attempted bool) {
 	switch r.v.Verify(s) {
 	case VerdictFresh:
 	case VerdictResumed:
-		r.skip(s, now, stats.OutcomeSkippedAgentResumed, ReasonAgentResumed)
+		r.refuse(s, now, audit.ReasonSkippedAgentResumed, s.Service)
 		return false
 	case VerdictRecycled:
-		r.skip(s, now, stats.OutcomeSkippedPidRecycled, ReasonPidRecycled)
+		r.refuse(s, now, audit.ReasonSkippedPidRecycled, s.Service)
 		return false
 	default:
-		r.skip(s, now, stats.OutcomeSkippedStallUnverifiable, ReasonStallUnverifiable)
+		r.refuse(s, now, audit.ReasonSkippedStallUnverifiable, s.Service)
 		return false
 	}
 
@@ -333,36 +334,36 @@ func (r *Runner) decide(s Stall) (attempted bool) {
 
 	// Gate 1: namespace.
 	if s.CrossNamespace && !r.opts.AllowCrossNamespace {
-		r.refuse(s, now, stats.OutcomeRefusedCrossNamespace, ReasonCrossNamespace, stats.RefusedCrossNamespaceAgent, true)
+		r.refuse(s, now, audit.ReasonCrossNamespaceAgent, s.Service)
 		return false
 	}
 	// Gate 2: origin.
 	switch {
 	case s.Origin == vlp.OriginSocketModeOnly:
-		r.refuse(s, now, stats.OutcomeRefusedSocketModeOnly, ReasonSocketModeOnly, stats.RefusedSocketModeOnly, true)
+		r.refuse(s, now, audit.ReasonSocketModeOnly, s.Service)
 		return false
 	case !s.Origin.RecoveryEligible(): // NetworkUnverified, or an unknown origin
-		r.refuse(s, now, stats.OutcomeRefusedUnauthenticatedTransport, ReasonUnauthenticatedTransport, stats.RefusedUnauthenticatedTransport, true)
+		r.refuse(s, now, audit.ReasonUnauthenticatedTransport, s.Service)
 		return false
 	}
 	// Gate 3: debounce window of the same process.
 	if r.ledger.fresh(s.Pid, s.Generation, now, r.debounceNs) {
-		r.refuse(s, now, stats.OutcomeDebounced, ReasonDebounced, 0, false)
+		r.refuse(s, now, audit.ReasonDebounced, s.Service)
 		return false
 	}
 	// Gate 4: a child for this process still outstanding.
 	if r.inFlight(s.Pid, s.Generation) {
-		r.refuse(s, now, stats.OutcomeDebounced, ReasonOutstandingInFlight, 0, false)
+		r.refuse(s, now, audit.ReasonOutstandingInFlight, s.Service)
 		return false
 	}
 	// Gate 5: outstanding table full.
 	if len(r.kids) >= r.opts.OutstandingCapacity {
-		r.refuse(s, now, stats.OutcomeRefusedOutstandingCapacity, ReasonOutstandingCapacity, stats.RefusedOutstandingCapacity, true)
+		r.refuse(s, now, audit.ReasonOutstandingCapacity, s.Service)
 		return false
 	}
 	// Gate 6: no room in the ledger without evicting a fresh entry.
 	if !r.ledger.hasRoom(s.Pid, now, r.debounceNs) {
-		r.refuse(s, now, stats.OutcomeRefusedDebounceCapacity, ReasonDebounceCapacity, stats.RefusedDebounceCapacity, true)
+		r.refuse(s, now, audit.ReasonDebounceCapacity, s.Service)
 		return false
 	}
 	// Gate 7: the service's plan (policy file): restart budget, argument
@@ -376,9 +377,8 @@ func (r *Runner) decide(s Stall) (attempted bool) {
 			service = p.Service
 		}
 		switch {
-		case p.Refuse != "":
-			r.c.RecoveryOutcomes[p.Outcome].Add(1)
-			r.a.Refused(RefusedRecord{ObserverNs: now, AgentPid: s.Pid, Reason: p.Refuse, Service: service, Outcome: p.Outcome})
+		case p.Refuse.Valid():
+			r.refuse(s, now, p.Refuse, service)
 			return false
 		case p.Skip || (p.Argv == nil && program == ""):
 			return false
@@ -397,25 +397,25 @@ func (r *Runner) decide(s Stall) (attempted bool) {
 	c, err := r.spawn(program, argv)
 	if err != nil {
 		r.logf("spawn", err)
-		r.refuseService(s, now, stats.OutcomeSpawnFailed, ReasonSpawnFailed, service)
+		r.refuse(s, now, audit.ReasonSpawnFailed, service)
 		return true
 	}
-	c.agentPid, c.gen, c.startNs, c.service = s.Pid, s.Generation, now, service
+	c.agentPid, c.gen, c.startNs, c.service, c.ident = s.Pid, s.Generation, now, service, s.Ident
 	if r.timeoutNs != 0 {
 		c.deadline = now + r.timeoutNs
 	}
 	r.add(c)
 	r.ledger.record(s.Pid, s.Generation, now)
 	r.c.RecoveryOutcomes[stats.OutcomeSpawned].Add(1)
-	r.a.Spawn(SpawnRecord{
+	r.a.Spawn(audit.SpawnRecord{
 		ObserverNs:  now,
 		AgentPid:    s.Pid,
-		ChildPid:    c.pid,
+		ChildPid:    uint32(c.pid),
+		Mode:        audit.ModeExec,
 		Program:     program,
 		Source:      source,
-		TemplateLen: templateLen,
-		Service:     service,
-	})
+		TemplateLen: uint64(templateLen),
+	}, Note{Service: service, Ident: s.Ident})
 	return true
 }
 
@@ -470,24 +470,13 @@ func (r *Runner) inFlight(pid uint32, gen uint64) bool {
 	return false
 }
 
-// refuseService audits a non-structural refusal carrying the service.
-func (r *Runner) refuseService(s Stall, now uint64, o stats.Outcome, reason, service string) {
-	r.c.RecoveryOutcomes[o].Add(1)
-	r.a.Refused(RefusedRecord{ObserverNs: now, AgentPid: s.Pid, Reason: reason, Service: service, Outcome: o})
-}
-
-func (r *Runner) skip(s Stall, now uint64, o stats.Outcome, reason string) {
-	r.refuse(s, now, o, reason, 0, false)
-}
-
-// refuse counts and audits a decision that did not spawn. structural
-// selects whether reason also counts in RecoveryRefused[rr].
-func (r *Runner) refuse(s Stall, now uint64, o stats.Outcome, reason string, rr stats.RefusedReason, structural bool) {
-	r.c.RecoveryOutcomes[o].Add(1)
-	if structural {
-		r.c.RecoveryRefused[rr].Add(1)
-	}
-	r.a.Refused(RefusedRecord{ObserverNs: now, AgentPid: s.Pid, Reason: reason, Service: s.Service, Outcome: o})
+// refuse counts and audits a decision that did not spawn: the one path of
+// every refusal, whose counters and audit text come from pkg/audit's
+// reason table. service is the stall's, or the Plan's.
+func (r *Runner) refuse(s Stall, now uint64, reason audit.Reason, service string) {
+	r.c.CountRefusal(reason)
+	r.a.Refused(audit.RefusedRecord{ObserverNs: now, AgentPid: s.Pid, Reason: reason.Column(service)},
+		Note{Service: service, Ident: s.Ident, Reason: reason})
 }
 
 // Shutdown stops the runner: every stall still queued is refused with
@@ -503,7 +492,7 @@ func (r *Runner) Shutdown(grace time.Duration) {
 	r.closed = true
 	now := r.now()
 	for _, s := range r.pending {
-		r.refuse(s, now, stats.OutcomeRefusedShutdown, ReasonShutdown, 0, false)
+		r.refuse(s, now, audit.ReasonShutdown, s.Service)
 	}
 	r.pending = nil
 	for _, c := range r.kids {
@@ -523,7 +512,7 @@ func (r *Runner) Shutdown(grace time.Duration) {
 	r.window = append(r.window[:0], r.kids...)
 	for _, c := range r.window {
 		r.logf("reap", fmt.Errorf("recovery child %d not reaped within the shutdown grace of %v", c.pid, grace))
-		r.finish(c, CompleteReapFailed, -1, -1)
+		r.finish(c, audit.OutcomeReapFailed, audit.NoExitCode, 0)
 	}
 	clear(r.window)
 	r.window = r.window[:0]

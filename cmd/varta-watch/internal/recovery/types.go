@@ -1,10 +1,8 @@
 package recovery
 
 import (
-	"time"
-
 	"github.com/varta-go/varta/cmd/varta-watch/internal/identity"
-	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
+	"github.com/varta-go/varta/pkg/audit"
 	"github.com/varta-go/varta/pkg/vlp"
 )
 
@@ -62,32 +60,13 @@ type Verifier interface {
 	Verify(s Stall) Verdict
 }
 
-// Audit reasons of refused records (docs/recovery.md §3).
-const (
-	ReasonCrossNamespace           = "cross_namespace_agent"
-	ReasonUnauthenticatedTransport = "unauthenticated_transport"
-	ReasonSocketModeOnly           = "socket_mode_only"
-	ReasonDebounced                = "debounced"
-	ReasonOutstandingInFlight      = "outstanding_in_flight"
-	ReasonOutstandingCapacity      = "outstanding_capacity"
-	ReasonDebounceCapacity         = "debounce_capacity"
-	ReasonSpawnFailed              = "spawn_failed"
-	ReasonAgentResumed             = "skipped_agent_resumed"
-	ReasonPidRecycled              = "skipped_pid_recycled"
-	ReasonStallUnverifiable        = "skipped_stall_unverifiable"
-	// ReasonShutdown: the stall was still queued for a decision when the
-	// daemon shut down.
-	ReasonShutdown = "shutdown"
-)
-
 // Plan is the service layer's say on a stall that passed every gate
 // (docs/services.md): a refusal, nothing at all, or the argument list to
 // run instead of the command line's.
 type Plan struct {
-	// Refuse, when not empty, refuses the recovery with this audit reason,
-	// counted under Outcome.
-	Refuse  string
-	Outcome stats.Outcome
+	// Refuse, when valid, refuses the recovery with this reason (written
+	// with the service for a per-service reason).
+	Refuse audit.Reason
 	// Skip drops the stall without a record (the agent's rule says
 	// recovery: none).
 	Skip bool
@@ -106,64 +85,38 @@ type Planner interface {
 	Plan(s Stall, now uint64) Plan
 }
 
-// Outcomes of complete records.
-const (
-	CompleteReaped     = "reaped"
-	CompleteKilled     = "killed"
-	CompleteReapFailed = "reap_failed"
-)
-
-// SpawnRecord describes a child that was started.
-type SpawnRecord struct {
-	ObserverNs  uint64
-	AgentPid    uint32
-	ChildPid    int
-	Program     string // as configured, not the resolved path
-	Source      string // "inline" or the command file's path
-	TemplateLen int    // byte length of the space-joined argv after substitution
-	Service     string // from the Plan; "" without a planner
-}
-
-// CompleteRecord describes a child that is gone (or given up on).
-type CompleteRecord struct {
-	ObserverNs uint64
-	AgentPid   uint32
-	ChildPid   int
-	Outcome    string // CompleteReaped, CompleteKilled or CompleteReapFailed
-	ExitCode   int    // -1 = none
-	Signal     int    // -1 = none
-	Duration   time.Duration
-	StdoutLen  int
-	StderrLen  int
-	Truncated  bool
-	Service    string // from the Plan of the spawn
-}
-
-// RefusedRecord describes a decision that did not spawn.
-type RefusedRecord struct {
-	ObserverNs uint64
-	AgentPid   uint32
-	Reason     string
-	Service    string        // the stall's, or the Plan's
-	Outcome    stats.Outcome // the outcome it was counted under
+// Note is what the daemon knows about a decision beyond its audit
+// record: the service and identity of the agent (for the per-service
+// metrics and the log) and, for a refusal, its reason.
+type Note struct {
+	// Service is the stall's service, or the Plan's ("" when unknown).
+	Service string
+	// Ident is the agent's identity when the stall was surfaced (nil:
+	// unknown, a UDP agent).
+	Ident *identity.Info
+	// Reason is the reason of a refused record (ReasonNone otherwise); the
+	// record's Reason column is Reason.Column(Service).
+	Reason audit.Reason
 }
 
 // Auditor receives every decision. The observer implements it on top of
 // pkg/audit; it must not block. It is called on the runner's goroutine.
+// Records are pkg/audit's, filled as the audit log writes them; the
+// wallclock column is left 0 for the writer to stamp.
 type Auditor interface {
-	Spawn(SpawnRecord)
-	Complete(CompleteRecord)
-	Refused(RefusedRecord)
+	Spawn(audit.SpawnRecord, Note)
+	Complete(audit.CompleteRecord, Note)
+	Refused(audit.RefusedRecord, Note)
 }
 
 // NopAuditor discards every record (recovery without an audit file).
 type NopAuditor struct{}
 
 // Spawn implements Auditor.
-func (NopAuditor) Spawn(SpawnRecord) {}
+func (NopAuditor) Spawn(audit.SpawnRecord, Note) {}
 
 // Complete implements Auditor.
-func (NopAuditor) Complete(CompleteRecord) {}
+func (NopAuditor) Complete(audit.CompleteRecord, Note) {}
 
 // Refused implements Auditor.
-func (NopAuditor) Refused(RefusedRecord) {}
+func (NopAuditor) Refused(audit.RefusedRecord, Note) {}

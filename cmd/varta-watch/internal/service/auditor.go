@@ -3,6 +3,7 @@ package service
 import (
 	"github.com/varta-go/varta/cmd/varta-watch/internal/recovery"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
+	"github.com/varta-go/varta/pkg/audit"
 )
 
 // Auditor wraps next (the audit log) and counts every record per service
@@ -16,24 +17,24 @@ type countingAuditor struct {
 	next recovery.Auditor
 }
 
-func (a countingAuditor) Spawn(s recovery.SpawnRecord) {
-	a.r.Record(s.Service, stats.OutcomeSpawned)
-	a.next.Spawn(s)
+func (a countingAuditor) Spawn(s audit.SpawnRecord, n recovery.Note) {
+	a.r.Record(n.Service, stats.OutcomeSpawned)
+	a.next.Spawn(s, n)
 }
 
-func (a countingAuditor) Complete(c recovery.CompleteRecord) {
+func (a countingAuditor) Complete(c audit.CompleteRecord, n recovery.Note) {
 	switch {
-	case c.Outcome == recovery.CompleteKilled:
-		a.r.Record(c.Service, stats.OutcomeKilled)
-	case c.Outcome == recovery.CompleteReaped && c.ExitCode == 0:
-		a.r.Record(c.Service, stats.OutcomeReapedZero)
-	case c.Outcome == recovery.CompleteReaped:
-		a.r.Record(c.Service, stats.OutcomeReapedNonzero)
+	case c.Outcome == audit.OutcomeKilled:
+		a.r.Record(n.Service, stats.OutcomeKilled)
+	case c.Outcome == audit.OutcomeReaped && c.ExitCode == 0:
+		a.r.Record(n.Service, stats.OutcomeReapedZero)
+	case c.Outcome == audit.OutcomeReaped:
+		a.r.Record(n.Service, stats.OutcomeReapedNonzero)
 	}
-	a.next.Complete(c)
+	a.next.Complete(c, n)
 }
 
-func (a countingAuditor) Refused(f recovery.RefusedRecord) {
-	a.r.Record(f.Service, f.Outcome)
-	a.next.Refused(f)
+func (a countingAuditor) Refused(f audit.RefusedRecord, n recovery.Note) {
+	a.r.Record(n.Service, stats.Refusal(n.Reason))
+	a.next.Refused(f, n)
 }

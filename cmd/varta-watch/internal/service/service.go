@@ -14,6 +14,7 @@ import (
 	"github.com/varta-go/varta/cmd/varta-watch/internal/policy"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/recovery"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
+	"github.com/varta-go/varta/pkg/audit"
 )
 
 // DefaultMaxServices is the default of --prom-max-services.
@@ -279,7 +280,7 @@ func (r *Registry) Plan(s recovery.Stall, now uint64) recovery.Plan {
 	if rule.Recovery.Set {
 		argv, err := policy.Expand(rule.Recovery.Argv, s.Pid, info)
 		if err != nil {
-			plan.Refuse, plan.Outcome = policy.ReasonIdentityUnsafe+":"+svc, stats.OutcomeRefusedIdentityUnsafe
+			plan.Refuse = audit.ReasonIdentityUnsafe
 			r.log.Error("recovery refused: unsafe identity", "pid", s.Pid, "service", svc, "unit", info.Unit, "comm", info.Comm, "err", err)
 			return plan
 		}
@@ -288,11 +289,11 @@ func (r *Registry) Plan(s recovery.Stall, now uint64) recovery.Plan {
 	d := r.book.Decide(svc, rule.Budget, int64(now))
 	switch d.Verdict {
 	case budget.RefuseBackoff:
-		plan.Refuse, plan.Outcome = budget.ReasonBackoff+":"+svc, stats.OutcomeRefusedBackoff
+		plan.Refuse = audit.ReasonBackoff
 		plan.Argv = nil
 		return plan
 	case budget.RefuseGaveUp:
-		plan.Refuse, plan.Outcome = budget.ReasonGaveUp+":"+svc, stats.OutcomeRefusedGaveUp
+		plan.Refuse = audit.ReasonGaveUp
 		plan.Argv = nil
 		return plan
 	}
@@ -393,9 +394,9 @@ var AgentStates = [4]string{"ok", "degraded", "critical", "stalled"}
 // varta_service_recoveries_total: what a service's operator acts on. The
 // global varta_recovery_outcomes_total keeps every outcome.
 var ExportedOutcomes = []stats.Outcome{
-	stats.OutcomeSpawned, stats.OutcomeSpawnFailed, stats.OutcomeReapedZero,
-	stats.OutcomeReapedNonzero, stats.OutcomeKilled, stats.OutcomeRefusedBackoff,
-	stats.OutcomeRefusedGaveUp, stats.OutcomeRefusedIdentityUnsafe,
+	stats.OutcomeSpawned, stats.Refusal(audit.ReasonSpawnFailed), stats.OutcomeReapedZero,
+	stats.OutcomeReapedNonzero, stats.OutcomeKilled, stats.Refusal(audit.ReasonBackoff),
+	stats.Refusal(audit.ReasonGaveUp), stats.Refusal(audit.ReasonIdentityUnsafe),
 }
 
 // View is one service as the metrics exporter sees it.

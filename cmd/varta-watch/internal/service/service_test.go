@@ -14,6 +14,7 @@ import (
 	"github.com/varta-go/varta/cmd/varta-watch/internal/policy"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/recovery"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
+	"github.com/varta-go/varta/pkg/audit"
 	"github.com/varta-go/varta/pkg/vlp"
 )
 
@@ -122,7 +123,7 @@ func TestPlanBudgetAndGaveUp(t *testing.T) {
 		{18, want{argv: restart}}, // retry_after 5 s
 	} {
 		p := plan(r, uint32(100+i), web, st.at)
-		if p.Refuse != st.want.refuse || !reflect.DeepEqual(p.Argv, st.want.argv) || p.Service != "web" {
+		if p.Refuse.Column(p.Service) != st.want.refuse || !reflect.DeepEqual(p.Argv, st.want.argv) || p.Service != "web" {
 			t.Fatalf("step %d at %vs: %+v, want %+v", i, st.at, p, st.want)
 		}
 		if p.Argv != nil && p.Source != path+"#web" {
@@ -136,13 +137,13 @@ func TestPlanBudgetAndGaveUp(t *testing.T) {
 
 func TestPlanIdentityUnsafeAndNone(t *testing.T) {
 	r := newRegistry(t, Options{PolicyPath: writePolicy(t, t.TempDir(), testPolicy)})
-	if p := plan(r, 7, agent(identity.Unknown, "worker-1"), 1); p.Refuse != "" || !reflect.DeepEqual(p.Argv, []string{"/bin/kill", "worker-1"}) {
+	if p := plan(r, 7, agent(identity.Unknown, "worker-1"), 1); p.Refuse.Column(p.Service) != "" || !reflect.DeepEqual(p.Argv, []string{"/bin/kill", "worker-1"}) {
 		t.Fatalf("safe comm: %+v", p)
 	}
 	// A comm that matches the rule but would be read as an option.
 	r2 := newRegistry(t, Options{PolicyPath: writePolicy(t, t.TempDir(), strings.Replace(testPolicy, `comm: "worker-*"`, `comm: "*rf"`, 1))})
 	minus := agent(identity.Unknown, "-rf")
-	if p := plan(r2, 8, minus, 1); p.Refuse != "identity_unsafe:named" || p.Outcome != stats.OutcomeRefusedIdentityUnsafe || p.Argv != nil {
+	if p := plan(r2, 8, minus, 1); p.Refuse != audit.ReasonIdentityUnsafe || p.Refuse.Column(p.Service) != "identity_unsafe:named" || p.Argv != nil {
 		t.Fatalf("-rf: %+v", p)
 	}
 	// identity_unsafe does not consume the budget: nothing was recorded.
@@ -152,26 +153,26 @@ func TestPlanIdentityUnsafeAndNone(t *testing.T) {
 	if p := plan(r, 9, agent("batch.service", "batch"), 1); !p.Skip || p.Service != "quiet" {
 		t.Fatalf("recovery none: %+v", p)
 	}
-	if p := plan(r, 10, agent("cron.service", "cron"), 1); p.Skip || p.Refuse != "" || p.Argv != nil || p.Service != "cron.service" {
+	if p := plan(r, 10, agent("cron.service", "cron"), 1); p.Skip || p.Refuse.Column(p.Service) != "" || p.Argv != nil || p.Service != "cron.service" {
 		t.Fatalf("no rule: %+v", p)
 	}
 	// A rule without recovery and no command-line program: nothing runs,
 	// and the budget is not spent.
 	r3 := newRegistry(t, Options{PolicyPath: writePolicy(t, t.TempDir(), "rules:\n  - {name: bare, match: {comm: bare}, give_up: {after: 1, within: 1m, retry_after: never}}\n")})
 	for i := range 3 {
-		if p := plan(r3, 12, agent(identity.Unknown, "bare"), float64(i)); !p.Skip || p.Refuse != "" {
+		if p := plan(r3, 12, agent(identity.Unknown, "bare"), float64(i)); !p.Skip || p.Refuse.Column(p.Service) != "" {
 			t.Fatalf("bare rule without a program: %+v", p)
 		}
 	}
 	r4 := newRegistry(t, Options{CommandLineRecovery: true, PolicyPath: writePolicy(t, t.TempDir(), "rules:\n  - {name: bare, match: {comm: bare}, give_up: {after: 1, within: 1m, retry_after: never}}\n")})
-	if p := plan(r4, 12, agent(identity.Unknown, "bare"), 0); p.Skip || p.Refuse != "" || p.Argv != nil {
+	if p := plan(r4, 12, agent(identity.Unknown, "bare"), 0); p.Skip || p.Refuse.Column(p.Service) != "" || p.Argv != nil {
 		t.Fatalf("bare rule with the command line's program: %+v", p)
 	}
-	if p := plan(r4, 12, agent(identity.Unknown, "bare"), 1); p.Refuse != "gave_up:bare" {
+	if p := plan(r4, 12, agent(identity.Unknown, "bare"), 1); p.Refuse.Column(p.Service) != "gave_up:bare" {
 		t.Fatalf("bare rule budget: %+v", p)
 	}
 	// The {unit} of a UDP agent: no rule can match it, the command line applies.
-	if p := plan(r, 11, identity.None, 1); p.Argv != nil || p.Refuse != "" {
+	if p := plan(r, 11, identity.None, 1); p.Argv != nil || p.Refuse.Column(p.Service) != "" {
 		t.Fatalf("UDP agent: %+v", p)
 	}
 }
@@ -220,7 +221,7 @@ func TestReload(t *testing.T) {
 		t.Fatal("the new policy is not in force")
 	}
 	// The budget of web survived the reload: still inside its backoff.
-	if p := plan(r, 2, web, 1.5); p.Refuse != "backoff:web" {
+	if p := plan(r, 2, web, 1.5); p.Refuse.Column(p.Service) != "backoff:web" {
 		t.Fatalf("budget lost across the reload: %+v", p)
 	}
 	if _, err := New(Options{PolicyPath: filepath.Join(dir, "missing.yml"), Threshold: time.Second}); err == nil {
@@ -239,10 +240,10 @@ func TestOverflowAndCounting(t *testing.T) {
 	r.NoteStall(3, c, 2)
 	aud := &recordingAuditor{}
 	au := r.Auditor(aud)
-	au.Spawn(recovery.SpawnRecord{Service: b.Service})
-	au.Complete(recovery.CompleteRecord{Service: b.Service, Outcome: recovery.CompleteReaped, ExitCode: 3})
-	au.Complete(recovery.CompleteRecord{Service: b.Service, Outcome: recovery.CompleteKilled, ExitCode: -1})
-	au.Refused(recovery.RefusedRecord{Service: a.Service, Reason: "debounced", Outcome: stats.OutcomeDebounced})
+	au.Spawn(audit.SpawnRecord{}, recovery.Note{Service: b.Service})
+	au.Complete(audit.CompleteRecord{Outcome: audit.OutcomeReaped, ExitCode: 3}, recovery.Note{Service: b.Service})
+	au.Complete(audit.CompleteRecord{Outcome: audit.OutcomeKilled, ExitCode: -1}, recovery.Note{Service: b.Service})
+	au.Refused(audit.RefusedRecord{Reason: "debounced"}, recovery.Note{Service: a.Service, Reason: audit.ReasonDebounced})
 	if aud.n != 4 {
 		t.Fatalf("forwarded %d records", aud.n)
 	}
@@ -252,7 +253,7 @@ func TestOverflowAndCounting(t *testing.T) {
 	}
 	if len(got) != 3 || got["a.service"].Stalls != 1 || got[Overflow].Stalls != 2 ||
 		got["b.service"].Outcomes[stats.OutcomeSpawned] != 1 || got["b.service"].Outcomes[stats.OutcomeReapedNonzero] != 1 ||
-		got["b.service"].Outcomes[stats.OutcomeKilled] != 1 || got["a.service"].Outcomes[stats.OutcomeDebounced] != 1 {
+		got["b.service"].Outcomes[stats.OutcomeKilled] != 1 || got["a.service"].Outcomes[stats.Refusal(audit.ReasonDebounced)] != 1 {
 		t.Fatalf("services %+v", got)
 	}
 	if r.C.Overflow.Load() != 2 {
@@ -265,9 +266,9 @@ func TestOverflowAndCounting(t *testing.T) {
 
 type recordingAuditor struct{ n int }
 
-func (a *recordingAuditor) Spawn(recovery.SpawnRecord)       { a.n++ }
-func (a *recordingAuditor) Complete(recovery.CompleteRecord) { a.n++ }
-func (a *recordingAuditor) Refused(recovery.RefusedRecord)   { a.n++ }
+func (a *recordingAuditor) Spawn(audit.SpawnRecord, recovery.Note)       { a.n++ }
+func (a *recordingAuditor) Complete(audit.CompleteRecord, recovery.Note) { a.n++ }
+func (a *recordingAuditor) Refused(audit.RefusedRecord, recovery.Note)   { a.n++ }
 
 func TestViews(t *testing.T) {
 	r := newRegistry(t, Options{PolicyPath: writePolicy(t, t.TempDir(), testPolicy), MaxServices: 2})

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/varta-go/varta/pkg/audit"
 	"github.com/varta-go/varta/pkg/vlp"
 )
 
@@ -56,78 +57,105 @@ var lineKindLabels = [NumLineKinds]string{"decode", "io", "ctrunc", "mismatch"}
 // Label returns the metric label value.
 func (k LineKind) Label() string { return lineKindLabels[k] }
 
-// Outcome is the "outcome" label of varta_recovery_outcomes_total.
+// Outcome is a counter slot of varta_recovery_outcomes_total: one per
+// child result (spawned, reaped_zero, reaped_nonzero, killed, reap_failed)
+// and one per refusal reason of pkg/audit's reason table, whose row names
+// the outcome label (several reasons may share a label) and whether the
+// reason also counts in varta_recovery_refused_total. A new refusal reason
+// is one row of that table (docs/recovery.md §3, docs/metrics.md).
 type Outcome uint8
 
-// Recovery outcomes (docs/recovery.md §3 and §4, docs/metrics.md).
+// Child outcomes. The refusal outcomes follow, as Refusal(reason).
 const (
 	OutcomeSpawned Outcome = iota
-	OutcomeDebounced
-	OutcomeSpawnFailed
 	OutcomeReapedZero
 	OutcomeReapedNonzero
 	OutcomeKilled
-	OutcomeRefusedUnauthenticatedTransport
-	OutcomeRefusedSocketModeOnly
-	OutcomeRefusedCrossNamespace
-	OutcomeRefusedDebounceCapacity
-	OutcomeRefusedOutstandingCapacity
-	OutcomeSkippedAgentResumed
-	OutcomeSkippedPidRecycled
-	OutcomeSkippedStallUnverifiable
-	// OutcomeRefusedBackoff, OutcomeRefusedGaveUp and
-	// OutcomeRefusedIdentityUnsafe come from the policy file's restart
-	// budget and placeholders (docs/services.md).
-	OutcomeRefusedBackoff
-	OutcomeRefusedGaveUp
-	OutcomeRefusedIdentityUnsafe
 	// OutcomeReapFailed: a child that could not be reaped (wait failed,
 	// or still there after the shutdown grace); its complete record says
 	// reap_failed.
 	OutcomeReapFailed
-	// OutcomeRefusedShutdown: a stall still queued for a decision when the
-	// daemon shut down (a refused record with reason shutdown).
-	OutcomeRefusedShutdown
-	// OutcomeRefusedSnoozed: an operator snoozed the agent (docs/control.md).
-	OutcomeRefusedSnoozed
-	NumOutcomes
+	numChildOutcomes
+	// NumOutcomes bounds the slots: the child outcomes, then one per
+	// valid audit.Reason.
+	NumOutcomes = numChildOutcomes + Outcome(audit.NumReasons) - 1
 )
 
-var outcomeLabels = [NumOutcomes]string{
-	"spawned", "debounced", "spawn_failed", "reaped_zero", "reaped_nonzero",
-	"killed", "refused_unauthenticated_transport", "refused_socket_mode_only",
-	"refused_cross_namespace", "refused_debounce_capacity",
-	"refused_outstanding_capacity", "skipped_agent_resumed",
-	"skipped_pid_recycled", "skipped_stall_unverifiable",
-	"refused_backoff", "refused_gave_up", "refused_identity_unsafe",
-	"reap_failed", "refused_shutdown",
-	"refused_snoozed",
+var childOutcomeLabels = [numChildOutcomes]string{"spawned", "reaped_zero", "reaped_nonzero", "killed", "reap_failed"}
+
+// Refusal returns the slot of a refusal reason (NumOutcomes for an invalid
+// one).
+func Refusal(r audit.Reason) Outcome {
+	if !r.Valid() {
+		return NumOutcomes
+	}
+	return numChildOutcomes + Outcome(r) - 1
+}
+
+// Reason returns the refusal reason of a refusal slot; ok is false for a
+// child outcome.
+func (o Outcome) Reason() (r audit.Reason, ok bool) {
+	if o < numChildOutcomes || o >= NumOutcomes {
+		return audit.ReasonNone, false
+	}
+	return audit.Reason(o-numChildOutcomes) + 1, true
 }
 
 // Label returns the metric label value.
-func (o Outcome) Label() string { return outcomeLabels[o] }
-
-// RefusedReason is the "reason" label of varta_recovery_refused_total
-// (structural refusals only).
-type RefusedReason uint8
-
-// Structural refusal reasons (docs/recovery.md §3).
-const (
-	RefusedUnauthenticatedTransport RefusedReason = iota
-	RefusedSocketModeOnly
-	RefusedCrossNamespaceAgent
-	RefusedDebounceCapacity
-	RefusedOutstandingCapacity
-	NumRefusedReasons
-)
-
-var refusedLabels = [NumRefusedReasons]string{
-	"unauthenticated_transport", "socket_mode_only", "cross_namespace_agent",
-	"debounce_capacity", "outstanding_capacity",
+func (o Outcome) Label() string {
+	if o < numChildOutcomes {
+		return childOutcomeLabels[o]
+	}
+	r, _ := o.Reason()
+	return r.Info().Outcome
 }
 
-// Label returns the metric label value.
-func (r RefusedReason) Label() string { return refusedLabels[r] }
+// LabelSlots groups the slots by label value, in slot order of each
+// label's first slot: the series of varta_recovery_outcomes_total (a
+// label's value is the sum of its slots).
+func LabelSlots() (labels []string, slots [][]Outcome) {
+	idx := map[string]int{}
+	for o := range NumOutcomes {
+		l := o.Label()
+		i, ok := idx[l]
+		if !ok {
+			i = len(labels)
+			idx[l] = i
+			labels = append(labels, l)
+			slots = append(slots, nil)
+		}
+		slots[i] = append(slots[i], o)
+	}
+	return labels, slots
+}
+
+// StructuralReasons are the reasons that also count in
+// varta_recovery_refused_total, labelled with their audit code.
+func StructuralReasons() []audit.Reason {
+	var out []audit.Reason
+	for r := audit.ReasonNone + 1; r < audit.NumReasons; r++ {
+		if r.Info().Structural {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// CountRefusal counts one refusal of reason r.
+func (c *Counters) CountRefusal(r audit.Reason) {
+	if o := Refusal(r); o < NumOutcomes {
+		c.RecoveryOutcomes[o].Add(1)
+	}
+}
+
+// Refusals returns how many refusals of reason r were counted (a
+// structural reason's varta_recovery_refused_total).
+func (c *Counters) Refusals(r audit.Reason) uint64 {
+	if o := Refusal(r); o < NumOutcomes {
+		return c.RecoveryOutcomes[o].Load()
+	}
+	return 0
+}
 
 // PromDropReason is the "reason" label of
 // varta_prom_connections_dropped_total.
@@ -195,9 +223,10 @@ type Counters struct {
 
 	// Recovery and audit.
 	// StallsSurfaced counts every surfaced stall (varta_stalls_surfaced_total).
-	StallsSurfaced           atomic.Uint64
+	StallsSurfaced atomic.Uint64
+	// RecoveryOutcomes counts by Outcome slot; a structural reason's
+	// slot is also its varta_recovery_refused_total.
 	RecoveryOutcomes         [NumOutcomes]atomic.Uint64
-	RecoveryRefused          [NumRefusedReasons]atomic.Uint64
 	RecoveryAuditDropped     atomic.Uint64
 	AuditFsyncBudgetExceeded atomic.Uint64
 

@@ -2,9 +2,12 @@ package stats
 
 import (
 	"math"
+	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/varta-go/varta/pkg/audit"
 )
 
 func TestHistogram(t *testing.T) {
@@ -62,15 +65,73 @@ func TestObserveDoesNotAllocate(t *testing.T) {
 }
 
 func TestLabels(t *testing.T) {
-	seen := map[string]bool{}
-	for o := Outcome(0); o < NumOutcomes; o++ {
-		if l := o.Label(); l == "" || seen[l] {
-			t.Fatalf("outcome %d label %q", o, l)
-		} else {
-			seen[l] = true
+	if RateLimitGlobal.Label() != "global" || PromDropIPTableFull.Label() != "ip_table_full" {
+		t.Fatal("label mismatch")
+	}
+}
+
+// TestOutcomeLabels walks pkg/audit's reason table through the outcome
+// slots: every reason has its own slot and label, and the label values of
+// varta_recovery_outcomes_total and varta_recovery_refused_total are
+// exactly the ones docs/metrics.md lists (the test's own copy).
+func TestOutcomeLabels(t *testing.T) {
+	wantOutcomes := []string{"spawned", "debounced", "spawn_failed", "reaped_zero", "reaped_nonzero",
+		"killed", "refused_unauthenticated_transport", "refused_socket_mode_only",
+		"refused_cross_namespace", "refused_debounce_capacity", "refused_outstanding_capacity",
+		"skipped_agent_resumed", "skipped_pid_recycled", "skipped_stall_unverifiable",
+		"refused_backoff", "refused_gave_up", "refused_identity_unsafe", "reap_failed",
+		"refused_shutdown", "refused_snoozed"}
+	wantRefused := []string{"unauthenticated_transport", "socket_mode_only", "cross_namespace_agent",
+		"debounce_capacity", "outstanding_capacity"}
+
+	for r := audit.ReasonNone + 1; r < audit.NumReasons; r++ {
+		o := Refusal(r)
+		if o >= NumOutcomes || o < numChildOutcomes {
+			t.Fatalf("reason %s: slot %d out of the refusal range", r, o)
+		}
+		if back, ok := o.Reason(); !ok || back != r {
+			t.Errorf("reason %s: slot %d maps back to %s", r, o, back)
+		}
+		if o.Label() == "" || o.Label() != r.Info().Outcome {
+			t.Errorf("reason %s: label %q, table says %q", r, o.Label(), r.Info().Outcome)
 		}
 	}
-	if RefusedOutstandingCapacity.Label() != "outstanding_capacity" || RateLimitGlobal.Label() != "global" || PromDropIPTableFull.Label() != "ip_table_full" {
-		t.Fatal("label mismatch")
+	if Refusal(audit.ReasonNone) != NumOutcomes || Refusal(audit.NumReasons) != NumOutcomes {
+		t.Error("an invalid reason has a slot")
+	}
+	labels, slots := LabelSlots()
+	n := 0
+	for i, l := range labels {
+		n += len(slots[i])
+		for _, o := range slots[i] {
+			if o.Label() != l {
+				t.Errorf("slot %d (%s) grouped under %s", o, o.Label(), l)
+			}
+		}
+	}
+	if n != int(NumOutcomes) {
+		t.Errorf("%d slots grouped, want %d", n, NumOutcomes)
+	}
+	slices.Sort(labels)
+	slices.Sort(wantOutcomes)
+	if !slices.Equal(labels, wantOutcomes) {
+		t.Errorf("outcome labels\n got %q\nwant %q", labels, wantOutcomes)
+	}
+	var refused []string
+	for _, r := range StructuralReasons() {
+		refused = append(refused, r.String())
+	}
+	slices.Sort(refused)
+	slices.Sort(wantRefused)
+	if !slices.Equal(refused, wantRefused) {
+		t.Errorf("refused labels\n got %q\nwant %q", refused, wantRefused)
+	}
+
+	var c Counters
+	c.CountRefusal(audit.ReasonOutstandingInFlight)
+	c.CountRefusal(audit.ReasonDebounced)
+	c.CountRefusal(audit.ReasonNone) // not counted, no panic
+	if c.Refusals(audit.ReasonDebounced) != 1 || c.Refusals(audit.ReasonOutstandingInFlight) != 1 {
+		t.Errorf("refusals not counted per reason")
 	}
 }
