@@ -30,13 +30,14 @@ type Agent struct {
 
 	clock func() int64 // ns since connect on the monotonic clock
 
-	nonce      uint64 // next regular nonce
-	lastTs     uint64 // highest timestamp of a sent frame
-	lastTerm   uint64 // timestamp of the last terminal frame attempted
-	termSent   bool   // a terminal frame was attempted
-	pid        uint32 // pid the sealer was built for
-	consec     int    // consecutive drops
-	reconnectN int    // reconnect after this many consecutive drops; 0 = never
+	nonce      uint64    // next regular nonce
+	lastTs     uint64    // highest timestamp of a sent frame
+	lastTerm   uint64    // timestamp of the last terminal frame attempted
+	termSent   bool      // a terminal frame was attempted
+	pid        uint32    // pid last read (and the one the sealer was built for)
+	pids       pidSource // pid of the calling process, without getpid while it has not forked
+	consec     int       // consecutive drops
+	reconnectN int       // reconnect after this many consecutive drops; 0 = never
 
 	lazyRetry int64 // lazy: ns between connection attempts while unconnected
 	lastDial  int64 // lazy: clock reading of the last attempt
@@ -122,7 +123,8 @@ func Connect(opts Options) (*Agent, error) {
 		return nil, err
 	}
 	a.fd = fd
-	a.pid = uint32(unix.Getpid())
+	a.pids = newPidSource(a)
+	a.pid = a.pids.read(0)
 	if a.newSealer != nil {
 		s, err := a.newSealer(a.pid)
 		if err != nil {
@@ -178,10 +180,9 @@ func (a *Agent) Beat(status vlp.Status, payload uint32) Result {
 		}
 		return Result{Outcome: Failed, err: ErrBadStatus}
 	}
-	pid := uint32(unix.Getpid()) // before locking: the lock need not cover the syscall
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	f := vlp.Frame{Status: status, Pid: pid, Timestamp: a.timestampLocked(), Nonce: a.nonce, Payload: payload}
+	f := vlp.Frame{Status: status, Pid: a.pids.read(a.pid), Timestamp: a.timestampLocked(), Nonce: a.nonce, Payload: payload}
 	r := a.sendLocked(&f)
 	if r.Outcome == Sent {
 		if a.nonce == vlp.NonceWrapFrom {
@@ -198,9 +199,9 @@ func (a *Agent) Beat(status vlp.Status, payload uint32) Result {
 // any terminal frame this Agent sent or tried to send before. It does not
 // close the Agent and does not touch the regular nonce.
 func (a *Agent) Terminal() Result {
-	pid := uint32(unix.Getpid())
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	pid := a.pids.read(a.pid)
 	ts := a.timestampLocked()
 	if a.termSent && ts <= a.lastTerm {
 		ts = a.lastTerm + 1
@@ -359,12 +360,12 @@ func (a *Agent) writeLocked() Result {
 		buf = a.wire[:n]
 	}
 	for {
-		_, err := unix.Write(a.fd, buf)
-		if err == unix.EINTR {
+		errno := rawWrite(a.fd, buf)
+		if errno == unix.EINTR {
 			continue
 		}
-		if err != nil {
-			return classify(err)
+		if errno != 0 {
+			return classifyErrno(errno)
 		}
 		break
 	}

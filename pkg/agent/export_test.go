@@ -13,3 +13,10 @@ func (a *Agent) SetNonceForTest(n uint64) {
 	a.nonce = n
 	a.mu.Unlock()
 }
+
+// FDForTest returns the connected socket (-1 when unconnected).
+func (a *Agent) FDForTest() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.fd
+}

@@ -177,6 +177,11 @@ func classify(err error) Result {
 	if !ok {
 		return Result{Outcome: Failed, err: errSendUnknown}
 	}
+	return classifyErrno(errno)
+}
+
+// classifyErrno maps a send errno to a Result.
+func classifyErrno(errno syscall.Errno) Result {
 	r := Result{Outcome: Dropped, Errno: errno}
 	switch {
 	case errno == syscall.EAGAIN || errno == syscall.EWOULDBLOCK || errno == syscall.ENOBUFS:

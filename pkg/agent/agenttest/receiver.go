@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/varta-go/varta/pkg/vlp"
@@ -41,6 +43,9 @@ type Receiver struct {
 	cred bool
 	buf  [512]byte
 	oob  [512]byte
+
+	received atomic.Uint64 // datagrams read by Discard
+	discard  discarder
 }
 
 // ListenUnix binds a Unix datagram socket at path. On Linux it enables
@@ -146,21 +151,26 @@ func (r *Receiver) Drain(quiet time.Duration) ([]Datagram, error) {
 
 // Discard reads and throws away datagrams without allocating until the
 // Receiver is closed, and returns how many it read. Run it in a goroutine to
-// keep a sender's queue empty (benchmarks).
+// keep a sender's queue empty (benchmarks); Received reports the count while
+// it runs. On Linux it reads in batches (recvmmsg through the runtime's
+// poller, like the observer), so it keeps up with a sender in a tight loop.
 func (r *Receiver) Discard() int {
-	rd := r.conn.(interface{ Read([]byte) (int, error) })
-	var buf [512]byte
-	n := 0
 	for {
-		if _, err := rd.Read(buf[:]); err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return n
-			}
-			continue
+		n, err := r.discardBatch()
+		if n > 0 {
+			r.received.Add(uint64(n))
 		}
-		n++
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return int(r.received.Load())
+			}
+		}
 	}
 }
+
+// Received returns how many datagrams Discard has read so far. It is safe
+// to call while Discard runs.
+func (r *Receiver) Received() uint64 { return r.received.Load() }
 
 // Close closes the socket and removes a Unix socket's path, so that agents
 // see the observer as gone.
@@ -175,4 +185,22 @@ func (r *Receiver) Close() error {
 		return fmt.Errorf("agenttest: close: %w", err)
 	}
 	return nil
+}
+
+// ReadBuffer returns the socket's SO_RCVBUF as the kernel reports it (twice
+// the size set, for bookkeeping), or 0 when it cannot be read.
+func (r *Receiver) ReadBuffer() int {
+	sc, ok := r.conn.(syscall.Conn)
+	if !ok {
+		return 0
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	_ = rc.Control(func(fd uintptr) {
+		n, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF)
+	})
+	return n
 }
