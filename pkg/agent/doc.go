@@ -3,7 +3,7 @@
 //
 // It owns the sender side of every transport: connecting (Unix datagram
 // socket, plain UDP, secure UDP with a shared or a master key), building each
-// frame (pid read at every beat, timestamp on the monotonic clock since
+// frame (the sender's pid checked at every beat, timestamp on the monotonic clock since
 // connect, commit-on-success nonces and secure IV counters), classifying send
 // errors into drop reasons, reconnecting after a run of drops, terminal
 // (dying-gasp) frames and the helpers that send one on a signal or a panic,
