@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/varta-go/varta/pkg/logthrottle"
 	"github.com/varta-go/varta/pkg/safefile"
 )
 
@@ -138,8 +139,7 @@ type Writer struct {
 	headSeq                              uint64
 	head                                 Hash
 	headBytes                            int64
-	lastLog                              map[string]time.Time
-	suppressed                           map[string]int
+	warnLim                              map[string]logthrottle.Limiter // per kind of problem
 
 	// Owned by the writing goroutine after Open returns.
 	f         *os.File
@@ -173,15 +173,14 @@ func Open(opts Options) (*Writer, error) {
 		return nil, err
 	}
 	w := &Writer{
-		opts:       opts,
-		hooks:      writerHooks{write: (*os.File).Write, datasync: safefile.Datasync, tick: maintenanceTick},
-		log:        opts.Logger,
-		queue:      make(chan Record, opts.QueueSize),
-		flushCh:    make(chan chan error),
-		closeCh:    make(chan struct{}),
-		done:       make(chan struct{}),
-		lastLog:    map[string]time.Time{},
-		suppressed: map[string]int{},
+		opts:    opts,
+		hooks:   writerHooks{write: (*os.File).Write, datasync: safefile.Datasync, tick: maintenanceTick},
+		log:     opts.Logger,
+		queue:   make(chan Record, opts.QueueSize),
+		flushCh: make(chan chan error),
+		closeCh: make(chan struct{}),
+		done:    make(chan struct{}),
+		warnLim: map[string]logthrottle.Limiter{},
 	}
 	ops := defaultFileOps()
 	if h := opts.hooks; h != nil {
@@ -748,12 +747,17 @@ func (w *Writer) warn(kind, msg string, err error) {
 	if w.log == nil {
 		return
 	}
-	now := w.opts.Now()
-	if last, ok := w.lastLog[kind]; ok && now.Sub(last) < logEvery {
-		w.suppressed[kind]++
-		return
+	l, ok := w.warnLim[kind]
+	if !ok {
+		l = logthrottle.Every(logEvery)
 	}
-	w.log.Warn(msg, "path", w.opts.Path, "err", err, "suppressed", w.suppressed[kind])
-	w.lastLog[kind] = now
-	w.suppressed[kind] = 0
+	allowed := l.AllowAt(w.opts.Now())
+	var n uint64
+	if allowed {
+		n = l.TakeSuppressed()
+	}
+	w.warnLim[kind] = l
+	if allowed {
+		w.log.Warn(msg, "path", w.opts.Path, "err", err, "suppressed", n)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/varta-go/varta/pkg/agent"
+	"github.com/varta-go/varta/pkg/logthrottle"
 )
 
 // Reporter writes one line per non-Sent outcome, at most one line per
@@ -15,8 +16,8 @@ type Reporter struct {
 	Prefix string
 	Every  time.Duration
 
-	last       time.Time
-	suppressed int
+	lim     logthrottle.Limiter
+	limInit bool
 }
 
 // Report writes a line for r (what is a "beat" or a "terminal frame") if r
@@ -25,16 +26,15 @@ func (p *Reporter) Report(what string, r agent.Result) {
 	if r.Sent() {
 		return
 	}
-	now := time.Now()
-	if !p.last.IsZero() && now.Sub(p.last) < p.Every {
-		p.suppressed++
+	if !p.limInit {
+		p.lim, p.limInit = logthrottle.Every(p.Every), true
+	}
+	if !p.lim.AllowAt(time.Now()) {
 		return
 	}
-	p.last = now
 	more := ""
-	if p.suppressed > 0 {
-		more = fmt.Sprintf(" (%d similar lines suppressed)", p.suppressed)
-		p.suppressed = 0
+	if n := p.lim.TakeSuppressed(); n > 0 {
+		more = fmt.Sprintf(" (%d similar lines suppressed)", n)
 	}
 	fmt.Fprintf(p.W, "%s%s %s%s\n", p.Prefix, what, describe(r), more)
 }
@@ -50,8 +50,7 @@ func describe(r agent.Result) string {
 
 // Flush writes how many lines were held back since the last one, if any.
 func (p *Reporter) Flush() {
-	if p.suppressed > 0 {
-		fmt.Fprintf(p.W, "%s%d similar lines suppressed\n", p.Prefix, p.suppressed)
-		p.suppressed = 0
+	if n := p.lim.TakeSuppressed(); n > 0 {
+		fmt.Fprintf(p.W, "%s%d similar lines suppressed\n", p.Prefix, n)
 	}
 }

@@ -9,8 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/varta-go/varta/cmd/varta-watch/internal/logthrottle"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
+	"github.com/varta-go/varta/pkg/logthrottle"
 	"github.com/varta-go/varta/pkg/safefile"
 )
 

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/varta-go/varta/cmd/varta-watch/internal/logthrottle"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
+	"github.com/varta-go/varta/pkg/logthrottle"
 	"github.com/varta-go/varta/pkg/vlp"
 )
 

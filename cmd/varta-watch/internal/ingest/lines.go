@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/export"
-	"github.com/varta-go/varta/cmd/varta-watch/internal/logthrottle"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
+	"github.com/varta-go/varta/pkg/logthrottle"
 )
 
 // Lines about refused traffic (decode, io, ctrunc, mismatch) are

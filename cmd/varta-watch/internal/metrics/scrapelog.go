@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/varta-go/varta/cmd/varta-watch/internal/logthrottle"
+	"github.com/varta-go/varta/pkg/logthrottle"
 )
 
 // scrapeErrorPrefix starts the line promhttp logs for every metric family

@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/identity"
-	"github.com/varta-go/varta/cmd/varta-watch/internal/logthrottle"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/recovery"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/tracker"
 	"github.com/varta-go/varta/pkg/audit"
+	"github.com/varta-go/varta/pkg/logthrottle"
 	"github.com/varta-go/varta/pkg/vlp"
 )
 

@@ -5,9 +5,9 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/varta-go/varta/cmd/varta-watch/internal/logthrottle"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
 	"github.com/varta-go/varta/pkg/audit"
+	"github.com/varta-go/varta/pkg/logthrottle"
 	"github.com/varta-go/varta/pkg/vlp"
 )
 

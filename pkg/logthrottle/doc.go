@@ -1,5 +1,7 @@
-// Package logthrottle is the one rate limit of varta-watch's log lines and
-// of its events-file lines about refused traffic: a Limiter lets a burst of
+// Package logthrottle is the one rate limit of the varta programs' log
+// lines (varta-watch's warnings and stall story, the audit writer's
+// warnings, varta-beat's drop reports) and of varta-watch's events-file
+// lines about refused traffic: a Limiter lets a burst of
 // lines through, then one per interval, and counts the ones it holds back
 // so that the next line written (or a summary line) can say how many were
 // left out. Nothing is dropped silently.
