@@ -244,6 +244,13 @@ func lifecycleOptions(c *cli.Context, environ func(string) string, o *observer.O
 		return err
 	}
 	o.ShutdownGrace = time.Duration(sg) * time.Millisecond
+	if c.IsSet(testClockJumpFlag) {
+		cj, err := bounds(c, testClockJumpFlag, 100, 3_600_000)
+		if err != nil {
+			return err
+		}
+		o.ClockJumpThreshold = time.Duration(cj) * time.Millisecond
+	}
 
 	o.NotifySocket = environ("NOTIFY_SOCKET")
 	wd, err := lifecycle.ParseWatchdog(environ("WATCHDOG_USEC"), environ("WATCHDOG_PID"), os.Getpid())

@@ -64,7 +64,7 @@ func TestOptionsDefaultsAndDerivedValues(t *testing.T) {
 			if o.EvictionPolicy != tracker.Strict || o.Export != nil || o.Recovery != nil || o.Audit != nil || o.Prom != nil || o.UDP != nil {
 				t.Fatalf("optional features on by default: %+v", o)
 			}
-			if o.SelfWatchdog != 0 || o.WatchdogInterval != 0 || o.ShutdownGrace != 5*time.Second || !o.PromPerPid {
+			if o.SelfWatchdog != 0 || o.WatchdogInterval != 0 || o.ShutdownGrace != 5*time.Second || !o.PromPerPid || o.ClockJumpThreshold != 0 {
 				t.Fatalf("%+v", o)
 			}
 		}},
@@ -122,6 +122,11 @@ func TestOptionsDefaultsAndDerivedValues(t *testing.T) {
 				t.Fatalf("%+v", o.UDP)
 			}
 		}},
+		{"clock-jump threshold for tests", nil, []string{"--test-clock-jump-ms", "2000"}, func(t *testing.T, o observer.Options) {
+			if o.ClockJumpThreshold != 2*time.Second {
+				t.Fatal(o.ClockJumpThreshold)
+			}
+		}},
 		{"plain udp defaults to all addresses", nil, []string{"--udp-port", "7000", "--i-accept-plaintext-udp"}, func(t *testing.T, o observer.Options) {
 			if o.UDP == nil || o.UDP.Addr != "0.0.0.0:7000" || o.UDP.Secure() {
 				t.Fatalf("%+v", o.UDP)
@@ -135,6 +140,30 @@ func TestOptionsDefaultsAndDerivedValues(t *testing.T) {
 			}
 			tc.check(t, o)
 		})
+	}
+}
+
+// TestClockJumpFlagBounds: the hidden test flag is range-checked like
+// the others, and is neither in the help nor read from the environment.
+func TestClockJumpFlagBounds(t *testing.T) {
+	base := []string{"--socket", "/run/varta/v.sock", "--threshold-ms", "1500"}
+	for _, v := range []string{"0", "99", "3600001"} {
+		if _, err := parse(t, nil, append(base, "--test-clock-jump-ms", v)...); err == nil || !strings.Contains(err.Error(), "--test-clock-jump-ms "+v+": must be between 100 and 3600000") {
+			t.Errorf("--test-clock-jump-ms %s: %v", v, err)
+		}
+	}
+	o, err := parse(t, map[string]string{"VARTA_WATCH_TEST_CLOCK_JUMP_MS": "100"}, base...)
+	if err != nil || o.ClockJumpThreshold != 0 {
+		t.Fatalf("threshold %v from the environment (%v)", o.ClockJumpThreshold, err)
+	}
+	a := New()
+	var help strings.Builder
+	a.Writer = &help
+	if err := a.Run([]string{Name, "--help"}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(help.String(), "test-clock-jump") {
+		t.Fatal("the test flag is in --help")
 	}
 }
 

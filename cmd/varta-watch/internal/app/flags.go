@@ -8,6 +8,12 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
+// testClockJumpFlag sets observer.Options.ClockJumpThreshold in
+// milliseconds (100 to 3,600,000; unset = clock.JumpThreshold). The
+// end-to-end test of the clock-jump grace uses it so that staging a jump
+// takes a few seconds instead of more than clock.JumpThreshold.
+const testClockJumpFlag = "test-clock-jump-ms"
+
 func env(name string) []string {
 	return []string{"VARTA_WATCH_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))}
 }
@@ -144,6 +150,9 @@ func flags() []cli.Flag {
 		num("shutdown-grace-ms", "how long shutdown waits for killed recovery children (`MS`, >= 100)", catLife, 5000),
 		str("log-format", "`text` (varta-watch: <message> on stderr) or json", catLife, "text", false),
 	}
+	// testClockJumpFlag is for tests only: hidden from help and the man
+	// page, with no environment variable.
+	fs = append(fs, &cli.Int64Flag{Name: testClockJumpFlag, Hidden: true})
 	for _, name := range slices.Sorted(maps.Keys(removed)) {
 		if name == "i-accept-shell-risk" {
 			fs = append(fs, &cli.BoolFlag{Name: name, Hidden: true})

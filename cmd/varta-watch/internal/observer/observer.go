@@ -104,6 +104,9 @@ func Start(opts Options) (_ *Observer, err error) {
 	if opts.TickInterval <= 0 {
 		opts.TickInterval = DefaultTickInterval
 	}
+	if opts.ClockJumpThreshold <= 0 {
+		opts.ClockJumpThreshold = clock.JumpThreshold
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -493,7 +496,7 @@ func (o *Observer) checkClock() {
 	switch {
 	case now < o.lastNow:
 		o.c.ClockRegression.Add(1)
-	case now-o.lastNow > int64(clock.JumpThreshold+o.opts.TickInterval):
+	case now-o.lastNow > int64(o.opts.ClockJumpThreshold+o.opts.TickInterval):
 		o.c.ClockJumpForward.Add(1)
 		o.tr.Grace(now + int64(o.opts.Threshold))
 		o.log.Warn("stall clock jumped forward; granting agents one threshold of grace",

@@ -98,6 +98,13 @@ type Options struct {
 	// BusyTickInterval or TickInterval, whichever is shorter.
 	TickInterval time.Duration
 
+	// ClockJumpThreshold is the forward step of the stall clock between
+	// two passes of the control loop, beyond TickInterval, that counts as
+	// a clock jump (default clock.JumpThreshold). Only tests change it,
+	// through the hidden --test-clock-jump-ms flag, so that a jump does
+	// not take seconds to stage.
+	ClockJumpThreshold time.Duration
+
 	Logger *slog.Logger
 	// Stdout receives the bound metrics address.
 	Stdout io.Writer
