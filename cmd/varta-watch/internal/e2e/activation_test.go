@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 )
 
 // notifyListener is a fake NOTIFY_SOCKET: every datagram the daemon sends
@@ -97,27 +99,12 @@ func managerSocket(t *testing.T, path string) *os.File {
 // place). It waits for READY=1 on the fake notify socket.
 func startActivated(t *testing.T, dir string, sock *os.File, n *notifyListener, extra ...string) *daemon {
 	t.Helper()
-	d := &daemon{t: t, dir: dir, socket: filepath.Join(dir, "varta.sock"), events: filepath.Join(dir, "events.tsv"),
-		stdout: &lockedBuf{}, stderr: &lockedBuf{}, done: make(chan struct{})}
-	args := append([]string{"-c", `LISTEN_PID=$$ exec "$0" "$@"`, binPath, "--socket", d.socket, "--export-file", d.events}, extra...)
-	d.cmd = exec.Command("/bin/sh", args...)
-	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
-	d.cmd.Env = append(os.Environ(), "LISTEN_FDS=1", "LISTEN_FDNAMES=varta.sock", "NOTIFY_SOCKET="+n.path)
-	d.cmd.ExtraFiles = []*os.File{sock}
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { d.exitErr = d.cmd.Wait(); close(d.done) }()
-	t.Cleanup(func() {
-		d.cmd.Process.Signal(syscall.SIGKILL)
-		<-d.done
-		if strings.Contains(d.stderr.String(), "WARNING: DATA RACE") {
-			t.Errorf("data race in varta-watch")
-		}
-		if t.Failed() {
-			t.Logf("varta-watch stderr:\n%s", d.stderr.String())
-		}
-	})
+	d := &daemon{Daemon: testsupport.NewDaemon(t, dir), t: t}
+	args := append([]string{"-c", `LISTEN_PID=$$ exec "$0" "$@"`, binPath}, d.Args(extra...)...)
+	cmd := exec.Command("/bin/sh", args...)
+	cmd.Env = append(os.Environ(), "LISTEN_FDS=1", "LISTEN_FDNAMES=varta.sock", "NOTIFY_SOCKET="+n.path)
+	cmd.ExtraFiles = []*os.File{sock}
+	d.Run(cmd)
 	n.expect(t, 30*time.Second, "READY=1")
 	return d
 }
@@ -139,7 +126,7 @@ func TestSocketActivationRestartLosesNoBeat(t *testing.T) {
 	// loaded machine) below the kernel's default queue of 11 datagrams
 	// (net.unix.max_dgram_qlen + 1) for up to 5 s.
 	agent := exec.Command(beatPath, "run", "--socket", path, "--interval", "500ms")
-	agentErr := &lockedBuf{}
+	agentErr := &testsupport.Buffer{}
 	agent.Stderr = agentErr
 	if err := agent.Start(); err != nil {
 		t.Fatal(err)
@@ -150,21 +137,21 @@ func TestSocketActivationRestartLosesNoBeat(t *testing.T) {
 	pid := strconv.Itoa(agent.Process.Pid)
 
 	d1 := startActivated(t, dir, sock, n, "--threshold-ms", "1000")
-	d1.waitEvents(15*time.Second, "beats before the restart", func(e []event) bool { return len(nonces(e, pid)) >= 3 })
-	if code := d1.stop(syscall.SIGTERM); code != 0 {
-		t.Fatalf("first observer exit %d:\n%s", code, d1.stderr.String())
+	d1.WaitEvents(15*time.Second, "beats before the restart", func(e []event) bool { return len(nonces(e, pid)) >= 3 })
+	if code := d1.Stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("first observer exit %d:\n%s", code, d1.Stderr.String())
 	}
 	if fi, err := os.Lstat(path); err != nil || fi.Mode()&os.ModeSocket == 0 {
 		t.Fatalf("socket file removed by an observer that did not create it: %v", err)
 	}
-	before := nonces(d1.readEvents(), pid)
+	before := nonces(d1.ReadEvents(), pid)
 	last := before[len(before)-1]
 
 	// Nobody reads the socket now; the agent keeps beating.
 	time.Sleep(1200 * time.Millisecond)
 
 	d2 := startActivated(t, dir, sock, n, "--threshold-ms", "1000")
-	evs := d2.waitEvents(15*time.Second, "beats after the restart", func(e []event) bool {
+	evs := d2.WaitEvents(15*time.Second, "beats after the restart", func(e []event) bool {
 		return len(nonces(e, pid)) >= len(before)+5
 	})
 	all := nonces(evs, pid)
@@ -176,10 +163,10 @@ func TestSocketActivationRestartLosesNoBeat(t *testing.T) {
 			t.Fatalf("nonces not continuous at line %d: %d after %d (all: %v)", i, all[i], all[i-1], all)
 		}
 	}
-	if st := filter(evs, "stall", pid); len(st) != 0 {
+	if st := testsupport.Filter(evs, "stall", pid); len(st) != 0 {
 		t.Fatalf("stall surfaced for an agent that kept beating: %+v", st)
 	}
-	if code := d2.stop(syscall.SIGTERM); code != 0 {
+	if code := d2.Stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("second observer exit %d", code)
 	}
 	if _, err := os.Lstat(path); err != nil {
@@ -204,41 +191,25 @@ func TestSystemdSocketActivate(t *testing.T) {
 	tool := needTool(t, "systemd-socket-activate", "systemd")
 	dir := newDir(t)
 	n := listenNotify(t, dir)
-	d := &daemon{t: t, dir: dir, socket: filepath.Join(dir, "varta.sock"), events: filepath.Join(dir, "events.tsv"),
-		stdout: &lockedBuf{}, stderr: &lockedBuf{}, done: make(chan struct{})}
-	d.cmd = exec.Command(tool, "--datagram", "--listen", d.socket, "-E", "NOTIFY_SOCKET="+n.path,
-		binPath, "--socket", d.socket, "--export-file", d.events, "--threshold-ms", "60000")
-	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { d.exitErr = d.cmd.Wait(); close(d.done) }()
-	t.Cleanup(func() {
-		d.cmd.Process.Signal(syscall.SIGKILL)
-		<-d.done
-		if t.Failed() {
-			t.Logf("systemd-socket-activate and varta-watch stderr:\n%s", d.stderr.String())
-		}
-	})
-	waitFor(t, 20*time.Second, "socket bound by systemd-socket-activate", func() bool {
-		_, err := os.Stat(d.socket)
-		return err == nil
-	})
+	d := &daemon{Daemon: testsupport.NewDaemon(t, dir), t: t}
+	d.Run(exec.Command(tool, append([]string{"--datagram", "--listen", d.Socket, "-E", "NOTIFY_SOCKET=" + n.path, binPath},
+		d.Args("--threshold-ms", "60000")...)...))
+	d.WaitSocket(20 * time.Second) // bound by systemd-socket-activate
 	s := d.dial()
 	s.beat(1)
 	n.expect(t, 30*time.Second, "READY=1")
 	s.beat(2)
-	evs := d.waitEvents(15*time.Second, "the second beat", func(e []event) bool { return len(filter(e, "beat", selfPid)) == 1 })
+	evs := d.WaitEvents(15*time.Second, "the second beat", func(e []event) bool { return len(testsupport.Filter(e, "beat", selfPid)) == 1 })
 	if got := nonces(evs, selfPid); got[0] != 2 {
 		t.Fatalf("nonces %v, want [2]", got)
 	}
-	if code := d.stop(syscall.SIGTERM); code != 0 {
-		t.Fatalf("exit %d:\n%s", code, d.stderr.String())
+	if code := d.Stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, d.Stderr.String())
 	}
-	if _, err := os.Lstat(d.socket); err != nil {
+	if _, err := os.Lstat(d.Socket); err != nil {
 		t.Fatalf("socket file removed on shutdown: %v", err)
 	}
-	if !strings.Contains(d.stderr.String(), "socket_activated=true") {
-		t.Fatalf("daemon did not report socket activation:\n%s", d.stderr.String())
+	if !strings.Contains(d.Stderr.String(), "socket_activated=true") {
+		t.Fatalf("daemon did not report socket activation:\n%s", d.Stderr.String())
 	}
 }

@@ -6,11 +6,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 )
 
 // These tests drive the real varta-beat against the real varta-watch.
@@ -22,8 +25,8 @@ func beatCmd(args ...string) *exec.Cmd {
 
 func nonces(evs []event, pid string) []uint64 {
 	var out []uint64
-	for _, e := range filter(evs, "beat", pid) {
-		n, _ := strconv.ParseUint(e.nonce, 10, 64)
+	for _, e := range testsupport.Filter(evs, "beat", pid) {
+		n, _ := strconv.ParseUint(e.Nonce, 10, 64)
 		out = append(out, n)
 	}
 	return out
@@ -31,14 +34,14 @@ func nonces(evs []event, pid string) []uint64 {
 
 func TestVartaBeatRunNoncesInOrder(t *testing.T) {
 	d := start(t, "--threshold-ms", "60000")
-	cmd := beatCmd("run", "--socket", d.socket, "--interval", "20ms", "--count", "8", "--payload", "77", "--status", "degraded")
+	cmd := beatCmd("run", "--socket", d.Socket, "--interval", "20ms", "--count", "8", "--payload", "77", "--status", "degraded")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("run: %v: %s", err, out)
 	}
 	pid := strconv.Itoa(cmd.Process.Pid)
-	evs := d.waitEvents(10*time.Second, "8 beats", func(e []event) bool { return len(filter(e, "beat", pid)) == 8 })
-	for i, e := range filter(evs, "beat", pid) {
-		if e.nonce != strconv.Itoa(i+1) || e.status != "degraded" || e.payload != "77" {
+	evs := d.WaitEvents(10*time.Second, "8 beats", func(e []event) bool { return len(testsupport.Filter(e, "beat", pid)) == 8 })
+	for i, e := range testsupport.Filter(evs, "beat", pid) {
+		if e.Nonce != strconv.Itoa(i+1) || e.Status != "degraded" || e.Payload != "77" {
 			t.Fatalf("beat %d: %+v", i, e)
 		}
 	}
@@ -46,25 +49,25 @@ func TestVartaBeatRunNoncesInOrder(t *testing.T) {
 
 func TestVartaBeatSIGTERMSendsOneTerminalFrame(t *testing.T) {
 	d := start(t, "--threshold-ms", "60000")
-	cmd := beatCmd("run", "--socket", d.socket, "--interval", "50ms")
+	cmd := beatCmd("run", "--socket", d.Socket, "--interval", "50ms")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	pid := strconv.Itoa(cmd.Process.Pid)
-	d.waitEvents(10*time.Second, "first beats", func(e []event) bool { return len(filter(e, "beat", pid)) >= 2 })
+	d.WaitEvents(10*time.Second, "first beats", func(e []event) bool { return len(testsupport.Filter(e, "beat", pid)) >= 2 })
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("run after SIGTERM: %v", err)
 	}
-	evs := d.waitEvents(10*time.Second, "terminal frame", func(e []event) bool {
-		b := filter(e, "beat", pid)
-		return len(b) > 0 && b[len(b)-1].nonce == "18446744073709551615"
+	evs := d.WaitEvents(10*time.Second, "terminal frame", func(e []event) bool {
+		b := testsupport.Filter(e, "beat", pid)
+		return len(b) > 0 && b[len(b)-1].Nonce == "18446744073709551615"
 	})
 	var terminals int
-	for _, e := range filter(evs, "beat", pid) {
-		if e.nonce == "18446744073709551615" {
+	for _, e := range testsupport.Filter(evs, "beat", pid) {
+		if e.Nonce == "18446744073709551615" {
 			terminals++
-			if e.status != "critical" || e.payload != "0" {
+			if e.Status != "critical" || e.Payload != "0" {
 				t.Fatalf("terminal frame %+v", e)
 			}
 		}
@@ -79,27 +82,39 @@ func TestVartaBeatSIGTERMSendsOneTerminalFrame(t *testing.T) {
 // nonce, so the observer sees a gap-free nonce sequence once it resumes.
 func TestVartaBeatResendsDroppedBeat(t *testing.T) {
 	d := start(t, "--threshold-ms", "60000", "--uds-rcvbuf-bytes", "4096", "--max-beat-rate", "0")
-	cmd := beatCmd("run", "--socket", d.socket, "--interval", "2ms", "--reconnect-after", "0")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	cmd := beatCmd("run", "--socket", d.Socket, "--interval", "2ms", "--reconnect-after", "0")
+	stderr := &testsupport.Buffer{} // read while the command still runs
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
 	pid := strconv.Itoa(cmd.Process.Pid)
-	d.waitEvents(10*time.Second, "first beats", func(e []event) bool { return len(filter(e, "beat", pid)) >= 3 })
-	d.cmd.Process.Signal(syscall.SIGSTOP)
-	time.Sleep(1500 * time.Millisecond) // the small buffer fills; beats are dropped
-	d.cmd.Process.Signal(syscall.SIGCONT)
-	time.Sleep(500 * time.Millisecond)
+	d.WaitEvents(10*time.Second, "first beats", func(e []event) bool { return len(testsupport.Filter(e, "beat", pid)) >= 3 })
+	d.Cmd.Process.Signal(syscall.SIGSTOP)
+	// The small buffer fills and varta-beat reports the first dropped
+	// beat ("beat nonce N dropped: KernelQueueFull").
+	dropped := regexp.MustCompile(`nonce (\d+) dropped: KernelQueueFull`)
+	var first uint64
+	testsupport.Eventually(t, 10*time.Second, "a beat dropped on the full queue", func() bool {
+		m := dropped.FindStringSubmatch(stderr.String())
+		if m != nil {
+			first, _ = strconv.ParseUint(m[1], 10, 64)
+		}
+		return m != nil
+	})
+	d.Cmd.Process.Signal(syscall.SIGCONT)
+	// Once the observer has accepted a beat after the dropped one, the
+	// dropped nonce was re-sent (or the check below fails).
+	d.WaitEvents(10*time.Second, "beats after the dropped one", func(e []event) bool {
+		ns := nonces(e, pid)
+		return len(ns) > 0 && ns[len(ns)-1] > first
+	})
 	cmd.Process.Signal(syscall.SIGTERM)
 	cmd.Wait()
-	if !strings.Contains(stderr.String(), "KernelQueueFull") {
-		t.Fatalf("no drop was reported; the test did not fill the buffer:\n%s", stderr.String())
-	}
-	evs := d.waitEvents(10*time.Second, "terminal frame", func(e []event) bool {
-		b := filter(e, "beat", pid)
-		return len(b) > 0 && b[len(b)-1].nonce == "18446744073709551615"
+	evs := d.WaitEvents(10*time.Second, "terminal frame", func(e []event) bool {
+		b := testsupport.Filter(e, "beat", pid)
+		return len(b) > 0 && b[len(b)-1].Nonce == "18446744073709551615"
 	})
 	ns := nonces(evs, pid)
 	ns = ns[:len(ns)-1] // the terminal frame
@@ -120,21 +135,21 @@ func TestVartaBeatObserverAbsentAndRestart(t *testing.T) {
 	}
 	d := startIn(t, dir, nil, "--threshold-ms", "60000")
 	cmd := beatCmd("run", "--socket", sock, "--interval", "30ms", "--reconnect-after", "3")
-	stderr := &lockedBuf{} // read while the command still runs
+	stderr := &testsupport.Buffer{} // read while the command still runs
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
 	pid := strconv.Itoa(cmd.Process.Pid)
-	d.waitEvents(10*time.Second, "beats", func(e []event) bool { return len(filter(e, "beat", pid)) >= 2 })
-	if code := d.stop(syscall.SIGTERM); code != 0 {
+	d.WaitEvents(10*time.Second, "beats", func(e []event) bool { return len(testsupport.Filter(e, "beat", pid)) >= 2 })
+	if code := d.Stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("observer exit %d", code)
 	}
 	time.Sleep(500 * time.Millisecond) // beats are dropped while it is away
-	os.Rename(d.events, d.events+".old")
+	os.Rename(d.EventsFile, d.EventsFile+".old")
 	d2 := startIn(t, dir, nil, "--threshold-ms", "60000")
-	d2.waitEvents(15*time.Second, "beats after the observer restarted", func(e []event) bool { return len(filter(e, "beat", pid)) >= 2 })
+	d2.WaitEvents(15*time.Second, "beats after the observer restarted", func(e []event) bool { return len(testsupport.Filter(e, "beat", pid)) >= 2 })
 	if s := stderr.String(); !strings.Contains(s, "NoObserver") && !strings.Contains(s, "PeerGone") {
 		t.Fatalf("drops while the observer was away were not reported:\n%s", s)
 	}
@@ -144,20 +159,20 @@ func TestVartaBeatExec(t *testing.T) {
 	d := start(t, "--threshold-ms", "400")
 	// The child's exit code is propagated and a failing child gets a
 	// terminal frame.
-	cmd := beatCmd("exec", "--socket", d.socket, "--interval", "50ms", "--", "sh", "-c", "sleep 0.3; exit 7")
+	cmd := beatCmd("exec", "--socket", d.Socket, "--interval", "50ms", "--", "sh", "-c", "sleep 0.3; exit 7")
 	err := cmd.Run()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 7 {
 		t.Fatalf("exec exit: %v", err)
 	}
 	pid := strconv.Itoa(cmd.Process.Pid)
-	d.waitEvents(10*time.Second, "terminal frame", func(e []event) bool {
-		b := filter(e, "beat", pid)
-		return len(b) >= 2 && b[len(b)-1].nonce == "18446744073709551615"
+	d.WaitEvents(10*time.Second, "terminal frame", func(e []event) bool {
+		b := testsupport.Filter(e, "beat", pid)
+		return len(b) >= 2 && b[len(b)-1].Nonce == "18446744073709551615"
 	})
 
 	// --require-output-within: the child goes quiet, the beats stop and the
 	// observer surfaces a stall while the child still runs.
-	quiet := beatCmd("exec", "--socket", d.socket, "--interval", "50ms", "--require-output-within", "200ms",
+	quiet := beatCmd("exec", "--socket", d.Socket, "--interval", "50ms", "--require-output-within", "200ms",
 		"--", "sh", "-c", "echo hello; sleep 5")
 	quiet.Stdout = &bytes.Buffer{}
 	if err := quiet.Start(); err != nil {
@@ -165,11 +180,11 @@ func TestVartaBeatExec(t *testing.T) {
 	}
 	defer func() { quiet.Process.Kill(); quiet.Wait() }()
 	qpid := strconv.Itoa(quiet.Process.Pid)
-	evs := d.waitEvents(10*time.Second, "stall of the quiet job", func(e []event) bool { return len(filter(e, "stall", qpid)) == 1 })
+	evs := d.WaitEvents(10*time.Second, "stall of the quiet job", func(e []event) bool { return len(testsupport.Filter(e, "stall", qpid)) == 1 })
 	if quiet.ProcessState != nil {
 		t.Fatal("the job ended before the stall")
 	}
-	if len(filter(evs, "beat", qpid)) == 0 {
+	if len(testsupport.Filter(evs, "beat", qpid)) == 0 {
 		t.Fatal("no beats before the job went quiet")
 	}
 }
@@ -178,19 +193,19 @@ func TestVartaBeatLoad200Agents(t *testing.T) {
 	d := start(t, "--threshold-ms", "60000")
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, beatPath, "load", "--socket", d.socket, "--agents", "200", "--rate", "2", "--duration", "4s")
+	cmd := exec.CommandContext(ctx, beatPath, "load", "--socket", d.Socket, "--agents", "200", "--rate", "2", "--duration", "4s")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("load: %v: %s", err, out)
 	}
-	evs := d.waitEvents(20*time.Second, "200 distinct pids", func(e []event) bool {
+	evs := d.WaitEvents(20*time.Second, "200 distinct pids", func(e []event) bool {
 		seen := map[string]bool{}
-		for _, ev := range filter(e, "beat", "") {
-			seen[ev.pid] = true
+		for _, ev := range testsupport.Filter(e, "beat", "") {
+			seen[ev.Pid] = true
 		}
 		return len(seen) == 200
 	})
-	if m := filter(evs, "mismatch", ""); len(m) != 0 {
+	if m := testsupport.Filter(evs, "mismatch", ""); len(m) != 0 {
 		t.Fatalf("load children were refused: %+v", m[0])
 	}
 	t.Logf("load report: %s", strings.TrimSpace(string(out)))
@@ -215,7 +230,7 @@ func TestVartaBeatKeygenKeyAcceptedByObserver(t *testing.T) {
 		t.Fatalf("secure run: %v: %s", err, out)
 	}
 	pid := strconv.Itoa(cmd.Process.Pid)
-	evs := d.waitEvents(10*time.Second, "3 secure beats", func(e []event) bool { return len(filter(e, "beat", pid)) == 3 })
+	evs := d.WaitEvents(10*time.Second, "3 secure beats", func(e []event) bool { return len(testsupport.Filter(e, "beat", pid)) == 3 })
 	if got := nonces(evs, pid); got[0] != 1 || got[2] != 3 {
 		t.Fatalf("nonces %v", got)
 	}

@@ -13,11 +13,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/listener"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 	"github.com/varta-go/varta/pkg/vlp"
 	"github.com/varta-go/varta/pkg/vlp/secure"
 )
@@ -51,24 +51,20 @@ func fastBinary(b *testing.B) string {
 // with the metrics endpoint when prom is set, and waits until it listens.
 func startFast(b *testing.B, dir string, prom bool, extra ...string) *daemon {
 	b.Helper()
-	d := &daemon{t: b, dir: dir, socket: filepath.Join(dir, "s.sock"), stdout: &lockedBuf{}, stderr: &lockedBuf{}}
-	args := append([]string{"--socket", d.socket}, extra...)
+	d := &daemon{Daemon: testsupport.NewDaemon(b, dir), t: b}
+	args := append([]string{"--socket", d.Socket}, extra...)
 	var token, tf string
 	if prom {
 		var pa []string
 		pa, token, tf = promArgs(b, dir)
 		args = append(append(args, pa...), "--prom-rate-limit-per-sec", "0")
 	}
-	d.cmd = exec.Command(fastBinary(b), args...)
-	d.cmd.Stdout, d.cmd.Stderr = d.stdout, io.Discard
+	cmd := exec.Command(fastBinary(b), args...)
 	if gmp := os.Getenv("VARTA_BENCH_DAEMON_GOMAXPROCS"); gmp != "" {
-		d.cmd.Env = append(os.Environ(), "GOMAXPROCS="+gmp)
+		cmd.Env = append(os.Environ(), "GOMAXPROCS="+gmp)
 	}
-	if err := d.cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { d.cmd.Process.Signal(syscall.SIGKILL); d.cmd.Wait() })
-	waitSocket(b, d.socket)
+	d.Run(cmd)
+	d.WaitSocket(20 * time.Second)
 	if prom {
 		d.usePromAddr(token, tf)
 	}
@@ -84,7 +80,7 @@ func BenchmarkStallDetectionLag(b *testing.B) {
 	const threshold = 500 * time.Millisecond
 	for b.Loop() {
 		dir := newDir(b)
-		port := freeUDPPort(b)
+		port := testsupport.FreeUDPPort(b)
 		events := filepath.Join(dir, "events.tsv")
 		startFast(b, dir, false, "--threshold-ms", strconv.Itoa(int(threshold/time.Millisecond)),
 			"--tracker-capacity", "16384", "--udp-port", port, "--i-accept-plaintext-udp", "--udp-bind-addr", "127.0.0.1",
@@ -185,7 +181,7 @@ func BenchmarkUnixIngestThroughput(b *testing.B) {
 		// The daemon: no events file, rate limits off so that every frame
 		// is accepted.
 		d := startFast(b, newDir(b), true, "--threshold-ms", "60000", "--max-beat-rate", "0", "--global-beat-rate", "0")
-		sock2 := d.socket
+		sock2 := d.Socket
 		var minRates, daemonRates []float64
 		var minCPU, daemonCPU uint64
 		for r := 0; r < rounds; r++ {
@@ -195,11 +191,11 @@ func BenchmarkUnixIngestThroughput(b *testing.B) {
 			minRates = append(minRates, perRound/time.Since(t0).Seconds())
 			minCPU += cpuTicks(b, mr.Process.Pid) - c0
 
-			c0 = cpuTicks(b, d.cmd.Process.Pid)
+			c0 = cpuTicks(b, d.Cmd.Process.Pid)
 			t0 = time.Now()
 			blast(b, sock2, 1, perRound)
 			daemonRates = append(daemonRates, perRound/time.Since(t0).Seconds())
-			daemonCPU += cpuTicks(b, d.cmd.Process.Pid) - c0
+			daemonCPU += cpuTicks(b, d.Cmd.Process.Pid) - c0
 		}
 		// The senders block while a receiver is behind, so when they are
 		// done everything but one receive buffer has been processed; check
@@ -268,7 +264,7 @@ func BenchmarkIdleCPU50Agents(b *testing.B) {
 	for b.Loop() {
 		dir := newDir(b)
 		d := startFast(b, dir, false, "--threshold-ms", "5000")
-		b.ReportMetric(measure(d.socket, d.cmd.Process.Pid), "cpu-%")
+		b.ReportMetric(measure(d.Socket, d.Cmd.Process.Pid), "cpu-%")
 
 		msock := filepath.Join(dir, "min.sock")
 		mr := exec.Command(agentPath)
@@ -314,7 +310,7 @@ func blast(b *testing.B, sock string, k, n int) {
 
 func waitSocket(t testing.TB, p string) {
 	t.Helper()
-	waitFor(t, 20*time.Second, "socket "+p, func() bool {
+	testsupport.Eventually(t, 20*time.Second, "socket "+p, func() bool {
 		_, err := os.Stat(p)
 		return err == nil
 	})
@@ -335,7 +331,7 @@ func BenchmarkSecureUDPIngest(b *testing.B) {
 		os.WriteFile(keyPath, []byte(keyHex), 0o600)
 		var key secure.Key
 		hex.Decode(key[:], []byte(keyHex))
-		port := freeUDPPort(b)
+		port := testsupport.FreeUDPPort(b)
 		d := startFast(b, dir, true, "--threshold-ms", "60000", "--tracker-capacity", "4096",
 			"--max-beat-rate", "0", "--global-beat-rate", "0", "--udp-port", port, "--key-file", keyPath,
 			"--uds-rcvbuf-bytes", strconv.Itoa(64<<20))

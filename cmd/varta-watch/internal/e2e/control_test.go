@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/control"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 	"github.com/varta-go/varta/pkg/vlp"
 )
 
@@ -80,7 +81,7 @@ func udpFleet(t *testing.T, addr string, first, n int, interval time.Duration, s
 // right states; the JSON form parses and the filters work.
 func TestAgentsCommandFleet(t *testing.T) {
 	dir := newDir(t)
-	port := freeUDPPort(t)
+	port := testsupport.FreeUDPPort(t)
 	d := startIn(t, dir, nil, "--threshold-ms", "400", "--udp-port", port, "--i-accept-plaintext-udp",
 		"--udp-bind-addr", "127.0.0.1", "--max-beat-rate", "0", "--global-beat-rate", "0")
 	const n, first = 200, 20000
@@ -119,7 +120,7 @@ func TestAgentsCommandFleet(t *testing.T) {
 			t.Fatalf("timed out waiting for 200 agents in their states; got %d: %v", len(got), got)
 		}
 		time.Sleep(50 * time.Millisecond)
-		out, errOut, code := cli(t, nil, "agents", "--socket", d.socket, "--format", "json")
+		out, errOut, code := cli(t, nil, "agents", "--socket", d.Socket, "--format", "json")
 		if code != 0 {
 			t.Fatalf("agents --format json: exit %d: %s", code, errOut)
 		}
@@ -143,7 +144,7 @@ func TestAgentsCommandFleet(t *testing.T) {
 	}
 
 	// The table: one row per agent, in pid order, with its state.
-	out, errOut, code := cli(t, nil, "agents", "--socket", d.socket)
+	out, errOut, code := cli(t, nil, "agents", "--socket", d.Socket)
 	if code != 0 {
 		t.Fatalf("agents: exit %d: %s", code, errOut)
 	}
@@ -169,12 +170,12 @@ func TestAgentsCommandFleet(t *testing.T) {
 	}
 
 	// Filters.
-	out, _, code = cli(t, nil, "agents", "--socket", d.socket, "--state", "stalled", "--format", "json")
+	out, _, code = cli(t, nil, "agents", "--socket", d.Socket, "--state", "stalled", "--format", "json")
 	var stalled control.AgentsReply
 	if code != 0 || json.Unmarshal([]byte(out), &stalled) != nil || len(stalled.Agents) != 20 {
 		t.Fatalf("--state stalled: exit %d, %d agents:\n%s", code, len(stalled.Agents), out)
 	}
-	out, _, code = cli(t, nil, "agents", "--socket", d.socket, "--service", "pid:20003")
+	out, _, code = cli(t, nil, "agents", "--socket", d.Socket, "--service", "pid:20003")
 	if code != 0 || !strings.Contains(out, "20003") || strings.Count(out, "│ pid:") != 1 {
 		t.Fatalf("--service pid:300003:\n%s", out)
 	}
@@ -203,7 +204,7 @@ func TestControlForeignUID(t *testing.T) {
 			args, token, tf := promArgs(t, dir)
 			d := startIn(t, dir, nil, append(append([]string{"--threshold-ms", "1000"}, args...), tc.args...)...)
 			d.usePromAddr(token, tf)
-			out, errOut, code := cli(t, nobody, "agents", "--socket", d.socket)
+			out, errOut, code := cli(t, nobody, "agents", "--socket", d.Socket)
 			if code != tc.code || !strings.Contains(errOut, tc.msg) {
 				t.Fatalf("as nobody: exit %d, stdout %q, stderr %q; want %d with %q", code, out, errOut, tc.code, tc.msg)
 			}
@@ -258,8 +259,8 @@ func TestSnoozeLifecycle(t *testing.T) {
 	ctx := context.Background()
 	probe, probePid := d.agent(ctx, "self", "1", time.Minute, nil)
 	var svc string
-	waitFor(t, 5*time.Second, "the probe agent in the listing", func() bool {
-		out, _, _ := cli(t, nil, "agents", "--socket", d.socket, "--format", "json")
+	testsupport.Eventually(t, 5*time.Second, "the probe agent in the listing", func() bool {
+		out, _, _ := cli(t, nil, "agents", "--socket", d.Socket, "--format", "json")
 		var r control.AgentsReply
 		json.Unmarshal([]byte(out), &r)
 		for _, a := range r.Agents {
@@ -275,7 +276,7 @@ func TestSnoozeLifecycle(t *testing.T) {
 		t.Fatalf("a local agent has no service name: %q", svc)
 	}
 	const window = 8 * time.Second
-	out, errOut, code := cli(t, nil, "snooze", svc, "--for", window.String(), "--reason", "deploy 4711", "--socket", d.socket)
+	out, errOut, code := cli(t, nil, "snooze", svc, "--for", window.String(), "--reason", "deploy 4711", "--socket", d.Socket)
 	snoozedAt := time.Now()
 	if code != 0 || !strings.HasPrefix(out, "snoozed "+svc+" until ") {
 		t.Fatalf("snooze: exit %d %q %s", code, out, errOut)
@@ -286,11 +287,11 @@ func TestSnoozeLifecycle(t *testing.T) {
 
 	_, pid := d.agent(ctx, "self", "1", time.Minute, nil)
 	p := strconv.Itoa(pid)
-	d.waitEvents(5*time.Second, "stall of the snoozed agent", func(evs []event) bool { return len(filter(evs, "stall", p)) == 1 })
-	waitFor(t, 5*time.Second, "snoozed refusal in the audit log", func() bool {
+	d.WaitEvents(5*time.Second, "stall of the snoozed agent", func(evs []event) bool { return len(testsupport.Filter(evs, "stall", p)) == 1 })
+	testsupport.Eventually(t, 5*time.Second, "snoozed refusal in the audit log", func() bool {
 		return len(auditLines(t, auditLog, "refused", "\t"+p+"\tsnoozed:"+svc)) == 1
 	})
-	out, _, _ = cli(t, nil, "agents", "--socket", d.socket, "--state", "snoozed", "--format", "json")
+	out, _, _ = cli(t, nil, "agents", "--socket", d.Socket, "--state", "snoozed", "--format", "json")
 	var r control.AgentsReply
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("agents --format json: %v: %s", err, out)
@@ -307,14 +308,14 @@ func TestSnoozeLifecycle(t *testing.T) {
 	}
 
 	// Restart: the snooze is still in force.
-	if c := d.stop(syscall.SIGTERM); c != 0 {
+	if c := d.Stop(syscall.SIGTERM); c != 0 {
 		t.Fatalf("daemon exit %d", c)
 	}
 	if spawns := auditLines(t, auditLog, "spawn", "\t"+p+"\t"); len(spawns) != 0 {
 		t.Fatalf("a snoozed stall was recovered: %v", spawns)
 	}
 	d = startIn(t, dir, nil, args...)
-	out, _, code = cli(t, nil, "services", "--socket", d.socket, "--format", "json")
+	out, _, code = cli(t, nil, "services", "--socket", d.Socket, "--format", "json")
 	var sv control.ServicesReply
 	if code != 0 || json.Unmarshal([]byte(out), &sv) != nil {
 		t.Fatalf("services: %d %s", code, out)
@@ -331,37 +332,37 @@ func TestSnoozeLifecycle(t *testing.T) {
 	// A second agent stalls while still snoozed after the restart.
 	_, pid2 := d.agent(ctx, "self", "1", time.Minute, nil)
 	p2 := strconv.Itoa(pid2)
-	waitFor(t, 5*time.Second, "snoozed refusal after the restart", func() bool {
+	testsupport.Eventually(t, 5*time.Second, "snoozed refusal after the restart", func() bool {
 		return len(auditLines(t, auditLog, "refused", "\t"+p2+"\tsnoozed:"+svc)) == 1
 	})
 
 	// The snooze ends by itself; the next stall is recovered.
 	time.Sleep(time.Until(snoozedAt.Add(window + 200*time.Millisecond)))
-	waitFor(t, 5*time.Second, "the snooze to end", func() bool {
-		out, _, _ := cli(t, nil, "services", "--socket", d.socket, "--format", "json")
+	testsupport.Eventually(t, 5*time.Second, "the snooze to end", func() bool {
+		out, _, _ := cli(t, nil, "services", "--socket", d.Socket, "--format", "json")
 		return !strings.Contains(out, "deploy 4711")
 	})
 	// The agent that stalled while snoozed and is still silent is
 	// recovered when the window ends, without a new stall.
-	waitFor(t, 5*time.Second, "recovery of the held stall after the snooze ended", func() bool {
+	testsupport.Eventually(t, 5*time.Second, "recovery of the held stall after the snooze ended", func() bool {
 		return len(auditLines(t, auditLog, "spawn", "\t"+p2+"\t")) == 1
 	})
 	_, pid3 := d.agent(ctx, "self", "1", time.Minute, nil)
 	p3 := strconv.Itoa(pid3)
-	waitFor(t, 5*time.Second, "recovery after the snooze ended", func() bool {
+	testsupport.Eventually(t, 5*time.Second, "recovery after the snooze ended", func() bool {
 		return len(auditLines(t, auditLog, "spawn", "\t"+p3+"\t")) == 1
 	})
 	// resume and reload are audited too.
-	if _, errOut, code := cli(t, nil, "snooze", "pid:"+p3, "--for", "forever", "--reason", "broken disk", "--socket", d.socket); code != 0 {
+	if _, errOut, code := cli(t, nil, "snooze", "pid:"+p3, "--for", "forever", "--reason", "broken disk", "--socket", d.Socket); code != 0 {
 		t.Fatalf("snooze forever: %s", errOut)
 	}
-	if _, errOut, code := cli(t, nil, "resume", "pid:"+p3, "--reason", "fixed", "--socket", d.socket); code != 0 {
+	if _, errOut, code := cli(t, nil, "resume", "pid:"+p3, "--reason", "fixed", "--socket", d.Socket); code != 0 {
 		t.Fatalf("resume: %s", errOut)
 	}
-	if out, errOut, code := cli(t, nil, "reload", "--socket", d.socket); code != 0 || out != "reload: ok\n" {
+	if out, errOut, code := cli(t, nil, "reload", "--socket", d.Socket); code != 0 || out != "reload: ok\n" {
 		t.Fatalf("reload: %q %s", out, errOut)
 	}
-	if c := d.stop(syscall.SIGTERM); c != 0 {
+	if c := d.Stop(syscall.SIGTERM); c != 0 {
 		t.Fatalf("daemon exit %d", c)
 	}
 
@@ -444,26 +445,26 @@ func BenchmarkIngestWithControlClients(b *testing.B) {
 	const clients = 100
 	for b.Loop() {
 		d := startFast(b, newDir(b), true, "--threshold-ms", "60000", "--max-beat-rate", "0", "--global-beat-rate", "0")
-		ctl := filepath.Join(d.dir, "control.sock")
+		ctl := filepath.Join(d.Dir, "control.sock")
 		waitSocket(b, ctl)
 		var without, with []float64
 		var cpuWithout, cpuWith uint64
-		pid := d.cmd.Process.Pid
+		pid := d.Cmd.Process.Pid
 		for r := 0; r < rounds; r++ {
 			c0 := cpuTicks(b, pid)
 			t0 := time.Now()
-			blast(b, d.socket, 1, perRound)
+			blast(b, d.Socket, 1, perRound)
 			without = append(without, perRound/time.Since(t0).Seconds())
 			cpuWithout += cpuTicks(b, pid) - c0
 
 			release := holdControlConns(b, ctl, clients)
 			c0 = cpuTicks(b, pid)
 			t0 = time.Now()
-			blast(b, d.socket, 1, perRound)
+			blast(b, d.Socket, 1, perRound)
 			with = append(with, perRound/time.Since(t0).Seconds())
 			cpuWith += cpuTicks(b, pid) - c0
 			// The connections are still open: the server still serves.
-			if _, errOut, code := cli(b, nil, "agents", "--socket", d.socket, "--format", "json"); code != 0 {
+			if _, errOut, code := cli(b, nil, "agents", "--socket", d.Socket, "--format", "json"); code != 0 {
 				b.Fatalf("agents with %d connections held: %s", clients, errOut)
 			}
 			release()
@@ -510,7 +511,7 @@ func TestReloadCommand(t *testing.T) {
 	d.usePromAddr(token, tf)
 
 	write("rules:\n  - {name: web, match: {unit: nginx.service}, threshold: soon}\n")
-	out, errOut, code := cli(t, nil, "reload", "--socket", d.socket)
+	out, errOut, code := cli(t, nil, "reload", "--socket", d.Socket)
 	if code != 1 || out != "" || !strings.Contains(errOut, "reload failed") || !strings.Contains(errOut, pol) || !strings.Contains(errOut, "rules[0].threshold") {
 		t.Fatalf("reload of a bad policy: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
@@ -518,12 +519,12 @@ func TestReloadCommand(t *testing.T) {
 		t.Fatalf("failed reload not counted: %v %v", m[`varta_policy_reloads_total{result="failed"}`], m[`varta_control_requests_total{code="422",endpoint="reload"}`])
 	}
 	write("rules:\n  - {name: web, match: {unit: nginx.service}, threshold: 3s}\n")
-	out, errOut, code = cli(t, nil, "reload", "--socket", d.socket, "--format", "json")
+	out, errOut, code = cli(t, nil, "reload", "--socket", d.Socket, "--format", "json")
 	var r control.ReloadReply
 	if code != 0 || json.Unmarshal([]byte(out), &r) != nil || r.Result != "ok" {
 		t.Fatalf("reload of a good policy: exit %d, %q %s", code, out, errOut)
 	}
-	if c := d.stop(syscall.SIGTERM); c != 0 {
+	if c := d.Stop(syscall.SIGTERM); c != 0 {
 		t.Fatalf("daemon exit %d", c)
 	}
 	reloads := auditLines(t, auditLog, "control", "\treload\t")

@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/metrics/promtest"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 )
 
 // These tests check what deploy/ ships against the real tools: systemd's
@@ -309,7 +310,7 @@ func TestDashboardAndRulesQueries(t *testing.T) {
 	d.waitMetric(`varta_agents{state="stalled"}`, 1)
 	p := promtest.StartPrometheus(t, d.promAddr, d.tokenPath)
 	// rate() needs two samples in its window.
-	waitFor(t, 90*time.Second, "four scrapes", func() bool {
+	testsupport.Eventually(t, 90*time.Second, "four scrapes", func() bool {
 		v := p.Query(t, `count_over_time(varta_watch_uptime_seconds[1m])`)
 		return len(v) == 1 && v[0].Value >= 4
 	})
@@ -417,12 +418,12 @@ func TestDebPackage(t *testing.T) {
 	wdone := make(chan error, 1)
 	go func() { wdone <- w.Wait() }()
 	defer func() { w.Process.Kill(); <-wdone }()
-	waitFor(t, 20*time.Second, "installed varta-watch socket", func() bool { _, err := os.Stat(sockPath); return err == nil })
+	testsupport.Eventually(t, 20*time.Second, "installed varta-watch socket", func() bool { _, err := os.Stat(sockPath); return err == nil })
 	beat := exec.Command("/usr/bin/varta-beat", "once", "--socket", sockPath)
 	if out, err := beat.CombinedOutput(); err != nil {
 		t.Fatalf("installed varta-beat once: %v: %s", err, out)
 	}
-	waitFor(t, 10*time.Second, "the beat in the events file", func() bool {
+	testsupport.Eventually(t, 10*time.Second, "the beat in the events file", func() bool {
 		b, _ := os.ReadFile(events)
 		return strings.Contains(string(b), "\tbeat\t"+strconv.Itoa(beat.Process.Pid)+"\t")
 	})

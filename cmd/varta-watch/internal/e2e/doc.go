@@ -1,5 +1,6 @@
 // Package e2e holds the end-to-end tests of varta-watch: they build the
 // real binary, start it, send frames from real processes over the real
-// socket and read its events file, metrics and audit log. The package has
-// no non-test code besides this comment.
+// socket and read its events file, metrics and audit log. The harness they
+// share with the fault-injection suite is internal/testsupport.
+// The package has no non-test code besides this comment.
 package e2e

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 )
 
 // TestExportKindsLeavesOutBeats: with --export-kinds -beat the events file
@@ -23,8 +25,8 @@ func TestExportKindsLeavesOutBeats(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	_, pid := d.agent(ctx, "self", "1,2,3", 30*time.Second, nil)
-	evs := d.waitEvents(10*time.Second, "stall", func(evs []event) bool { return len(filter(evs, "stall", strconv.Itoa(pid))) == 1 })
-	if beats := filter(evs, "beat", ""); len(beats) != 0 {
+	evs := d.WaitEvents(10*time.Second, "stall", func(evs []event) bool { return len(testsupport.Filter(evs, "stall", strconv.Itoa(pid))) == 1 })
+	if beats := testsupport.Filter(evs, "beat", ""); len(beats) != 0 {
 		t.Fatalf("beat lines written despite --export-kinds -beat: %+v", beats)
 	}
 }
@@ -83,17 +85,16 @@ func TestExportStdoutRendering(t *testing.T) {
 				cmd.Stdout, out = w, r
 				defer w.Close()
 			}
-			var stderr lockedBuf
+			var stderr testsupport.Buffer
 			cmd.Stderr = &stderr
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
 			defer func() { cmd.Process.Kill(); cmd.Wait() }()
-			waitFor(t, 20*time.Second, "socket", func() bool { _, err := os.Stat(sock); return err == nil })
-			d := &daemon{t: t, socket: sock}
+			testsupport.Eventually(t, 20*time.Second, "socket", func() bool { _, err := os.Stat(sock); return err == nil })
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			_, pid := d.agent(ctx, "self", "1", 30*time.Second, nil)
+			_, pid := startAgent(ctx, t, sock, "self", "1", 30*time.Second, nil)
 
 			lines := make(chan string, 16)
 			go func() {

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 )
 
 // TestSocketGroupLetsOtherUsersIn: with --socket-group the socket file is
@@ -24,7 +26,7 @@ func TestSocketGroupLetsOtherUsersIn(t *testing.T) {
 	audit := filepath.Join(dir, "audit.log")
 	d := startIn(t, dir, nil, "--threshold-ms", "60000", "--socket-group", strconv.Itoa(gid),
 		"--allow-gid", strconv.Itoa(gid), "--files-group-readable", "--recovery-audit-file", audit)
-	fi, err := os.Lstat(d.socket)
+	fi, err := os.Lstat(d.Socket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,14 +35,14 @@ func TestSocketGroupLetsOtherUsersIn(t *testing.T) {
 	}
 	member := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 4343, Gid: gid}}
 	_, pid := d.agent(context.Background(), "self", "1", 0, member)
-	d.waitEvents(10*time.Second, "beat of the group member", func(e []event) bool { return len(filter(e, "beat", strconv.Itoa(pid))) == 1 })
+	d.WaitEvents(10*time.Second, "beat of the group member", func(e []event) bool { return len(testsupport.Filter(e, "beat", strconv.Itoa(pid))) == 1 })
 
 	outsider := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	cmd, _ := d.agent(context.Background(), "self", "1", 0, outsider)
 	if err := cmd.Wait(); err == nil {
 		t.Fatal("a user outside the socket group could send to the socket")
 	}
-	for _, f := range []string{d.events, audit} {
+	for _, f := range []string{d.EventsFile, audit} {
 		fi, err := os.Stat(f)
 		if err != nil {
 			t.Fatal(err)

@@ -13,11 +13,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 	"github.com/varta-go/varta/pkg/vlp"
 )
 
@@ -45,43 +45,30 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == hangArg {
 		os.Exit(runHang(os.Args[2:]))
 	}
-	dir, err := os.MkdirTemp("", "varta-e2e-bin-")
+	bins, err := testsupport.Build(true)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	os.Chmod(dir, 0o755)
-	binPath = filepath.Join(dir, "varta-watch")
-	auditPath = filepath.Join(dir, "varta-audit")
-	beatPath = filepath.Join(dir, "varta-beat")
-	for _, b := range [][]string{
-		{"build", "-race", "-o", binPath, "github.com/varta-go/varta/cmd/varta-watch"},
-		{"build", "-o", auditPath, "github.com/varta-go/varta/cmd/varta-audit"},
-		{"build", "-o", beatPath, "github.com/varta-go/varta/cmd/varta-beat"},
-	} {
-		build := exec.Command("go", b...)
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "go", strings.Join(b, " "), err)
-			os.RemoveAll(dir)
-			os.Exit(1)
-		}
-	}
-	agentPath = filepath.Join(dir, "agent.test")
-	if err := copyFile(os.Args[0], agentPath); err != nil {
+	binPath, auditPath, beatPath = bins.Watch, bins.Audit, bins.Beat
+	agentPath = filepath.Join(bins.Dir, "agent.test")
+	if err := testsupport.CopyExecutable(os.Args[0], agentPath); err != nil {
 		fmt.Fprintln(os.Stderr, "copy test binary:", err)
-		os.RemoveAll(dir)
+		bins.Remove()
 		os.Exit(1)
 	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	bins.Remove()
 	os.Exit(code)
 }
 
 // runAgent is the agent mode of the test binary. spec is
 // "SOCKET|PID|NONCES|HOLD": it sends one Ok beat for each comma-separated
 // nonce with pid PID ("self" = its own pid), then sleeps HOLD (a Go
-// duration) before exiting, printing its pid first.
+// duration) before exiting, printing its pid first. NONCES "blast:N"
+// sends nonces 1..N as fast as the socket takes them; "every:D" sends
+// nonces 1, 2, … every D until the agent is killed (the test stops it with
+// SIGSTOP once the daemon has what it needs).
 func runAgent(spec string) int {
 	parts := strings.Split(spec, "|")
 	if len(parts) != 4 {
@@ -124,6 +111,22 @@ func runAgent(spec string) int {
 		}
 		return 0
 	}
+	if rest, ok := strings.CutPrefix(parts[2], "every:"); ok {
+		every, err := time.ParseDuration(rest)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		for i := uint64(1); ; i++ {
+			f := vlp.Frame{Status: vlp.StatusOk, Pid: pid, Nonce: i}
+			b := f.Marshal()
+			if _, err := c.Write(b[:]); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			time.Sleep(every)
+		}
+	}
 	for _, n := range strings.Split(parts[2], ",") {
 		if n == "" {
 			continue
@@ -146,165 +149,36 @@ func runAgent(spec string) int {
 	return 0
 }
 
-// daemon is a running varta-watch.
+// daemon is a running varta-watch with, when started with a metrics
+// endpoint, its address and bearer token.
 type daemon struct {
-	t       testing.TB
-	cmd     *exec.Cmd
-	dir     string
-	socket  string
-	events  string
-	stdout  *lockedBuf
-	stderr  *lockedBuf
-	done    chan struct{}
-	exitErr error
+	*testsupport.Daemon
+	t testing.TB
 
 	promAddr, token, tokenPath string
 }
 
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// event is one parsed events-file line.
+type event = testsupport.Event
 
 // newDir returns a private directory for sockets and files.
 func newDir(t testing.TB) string {
 	t.Helper()
-	d, err := os.MkdirTemp("", "varta-e2e-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(d, 0o755)
-	t.Cleanup(func() { os.RemoveAll(d) })
-	return d
+	return testsupport.ShortDir(t)
 }
 
 // start runs varta-watch with a socket and an events file in a fresh
 // directory plus extra args, and waits until the socket exists.
 func start(t *testing.T, extra ...string) *daemon {
 	t.Helper()
-	dir := newDir(t)
-	return startIn(t, dir, nil, extra...)
+	return startIn(t, newDir(t), nil, extra...)
 }
 
+// startIn runs varta-watch with its socket and events file in dir, the
+// extra environment env and extra args, and waits until the socket exists.
 func startIn(t *testing.T, dir string, env []string, extra ...string) *daemon {
 	t.Helper()
-	d := &daemon{t: t, dir: dir, socket: filepath.Join(dir, "varta.sock"), events: filepath.Join(dir, "events.tsv"),
-		stdout: &lockedBuf{}, stderr: &lockedBuf{}, done: make(chan struct{})}
-	args := append([]string{"--socket", d.socket, "--export-file", d.events}, extra...)
-	d.cmd = exec.Command(binPath, args...)
-	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
-	d.cmd.Env = append(os.Environ(), env...)
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { d.exitErr = d.cmd.Wait(); close(d.done) }()
-	t.Cleanup(func() {
-		d.cmd.Process.Signal(syscall.SIGKILL)
-		<-d.done
-		// The daemon is built with the race detector: a report on its
-		// stderr fails the test that drove it.
-		if strings.Contains(d.stderr.String(), "WARNING: DATA RACE") {
-			t.Errorf("data race in varta-watch")
-		}
-		if t.Failed() {
-			t.Logf("varta-watch stderr:\n%s", d.stderr.String())
-		}
-	})
-	waitFor(t, 20*time.Second, "socket "+d.socket, func() bool {
-		select {
-		case <-d.done:
-			t.Fatalf("varta-watch exited early: %v\n%s", d.exitErr, d.stderr.String())
-		default:
-		}
-		_, err := os.Stat(d.socket)
-		return err == nil
-	})
-	return d
-}
-
-// stop sends sig and returns the exit code.
-func (d *daemon) stop(sig syscall.Signal) int {
-	d.t.Helper()
-	d.cmd.Process.Signal(sig)
-	select {
-	case <-d.done:
-	case <-time.After(30 * time.Second):
-		d.t.Fatal("varta-watch did not exit")
-	}
-	return d.cmd.ProcessState.ExitCode()
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// event is one parsed events-file line.
-type event struct {
-	ns                                uint64
-	kind, pid, nonce, status, payload string
-}
-
-func (d *daemon) readEvents() []event {
-	f, err := os.Open(d.events)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out []event
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		cols := strings.Split(sc.Text(), "\t")
-		if len(cols) != 6 {
-			d.t.Fatalf("events line with %d columns: %q", len(cols), sc.Text())
-		}
-		ns, err := strconv.ParseUint(cols[0], 10, 64)
-		if err != nil {
-			d.t.Fatalf("bad observer_ns in %q", sc.Text())
-		}
-		out = append(out, event{ns, cols[1], cols[2], cols[3], cols[4], cols[5]})
-	}
-	return out
-}
-
-// waitEvents waits until match returns true for the events so far.
-func (d *daemon) waitEvents(within time.Duration, what string, match func([]event) bool) []event {
-	d.t.Helper()
-	var evs []event
-	waitFor(d.t, within, what, func() bool {
-		evs = d.readEvents()
-		return match(evs)
-	})
-	return evs
-}
-
-func filter(evs []event, kind, pid string) []event {
-	var out []event
-	for _, e := range evs {
-		if e.kind == kind && (pid == "" || e.pid == pid) {
-			out = append(out, e)
-		}
-	}
-	return out
+	return &daemon{Daemon: testsupport.Start(t, binPath, dir, env, extra...), t: t}
 }
 
 // sender is a Unix datagram client of the daemon, in the test process.
@@ -315,7 +189,7 @@ type sender struct {
 
 func (d *daemon) dial() *sender {
 	d.t.Helper()
-	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: d.socket, Net: "unixgram"})
+	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: d.Socket, Net: "unixgram"})
 	if err != nil {
 		d.t.Fatal(err)
 	}
@@ -339,28 +213,37 @@ func (s *sender) beat(nonce uint64) {
 	s.frame(vlp.Frame{Status: vlp.StatusOk, Pid: uint32(os.Getpid()), Nonce: nonce})
 }
 
-// agent starts the test binary as an agent process; see runAgent.
+// agent starts the test binary as an agent process of the daemon; see
+// runAgent.
 func (d *daemon) agent(ctx context.Context, pid string, nonces string, hold time.Duration, attr *syscall.SysProcAttr) (*exec.Cmd, int) {
 	d.t.Helper()
+	return startAgent(ctx, d.t, d.Socket, pid, nonces, hold, attr)
+}
+
+// startAgent starts the test binary as an agent sending to socket (see
+// runAgent) and returns it with the pid it printed; it is killed at the
+// end of the test.
+func startAgent(ctx context.Context, t testing.TB, socket, pid, nonces string, hold time.Duration, attr *syscall.SysProcAttr) (*exec.Cmd, int) {
+	t.Helper()
 	cmd := exec.CommandContext(ctx, agentPath)
-	cmd.Env = append(os.Environ(), agentEnv+"="+strings.Join([]string{d.socket, pid, nonces, hold.String()}, "|"))
+	cmd.Env = append(os.Environ(), agentEnv+"="+strings.Join([]string{socket, pid, nonces, hold.String()}, "|"))
 	cmd.SysProcAttr = attr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		d.t.Fatal(err)
+		t.Fatal(err)
 	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
-		d.t.Fatal(err)
+		t.Fatal(err)
 	}
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
 		cmd.Wait()
-		d.t.Fatalf("agent: %v: %s", err, stderr.String())
+		t.Fatalf("agent: %v: %s", err, stderr.String())
 	}
 	p, _ := strconv.Atoi(strings.TrimSpace(line))
-	d.t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	return cmd, p
 }
 
@@ -379,14 +262,6 @@ func withPid(b []byte, pid uint32) []byte {
 	binary.LittleEndian.PutUint32(out[4:8], pid)
 	binary.LittleEndian.PutUint32(out[28:32], vlp.Checksum(out[:28]))
 	return out
-}
-
-func copyFile(from, to string) error {
-	b, err := os.ReadFile(from)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(to, b, 0o755)
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }

@@ -61,7 +61,7 @@ func BenchmarkStallDetectionLagMixedThresholds(b *testing.B) {
 		// Each load beats 10 times a second for 3 s, then its children exit.
 		loads := make([]*exec.Cmd, len(rules))
 		for i, r := range rules {
-			loads[i] = exec.Command(filepath.Join(dir, r.comm), "load", "--socket", d.socket,
+			loads[i] = exec.Command(filepath.Join(dir, r.comm), "load", "--socket", d.Socket,
 				"--agents", strconv.Itoa(perRule), "--rate", "10", "--duration", "3s")
 			if out, err := os.Create(filepath.Join(dir, r.comm+".out")); err == nil {
 				loads[i].Stdout, loads[i].Stderr = out, out
@@ -144,8 +144,7 @@ func BenchmarkStallDetectionLagMixedThresholds(b *testing.B) {
 		b.ReportMetric(lags[len(lags)/2], "p50-ms")
 		b.ReportMetric(lags[len(lags)*99/100], "p99-ms")
 		b.ReportMetric(lags[len(lags)-1], "max-ms")
-		d.cmd.Process.Signal(syscall.SIGTERM)
-		d.cmd.Wait()
+		d.Stop(syscall.SIGTERM)
 	}
 }
 

@@ -8,15 +8,19 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 )
 
 // TestClockJumpGivesGrace stops the observer for longer than the jump
 // threshold while an agent keeps beating. When it resumes, the control
-// loop sees an 8 s gap: it counts a forward jump and grants one threshold
-// of grace, so the agent whose beats are still queued is not declared
-// stalled.
+// loop sees the gap: it counts a forward jump and grants one threshold of
+// grace, so the agent whose beats are still queued is not declared
+// stalled. The hidden --test-clock-jump-ms lowers the jump threshold from
+// clock.JumpThreshold (5 s) to 2 s, so a 4 s stop (more than the threshold
+// plus the 1 s tick) stages the jump.
 func TestClockJumpGivesGrace(t *testing.T) {
-	d := startWithMetrics(t, "--threshold-ms", "1000")
+	d := startWithMetrics(t, "--threshold-ms", "1000", "--test-clock-jump-ms", "2000")
 	s := d.dial()
 	var nonce atomic.Uint64
 	stop := make(chan struct{})
@@ -35,13 +39,13 @@ func TestClockJumpGivesGrace(t *testing.T) {
 		}
 	}()
 	defer func() { close(stop); <-done }()
-	d.waitEvents(10*time.Second, "beats", func(e []event) bool { return len(filter(e, "beat", selfPid)) >= 3 })
-	d.cmd.Process.Signal(syscall.SIGSTOP)
-	time.Sleep(8 * time.Second)
-	d.cmd.Process.Signal(syscall.SIGCONT)
+	d.WaitEvents(10*time.Second, "beats", func(e []event) bool { return len(testsupport.Filter(e, "beat", selfPid)) >= 3 })
+	d.Cmd.Process.Signal(syscall.SIGSTOP)
+	time.Sleep(4 * time.Second) // the jump: silence is what is staged
+	d.Cmd.Process.Signal(syscall.SIGCONT)
 	d.waitMetric("varta_observer_clock_jump_forward_total", 1)
 	time.Sleep(1500 * time.Millisecond)
-	if st := filter(d.readEvents(), "stall", selfPid); len(st) != 0 {
+	if st := testsupport.Filter(d.ReadEvents(), "stall", selfPid); len(st) != 0 {
 		t.Fatalf("agent declared stalled after the jump: %+v", st)
 	}
 }
@@ -52,23 +56,23 @@ func TestSIGHUPReopensEventsFile(t *testing.T) {
 	d := start(t, "--threshold-ms", "60000")
 	s := d.dial()
 	s.beat(1)
-	d.waitEvents(10*time.Second, "first beat", func(e []event) bool { return len(e) == 1 })
-	if err := os.Rename(d.events, d.events+".1"); err != nil {
+	d.WaitEvents(10*time.Second, "first beat", func(e []event) bool { return len(e) == 1 })
+	if err := os.Rename(d.EventsFile, d.EventsFile+".1"); err != nil {
 		t.Fatal(err)
 	}
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.Cmd.Process.Signal(syscall.SIGHUP)
 	// Beats emitted after the reopen land in the new file.
-	waitFor(t, 10*time.Second, "new events file", func() bool {
+	testsupport.Eventually(t, 10*time.Second, "new events file", func() bool {
 		s.beat(nonceNow())
-		_, err := os.Stat(d.events)
+		_, err := os.Stat(d.EventsFile)
 		return err == nil
 	})
-	d.waitEvents(10*time.Second, "beats in the new file", func(e []event) bool { return len(filter(e, "beat", selfPid)) >= 1 })
-	old, err := os.ReadFile(d.events + ".1")
+	d.WaitEvents(10*time.Second, "beats in the new file", func(e []event) bool { return len(testsupport.Filter(e, "beat", selfPid)) >= 1 })
+	old, err := os.ReadFile(d.EventsFile + ".1")
 	if err != nil || len(old) == 0 {
 		t.Fatalf("rotated file lost its lines: %v", err)
 	}
-	if code := d.stop(syscall.SIGTERM); code != 0 {
+	if code := d.Stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 }
@@ -81,15 +85,15 @@ func nonceNow() uint64 { return 1000 + nonceCounter.Add(1) }
 // are one object per line with a msg field.
 func TestLogFormats(t *testing.T) {
 	d := start(t, "--threshold-ms", "1000")
-	waitFor(t, 10*time.Second, "startup log", func() bool { return strings.Contains(d.stderr.String(), "observing") })
-	for _, l := range strings.Split(strings.TrimSpace(d.stderr.String()), "\n") {
+	testsupport.Eventually(t, 10*time.Second, "startup log", func() bool { return strings.Contains(d.Stderr.String(), "observing") })
+	for _, l := range strings.Split(strings.TrimSpace(d.Stderr.String()), "\n") {
 		if !strings.HasPrefix(l, "varta-watch: ") {
 			t.Fatalf("text log line %q", l)
 		}
 	}
 	j := start(t, "--threshold-ms", "1000", "--log-format", "json")
-	waitFor(t, 10*time.Second, "startup log", func() bool { return strings.Contains(j.stderr.String(), "observing") })
-	for _, l := range strings.Split(strings.TrimSpace(j.stderr.String()), "\n") {
+	testsupport.Eventually(t, 10*time.Second, "startup log", func() bool { return strings.Contains(j.Stderr.String(), "observing") })
+	for _, l := range strings.Split(strings.TrimSpace(j.Stderr.String()), "\n") {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(l), &m); err != nil || m["msg"] == nil || m["level"] == nil {
 			t.Fatalf("json log line %q: %v", l, err)
@@ -102,9 +106,9 @@ func TestLogFormats(t *testing.T) {
 func TestBoottimeClock(t *testing.T) {
 	d := start(t, "--threshold-ms", "200", "--clock-source", "boottime")
 	d.dial().beat(1)
-	evs := d.waitEvents(10*time.Second, "a stall", func(e []event) bool { return len(filter(e, "stall", selfPid)) == 1 })
-	b, s := filter(evs, "beat", selfPid)[0], filter(evs, "stall", selfPid)[0]
-	if s.ns < b.ns+uint64(200*time.Millisecond) {
-		t.Fatalf("stall at %d ns, beat at %d ns", s.ns, b.ns)
+	evs := d.WaitEvents(10*time.Second, "a stall", func(e []event) bool { return len(testsupport.Filter(e, "stall", selfPid)) == 1 })
+	b, s := testsupport.Filter(evs, "beat", selfPid)[0], testsupport.Filter(evs, "stall", selfPid)[0]
+	if s.NS < b.NS+uint64(200*time.Millisecond) {
+		t.Fatalf("stall at %d ns, beat at %d ns", s.NS, b.NS)
 	}
 }

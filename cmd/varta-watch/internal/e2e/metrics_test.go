@@ -1,40 +1,23 @@
 package e2e
 
 import (
-	"bufio"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/metrics/promtest"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 )
-
-// tokenFile writes a fresh 64-hex bearer token (mode 0600) into dir.
-func tokenFile(t testing.TB, dir string) (path, token string) {
-	t.Helper()
-	var b [32]byte
-	rand.Read(b[:])
-	token = hex.EncodeToString(b[:])
-	path = filepath.Join(dir, "prom.token")
-	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path, token
-}
 
 // promArgs returns the flags for a metrics endpoint on a free loopback
 // port with a fresh token in dir; d.usePromAddr picks up the address the
 // daemon prints.
 func promArgs(t testing.TB, dir string) (args []string, token, path string) {
-	path, token = tokenFile(t, dir)
+	path, token = testsupport.TokenFile(t, dir)
 	return []string{"--prom-addr", "127.0.0.1:0", "--prom-token-file", path}, token, path
 }
 
@@ -42,11 +25,7 @@ func promArgs(t testing.TB, dir string) (args []string, token, path string) {
 func (d *daemon) usePromAddr(token, tokenPath string) {
 	d.t.Helper()
 	d.token, d.tokenPath = token, tokenPath
-	waitFor(d.t, 10*time.Second, "metrics address on stdout", func() bool {
-		line, _, ok := strings.Cut(d.stdout.String(), "\n")
-		d.promAddr = strings.TrimSpace(line)
-		return ok
-	})
+	d.promAddr = d.PromAddr()
 }
 
 // startWithMetrics starts varta-watch with the metrics endpoint on a free
@@ -60,36 +39,15 @@ func startWithMetrics(t *testing.T, extra ...string) *daemon {
 	return d
 }
 
-// scrape returns the metrics exposition as "series value" pairs.
+// scrape returns the metrics exposition as "series value" pairs; an
+// error or a status other than 200 fails the test.
 func (d *daemon) scrape() map[string]float64 {
 	d.t.Helper()
-	req, _ := http.NewRequest("GET", "http://"+d.promAddr+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+d.token)
-	resp, err := http.DefaultClient.Do(req)
+	_, m, err := testsupport.NewMetricsClient(d.promAddr, d.token).Scrape()
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		b, _ := io.ReadAll(resp.Body)
-		d.t.Fatalf("scrape: %s: %s", resp.Status, b)
-	}
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		l := sc.Text()
-		if l == "" || l[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(l, ' ')
-		v, err := strconv.ParseFloat(l[i+1:], 64)
-		if err != nil {
-			d.t.Fatalf("exposition line %q", l)
-		}
-		out[l[:i]] = v
-	}
-	return out
+	return m
 }
 
 // metric returns one series' value (0 when absent) from a fresh scrape.
@@ -99,16 +57,8 @@ func (d *daemon) metric(series string) float64 { return d.scrape()[series] }
 func (d *daemon) waitMetric(series string, want float64) {
 	d.t.Helper()
 	var got float64
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		got = d.metric(series)
-		if got == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			d.t.Fatalf("%s = %v, want %v", series, got, want)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testsupport.Poll(15*time.Second, func() bool { got = d.metric(series); return got == want }) {
+		d.t.Fatalf("%s = %v, want %v", series, got, want)
 	}
 }
 
@@ -178,9 +128,12 @@ func TestMetricsSeriesRemovedOnEviction(t *testing.T) {
 	d.dial().beat(1)
 	self := fmt.Sprintf(`varta_beats_total{pid="%d"}`, os.Getpid())
 	d.waitMetric(`varta_agents{state="stalled"}`, 1)
-	time.Sleep(600 * time.Millisecond)
-	_, pid := d.agent(t.Context(), "self", "1", 0, nil)
-	d.waitMetric(fmt.Sprintf(`varta_beats_total{pid="%d"}`, pid), 1)
+	// The new agent beats until the first one (silent for more than
+	// 10 × threshold) may be evicted and its frames are admitted.
+	_, pid := d.agent(t.Context(), "self", "every:20ms", 0, nil)
+	testsupport.Eventually(t, 15*time.Second, "the new agent's beats", func() bool {
+		return d.metric(fmt.Sprintf(`varta_beats_total{pid="%d"}`, pid)) >= 1
+	})
 	if _, ok := d.scrape()[self]; ok {
 		t.Fatal("evicted pid's series still exported")
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 	"github.com/varta-go/varta/pkg/vlp"
 )
 
@@ -24,10 +25,10 @@ func TestBeatsAppearInEventsFile(t *testing.T) {
 	for i := uint64(1); i <= 5; i++ {
 		s.frame(vlp.Frame{Status: vlp.Status(i % 3), Pid: uint32(os.Getpid()), Nonce: i, Payload: uint32(100 + i)})
 	}
-	evs := d.waitEvents(10*time.Second, "5 beat lines", func(e []event) bool { return len(filter(e, "beat", selfPid)) == 5 })
+	evs := d.WaitEvents(10*time.Second, "5 beat lines", func(e []event) bool { return len(testsupport.Filter(e, "beat", selfPid)) == 5 })
 	wantStatus := []string{"degraded", "critical", "ok", "degraded", "critical"}
-	for i, e := range filter(evs, "beat", selfPid) {
-		if e.nonce != strconv.Itoa(i+1) || e.status != wantStatus[i] || e.payload != strconv.Itoa(101+i) {
+	for i, e := range testsupport.Filter(evs, "beat", selfPid) {
+		if e.Nonce != strconv.Itoa(i+1) || e.Status != wantStatus[i] || e.Payload != strconv.Itoa(101+i) {
 			t.Errorf("beat %d: %+v", i, e)
 		}
 	}
@@ -39,14 +40,14 @@ func TestPidSpoofingIsAuthFailure(t *testing.T) {
 	other := uint32(os.Getpid() + 1)
 	s.frame(vlp.Frame{Pid: other, Nonce: 1})
 	s.beat(1)
-	evs := d.waitEvents(10*time.Second, "auth failure and own beat", func(e []event) bool {
-		return len(filter(e, "mismatch", "")) == 1 && len(filter(e, "beat", selfPid)) == 1
+	evs := d.WaitEvents(10*time.Second, "auth failure and own beat", func(e []event) bool {
+		return len(testsupport.Filter(e, "mismatch", "")) == 1 && len(testsupport.Filter(e, "beat", selfPid)) == 1
 	})
-	m := filter(evs, "mismatch", "")[0]
-	if m.pid != strconv.Itoa(int(other)) || m.payload != "auth_failure" || m.nonce != "-" || m.status != "-" {
+	m := testsupport.Filter(evs, "mismatch", "")[0]
+	if m.Pid != strconv.Itoa(int(other)) || m.Payload != "auth_failure" || m.Nonce != "-" || m.Status != "-" {
 		t.Fatalf("mismatch line %+v", m)
 	}
-	if len(filter(evs, "beat", strconv.Itoa(int(other)))) != 0 {
+	if len(testsupport.Filter(evs, "beat", strconv.Itoa(int(other)))) != 0 {
 		t.Fatal("spoofed beat accepted")
 	}
 }
@@ -82,9 +83,9 @@ func TestDecodeErrorVectors(t *testing.T) {
 	if len(want) < 8 {
 		t.Fatalf("only %d decode-error vectors", len(want))
 	}
-	evs := d.waitEvents(10*time.Second, "decode lines", func(e []event) bool { return len(filter(e, "decode", "")) == len(want) })
-	for i, e := range filter(evs, "decode", "") {
-		if !strings.HasPrefix(e.payload, want[i]) || e.pid != "-" || e.nonce != "-" || e.status != "-" {
+	evs := d.WaitEvents(10*time.Second, "decode lines", func(e []event) bool { return len(testsupport.Filter(e, "decode", "")) == len(want) })
+	for i, e := range testsupport.Filter(evs, "decode", "") {
+		if !strings.HasPrefix(e.Payload, want[i]) || e.Pid != "-" || e.Nonce != "-" || e.Status != "-" {
 			t.Errorf("vector %d: line %+v, want error %s", i, e, want[i])
 		}
 	}
@@ -99,8 +100,8 @@ func TestWrongSizesAreDropped(t *testing.T) {
 	s.raw(append(b[:], 0))
 	s.raw(nil)
 	s.beat(2)
-	evs := d.waitEvents(10*time.Second, "the valid beat", func(e []event) bool { return len(filter(e, "beat", selfPid)) == 1 })
-	if len(evs) != 1 || evs[0].nonce != "2" {
+	evs := d.WaitEvents(10*time.Second, "the valid beat", func(e []event) bool { return len(testsupport.Filter(e, "beat", selfPid)) == 1 })
+	if len(evs) != 1 || evs[0].Nonce != "2" {
 		t.Fatalf("wrong-size datagrams produced lines: %+v", evs)
 	}
 }
@@ -111,24 +112,24 @@ func TestStallOncePerSilenceAndResume(t *testing.T) {
 	s := d.dial()
 	s.beat(1)
 	s.beat(2)
-	evs := d.waitEvents(10*time.Second, "a stall", func(e []event) bool { return len(filter(e, "stall", selfPid)) == 1 })
-	beats := filter(evs, "beat", selfPid)
-	st := filter(evs, "stall", selfPid)[0]
-	if st.ns < beats[len(beats)-1].ns+uint64(threshold) {
-		t.Fatalf("stall at %d ns, last beat at %d ns: surfaced before the threshold", st.ns, beats[len(beats)-1].ns)
+	evs := d.WaitEvents(10*time.Second, "a stall", func(e []event) bool { return len(testsupport.Filter(e, "stall", selfPid)) == 1 })
+	beats := testsupport.Filter(evs, "beat", selfPid)
+	st := testsupport.Filter(evs, "stall", selfPid)[0]
+	if st.NS < beats[len(beats)-1].NS+uint64(threshold) {
+		t.Fatalf("stall at %d ns, last beat at %d ns: surfaced before the threshold", st.NS, beats[len(beats)-1].NS)
 	}
-	if st.nonce != "2" || st.status != "stall" || st.payload != "-" {
+	if st.Nonce != "2" || st.Status != "stall" || st.Payload != "-" {
 		t.Fatalf("stall line %+v", st)
 	}
 	// Still silent: no second stall for this silence run.
 	time.Sleep(3 * threshold)
-	if n := len(filter(d.readEvents(), "stall", selfPid)); n != 1 {
+	if n := len(testsupport.Filter(d.ReadEvents(), "stall", selfPid)); n != 1 {
 		t.Fatalf("%d stall lines during one silence run", n)
 	}
 	// A beat resumes the agent; the next silence is a new run.
 	s.beat(3)
-	evs = d.waitEvents(10*time.Second, "a second stall", func(e []event) bool { return len(filter(e, "stall", selfPid)) == 2 })
-	if b := filter(evs, "beat", selfPid); b[len(b)-1].nonce != "3" {
+	evs = d.WaitEvents(10*time.Second, "a second stall", func(e []event) bool { return len(testsupport.Filter(e, "stall", selfPid)) == 2 })
+	if b := testsupport.Filter(evs, "beat", selfPid); b[len(b)-1].Nonce != "3" {
 		t.Fatalf("resume beat missing: %+v", b)
 	}
 }
@@ -139,13 +140,13 @@ func TestDuplicateAndStaleNoncesDropped(t *testing.T) {
 	for _, n := range []uint64{5, 5, 3, 6} {
 		s.beat(n)
 	}
-	evs := d.waitEvents(10*time.Second, "beat 6", func(e []event) bool {
-		b := filter(e, "beat", selfPid)
-		return len(b) > 0 && b[len(b)-1].nonce == "6"
+	evs := d.WaitEvents(10*time.Second, "beat 6", func(e []event) bool {
+		b := testsupport.Filter(e, "beat", selfPid)
+		return len(b) > 0 && b[len(b)-1].Nonce == "6"
 	})
 	var got []string
-	for _, e := range filter(evs, "beat", selfPid) {
-		got = append(got, e.nonce)
+	for _, e := range testsupport.Filter(evs, "beat", selfPid) {
+		got = append(got, e.Nonce)
 	}
 	if strings.Join(got, ",") != "5,6" {
 		t.Fatalf("accepted nonces %v, want 5,6", got)
@@ -153,30 +154,37 @@ func TestDuplicateAndStaleNoncesDropped(t *testing.T) {
 }
 
 func TestEvictionAtCapacity(t *testing.T) {
+	const threshold = 50 * time.Millisecond
 	d := start(t, "--threshold-ms", "50", "--tracker-capacity", "1")
 	s := d.dial()
 	s.beat(1)
-	d.waitEvents(10*time.Second, "stall of the first agent", func(e []event) bool { return len(filter(e, "stall", selfPid)) == 1 })
-	time.Sleep(600 * time.Millisecond) // silent for more than 10 × threshold
-	_, pid := d.agent(context.Background(), "self", "1", 0, nil)
-	evs := d.waitEvents(10*time.Second, "eviction", func(e []event) bool { return len(filter(e, "eviction", "")) == 1 })
-	ev := filter(evs, "eviction", "")[0]
-	if ev.pid != selfPid || ev.nonce != "-" || ev.payload != "-" {
+	evs := d.WaitEvents(10*time.Second, "stall of the first agent", func(e []event) bool { return len(testsupport.Filter(e, "stall", selfPid)) == 1 })
+	first := testsupport.Filter(evs, "beat", selfPid)[0]
+	// The new agent beats until its frames are admitted: the full table
+	// refuses them until the first agent has been silent for more than
+	// 10 × threshold and may be evicted.
+	_, pid := d.agent(context.Background(), "self", "every:20ms", 0, nil)
+	evs = d.WaitEvents(10*time.Second, "eviction", func(e []event) bool { return len(testsupport.Filter(e, "eviction", "")) == 1 })
+	ev := testsupport.Filter(evs, "eviction", "")[0]
+	if ev.Pid != selfPid || ev.Nonce != "-" || ev.Payload != "-" {
 		t.Fatalf("eviction line %+v", ev)
 	}
-	d.waitEvents(10*time.Second, "new agent's beat", func(e []event) bool { return len(filter(e, "beat", strconv.Itoa(pid))) == 1 })
+	if ev.NS <= first.NS+uint64(10*threshold) {
+		t.Fatalf("evicted at %d ns, last beat at %d ns: silent for less than 10 × threshold", ev.NS, first.NS)
+	}
+	d.WaitEvents(10*time.Second, "new agent's beat", func(e []event) bool { return len(testsupport.Filter(e, "beat", strconv.Itoa(pid))) >= 1 })
 }
 
 func TestSecondObserverOnLiveSocketExits1(t *testing.T) {
 	d := start(t, "--threshold-ms", "1000")
-	cmd := exec.Command(binPath, "--socket", d.socket, "--threshold-ms", "1000")
+	cmd := exec.Command(binPath, "--socket", d.Socket, "--threshold-ms", "1000")
 	out, err := cmd.CombinedOutput()
 	if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), "another observer is running") {
 		t.Fatalf("exit %d (%v): %s", cmd.ProcessState.ExitCode(), err, out)
 	}
 	// The first observer still owns its socket.
 	d.dial().beat(1)
-	d.waitEvents(10*time.Second, "beat", func(e []event) bool { return len(filter(e, "beat", selfPid)) == 1 })
+	d.WaitEvents(10*time.Second, "beat", func(e []event) bool { return len(testsupport.Filter(e, "beat", selfPid)) == 1 })
 }
 
 func TestConfigurationErrorsExit2(t *testing.T) {
@@ -227,11 +235,11 @@ func TestSIGTERMExits0AndRemovesSocket(t *testing.T) {
 		t.Run(sig.String(), func(t *testing.T) {
 			d := start(t, "--threshold-ms", "1000")
 			d.dial().beat(1)
-			d.waitEvents(10*time.Second, "beat", func(e []event) bool { return len(e) == 1 })
-			if code := d.stop(sig); code != 0 {
-				t.Fatalf("exit %d: %s", code, d.stderr.String())
+			d.WaitEvents(10*time.Second, "beat", func(e []event) bool { return len(e) == 1 })
+			if code := d.Stop(sig); code != 0 {
+				t.Fatalf("exit %d: %s", code, d.Stderr.String())
 			}
-			if _, err := os.Stat(d.socket); !os.IsNotExist(err) {
+			if _, err := os.Stat(d.Socket); !os.IsNotExist(err) {
 				t.Fatalf("socket still there: %v", err)
 			}
 		})
@@ -241,11 +249,11 @@ func TestSIGTERMExits0AndRemovesSocket(t *testing.T) {
 func TestShutdownAfterSecs(t *testing.T) {
 	d := start(t, "--threshold-ms", "1000", "--shutdown-after-secs", "1")
 	select {
-	case <-d.done:
+	case <-d.Done:
 	case <-time.After(20 * time.Second):
 		t.Fatal("did not exit after --shutdown-after-secs")
 	}
-	if code := d.cmd.ProcessState.ExitCode(); code != 0 {
+	if code := d.Cmd.ProcessState.ExitCode(); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 }
@@ -287,7 +295,7 @@ func TestSystemdNotify(t *testing.T) {
 	}
 	expect("READY=1")
 	expect("WATCHDOG=1")
-	if code := d.stop(syscall.SIGTERM); code != 0 {
+	if code := d.Stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 	expect("STOPPING=1")
@@ -311,8 +319,8 @@ func TestHeartbeatFileAdvances(t *testing.T) {
 		return a, n
 	}
 	var t1, n1 uint64
-	waitFor(t, 10*time.Second, "first ticks", func() bool { t1, n1 = read(); return t1 > 0 })
-	waitFor(t, 10*time.Second, "ticks to advance", func() bool { t2, n2 := read(); return t2 > t1 && n2 > n1 })
+	testsupport.Eventually(t, 10*time.Second, "first ticks", func() bool { t1, n1 = read(); return t1 > 0 })
+	testsupport.Eventually(t, 10*time.Second, "ticks to advance", func() bool { t2, n2 := read(); return t2 > t1 && n2 > n1 })
 	if fi, err := os.Stat(hb); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("heartbeat file mode %v %v", fi.Mode(), err)
 	}
@@ -327,12 +335,12 @@ func TestForeignUIDRefusedUnlessAllowed(t *testing.T) {
 	_, pid := d.agent(context.Background(), "self", "1", 0, nobody)
 	d.waitMetric("varta_frame_uid_refused_total", 1)
 	d.dial().beat(1) // a control beat from our own uid, sent after the foreign one
-	evs := d.waitEvents(10*time.Second, "control beat", func(e []event) bool { return len(filter(e, "beat", selfPid)) == 1 })
-	if len(filter(evs, "beat", strconv.Itoa(pid))) != 0 {
+	evs := d.WaitEvents(10*time.Second, "control beat", func(e []event) bool { return len(testsupport.Filter(e, "beat", selfPid)) == 1 })
+	if len(testsupport.Filter(evs, "beat", strconv.Itoa(pid))) != 0 {
 		t.Fatal("beat from uid 65534 accepted without --allow-uid")
 	}
 
 	d2 := start(t, "--threshold-ms", "60000", "--socket-mode", "0666", "--allow-uid", "65534")
 	_, pid2 := d2.agent(context.Background(), "self", "1", 0, nobody)
-	d2.waitEvents(10*time.Second, "allowed foreign beat", func(e []event) bool { return len(filter(e, "beat", strconv.Itoa(pid2))) == 1 })
+	d2.WaitEvents(10*time.Second, "allowed foreign beat", func(e []event) bool { return len(testsupport.Filter(e, "beat", strconv.Itoa(pid2))) == 1 })
 }

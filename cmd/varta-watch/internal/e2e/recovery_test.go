@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 	"github.com/varta-go/varta/pkg/audit"
 )
 
@@ -90,7 +91,7 @@ func readAudit(t *testing.T, path string) []audit.Record {
 func waitAudit(t *testing.T, path string, what string, match func([]audit.Record) bool) []audit.Record {
 	t.Helper()
 	var recs []audit.Record
-	waitFor(t, 20*time.Second, what, func() bool {
+	testsupport.Eventually(t, 20*time.Second, what, func() bool {
 		recs = readAudit(t, path)
 		return match(recs)
 	})
@@ -179,7 +180,7 @@ func TestRecoveryRunsOnceWithPidAndCleanEnvironment(t *testing.T) {
 	if b := ofKind(recs, audit.KindBoot); len(b) != 1 || b[0].Boot.Reason != audit.BootFresh {
 		t.Fatalf("boot records %+v", b)
 	}
-	if code := d.stop(syscall.SIGTERM); code != 0 {
+	if code := d.Stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 	verifyAudit(t, r.audit)
@@ -189,7 +190,7 @@ func TestRecoveryBareProgramNameUsesChildPath(t *testing.T) {
 	r := newRecoveryEnv(t)
 	bin := filepath.Join(r.dir, "childbin")
 	os.Mkdir(bin, 0o755)
-	if err := copyFile(agentPath, filepath.Join(bin, "varta-e2e-recover")); err != nil {
+	if err := testsupport.CopyExecutable(agentPath, filepath.Join(bin, "varta-e2e-recover")); err != nil {
 		t.Fatal(err)
 	}
 	d := startIn(t, r.dir, nil, "--threshold-ms", "200",
@@ -264,8 +265,14 @@ func TestRecoveryOutstandingCapacityRefusal(t *testing.T) {
 	d.usePromAddr(token, tf)
 	d.agent(context.Background(), "self", "1", 30*time.Second, nil)
 	waitAudit(t, r.audit, "first spawn", func(rs []audit.Record) bool { return len(ofKind(rs, audit.KindSpawn)) == 1 })
-	time.Sleep(700 * time.Millisecond)
-	d.agent(context.Background(), "self", "1", 30*time.Second, nil)
+	// The second agent beats until its frames are admitted (once the first
+	// agent, silent for more than 10 × threshold, may be evicted), then
+	// stops beating without exiting, so that it stalls.
+	second, pid := d.agent(context.Background(), "self", "every:20ms", 0, nil)
+	d.WaitEvents(10*time.Second, "the second agent's first beat", func(e []event) bool {
+		return len(testsupport.Filter(e, "beat", strconv.Itoa(pid))) >= 1
+	})
+	second.Process.Signal(syscall.SIGSTOP)
 	recs := waitAudit(t, r.audit, "outstanding_capacity refusal", func(rs []audit.Record) bool { return refusals(rs, "outstanding_capacity") == 1 })
 	if len(ofKind(recs, audit.KindSpawn)) != 1 {
 		t.Fatal("a second child was spawned over capacity")
@@ -286,9 +293,9 @@ func TestRecoveryShutdownKillsChildAndAudits(t *testing.T) {
 	recs := waitAudit(t, r.audit, "spawn", func(rs []audit.Record) bool { return len(ofKind(rs, audit.KindSpawn)) == 1 })
 	child := int(ofKind(recs, audit.KindSpawn)[0].Spawn.ChildPid)
 	// While the child runs, the daemon has no zombie children.
-	assertNoZombies(t, d.cmd.Process.Pid)
+	assertNoZombies(t, d.Cmd.Process.Pid)
 	began := time.Now()
-	if code := d.stop(syscall.SIGTERM); code != 0 {
+	if code := d.Stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 	if took := time.Since(began); took > 10*time.Second {
@@ -311,8 +318,8 @@ func TestCrossNamespaceAgentNeverRecovered(t *testing.T) {
 	d := startIn(t, r.dir, nil, "--threshold-ms", "200",
 		"--recovery-exec", r.exec(0, 0, "{pid}"), "--recovery-audit-file", r.audit)
 	_, pid := d.agent(context.Background(), "outer", "1", 30*time.Second, &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID})
-	evs := d.waitEvents(10*time.Second, "namespace_conflict", func(e []event) bool { return len(filter(e, "mismatch", strconv.Itoa(pid))) == 1 })
-	if m := filter(evs, "mismatch", strconv.Itoa(pid))[0]; m.payload != "namespace_conflict" {
+	evs := d.WaitEvents(10*time.Second, "namespace_conflict", func(e []event) bool { return len(testsupport.Filter(e, "mismatch", strconv.Itoa(pid))) == 1 })
+	if m := testsupport.Filter(evs, "mismatch", strconv.Itoa(pid))[0]; m.Payload != "namespace_conflict" {
 		t.Fatalf("mismatch %+v", m)
 	}
 	time.Sleep(600 * time.Millisecond)
@@ -324,19 +331,19 @@ func TestCrossNamespaceAgentNeverRecovered(t *testing.T) {
 	d2 := start(t, "--threshold-ms", "200", "--strict-namespace-check")
 	d2.agent(context.Background(), "outer", "1", 30*time.Second, &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID})
 	select {
-	case <-d2.done:
+	case <-d2.Done:
 	case <-time.After(15 * time.Second):
 		t.Fatal("strict namespace check did not stop the daemon")
 	}
-	if code := d2.cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(d2.stderr.String(), "namespace") {
-		t.Fatalf("exit %d: %s", code, d2.stderr.String())
+	if code := d2.Cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(d2.Stderr.String(), "namespace") {
+		t.Fatalf("exit %d: %s", code, d2.Stderr.String())
 	}
 }
 
 // assertGone fails if pid still exists (as a process or a zombie).
 func assertGone(t *testing.T, pid int) {
 	t.Helper()
-	waitFor(t, 5*time.Second, fmt.Sprintf("pid %d to disappear", pid), func() bool {
+	testsupport.Eventually(t, 5*time.Second, fmt.Sprintf("pid %d to disappear", pid), func() bool {
 		_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
 		return errors.Is(err, os.ErrNotExist)
 	})

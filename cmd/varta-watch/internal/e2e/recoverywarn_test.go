@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 )
 
 // TestRecoveryProgramWarnedAtStart: an absolute recovery program that does
@@ -34,16 +36,16 @@ func TestRecoveryProgramWarnedAtStart(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			d := start(t, "--threshold-ms", "1000", "--recovery-exec", tt.program+" {pid}")
 			if tt.warn {
-				waitFor(t, 10*time.Second, "the warning", func() bool { return strings.Contains(d.stderr.String(), warning) })
-				if !strings.Contains(d.stderr.String(), tt.program) {
-					t.Fatalf("warning does not name %s:\n%s", tt.program, d.stderr.String())
+				testsupport.Eventually(t, 10*time.Second, "the warning", func() bool { return strings.Contains(d.Stderr.String(), warning) })
+				if !strings.Contains(d.Stderr.String(), tt.program) {
+					t.Fatalf("warning does not name %s:\n%s", tt.program, d.Stderr.String())
 				}
 			}
-			if code := d.stop(syscall.SIGTERM); code != 0 {
+			if code := d.Stop(syscall.SIGTERM); code != 0 {
 				t.Fatalf("exit %d", code)
 			}
-			if got := strings.Contains(d.stderr.String(), warning); got != tt.warn {
-				t.Fatalf("warned = %v, want %v:\n%s", got, tt.warn, d.stderr.String())
+			if got := strings.Contains(d.Stderr.String(), warning); got != tt.warn {
+				t.Fatalf("warned = %v, want %v:\n%s", got, tt.warn, d.Stderr.String())
 			}
 		})
 	}

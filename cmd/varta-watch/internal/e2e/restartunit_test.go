@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 	"github.com/varta-go/varta/pkg/audit"
 )
 
@@ -140,7 +141,7 @@ func TestRestartUnitAsRecoveryProgram(t *testing.T) {
 	defer cancel()
 	_, pid := d.agent(ctx, "self", "1", 30*time.Second, nil)
 	f.setCgroup(t, pid, "0::/system.slice/toy.service\n")
-	waitFor(t, 10*time.Second, "systemctl restart", func() bool { return f.readCalls(t) != "" })
+	testsupport.Eventually(t, 10*time.Second, "systemctl restart", func() bool { return f.readCalls(t) != "" })
 	if got := strings.TrimSpace(f.readCalls(t)); got != "restart --no-block -- toy.service" {
 		t.Fatalf("systemctl called with %q", got)
 	}

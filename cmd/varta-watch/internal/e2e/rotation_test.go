@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 	"github.com/varta-go/varta/pkg/audit"
 )
 
@@ -25,11 +26,11 @@ func TestAuditLogRotatesAndVerifies(t *testing.T) {
 		sched = append(sched, itoa(i), "+120ms")
 	}
 	d.agent(context.Background(), "self", strings.Join(sched, ","), 30*time.Second, nil)
-	waitFor(t, 30*time.Second, "a second rotated generation", func() bool {
+	testsupport.Eventually(t, 30*time.Second, "a second rotated generation", func() bool {
 		_, err := os.Stat(r.audit + ".2")
 		return err == nil
 	})
-	if code := d.stop(syscall.SIGTERM); code != 0 {
+	if code := d.Stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 	out, err := exec.Command(auditPath, "verify", "--format", "json", r.audit).CombinedOutput()
@@ -68,18 +69,18 @@ func TestEventsFileRotates(t *testing.T) {
 	}
 	// Wait for the last beat to be written: datagrams still queued in the
 	// socket when the daemon stops are not read.
-	waitFor(t, 15*time.Second, "the last beat in the current file", func() bool {
-		b, _ := os.ReadFile(d.events)
+	testsupport.Eventually(t, 15*time.Second, "the last beat in the current file", func() bool {
+		b, _ := os.ReadFile(d.EventsFile)
 		return strings.Contains(string(b), "\t800\tok\t")
 	})
-	if _, err := os.Stat(d.events + ".5"); err != nil {
+	if _, err := os.Stat(d.EventsFile + ".5"); err != nil {
 		t.Fatalf("five rotated generations expected: %v", err)
 	}
-	if code := d.stop(syscall.SIGTERM); code != 0 {
+	if code := d.Stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 	var all []string
-	for _, p := range []string{d.events + ".5", d.events + ".4", d.events + ".3", d.events + ".2", d.events + ".1", d.events} {
+	for _, p := range []string{d.EventsFile + ".5", d.EventsFile + ".4", d.EventsFile + ".3", d.EventsFile + ".2", d.EventsFile + ".1", d.EventsFile} {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			continue
@@ -106,7 +107,7 @@ func TestEventsFileRotates(t *testing.T) {
 	if prev != 800 {
 		t.Fatalf("last nonce %d", prev)
 	}
-	if _, err := os.Stat(d.events + ".6"); err == nil {
+	if _, err := os.Stat(d.EventsFile + ".6"); err == nil {
 		t.Fatal("more than 5 generations kept")
 	}
 }
@@ -123,7 +124,7 @@ func TestVartaAuditRotateRefusesLiveDaemon(t *testing.T) {
 	if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(strings.ToLower(string(out)), "lock") {
 		t.Fatalf("rotate on a live daemon's log: exit %d (%v): %s", cmd.ProcessState.ExitCode(), err, out)
 	}
-	if code := d.stop(syscall.SIGTERM); code != 0 {
+	if code := d.Stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 	if out, err := exec.Command(auditPath, "rotate", r.audit).CombinedOutput(); err != nil {

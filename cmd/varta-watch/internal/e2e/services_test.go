@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 	"github.com/varta-go/varta/pkg/audit"
 	"github.com/varta-go/varta/pkg/vlp"
 )
@@ -225,11 +226,11 @@ func TestServiceRestartBudget(t *testing.T) {
 	})
 
 	// The service's first process, started the way its recovery starts it.
-	if out, err := exec.Command(agentPath, restartArg, restarts, d.socket, cg, unitName, "0").CombinedOutput(); err != nil {
+	if out, err := exec.Command(agentPath, restartArg, restarts, d.Socket, cg, unitName, "0").CombinedOutput(); err != nil {
 		t.Fatalf("start the service: %v: %s", err, out)
 	}
 	// A process that calls itself -rf, matched by the evil rule.
-	evil := exec.Command(agentPath, hangArg, d.socket, "-rf")
+	evil := exec.Command(agentPath, hangArg, d.Socket, "-rf")
 	if err := evil.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +238,7 @@ func TestServiceRestartBudget(t *testing.T) {
 
 	spawns := func(recs []audit.Record) []audit.Record { return ofKind(recs, audit.KindSpawn) }
 	waitAudit(t, auditFile, "three recoveries of web", func(r []audit.Record) bool { return len(spawns(r)) >= 3 })
-	waitFor(t, 3*time.Second, "varta_service_gave_up{service=\"web\"} = 1", func() bool {
+	testsupport.Eventually(t, 3*time.Second, "varta_service_gave_up{service=\"web\"} = 1", func() bool {
 		return d.metric(`varta_service_gave_up{service="web"}`) == 1
 	})
 	// While web has given up, its hung agent is listed as gave_up by the
@@ -252,7 +253,7 @@ func TestServiceRestartBudget(t *testing.T) {
 				return
 			default:
 			}
-			out, err := exec.Command(binPath, "agents", "--socket", d.socket, "--service", "web", "--state", "gave_up", "--format", "json").Output()
+			out, err := exec.Command(binPath, "agents", "--socket", d.Socket, "--service", "web", "--state", "gave_up", "--format", "json").Output()
 			if err == nil && strings.Contains(string(out), `"state": "gave_up"`) {
 				seen = true
 				return
@@ -265,7 +266,7 @@ func TestServiceRestartBudget(t *testing.T) {
 	if !<-sawGaveUp {
 		t.Errorf("varta-watch agents never listed web's hung agent as gave_up while the service had given up")
 	}
-	waitFor(t, 3*time.Second, "varta_service_gave_up{service=\"web\"} = 0", func() bool {
+	testsupport.Eventually(t, 3*time.Second, "varta_service_gave_up{service=\"web\"} = 0", func() bool {
 		return d.metric(`varta_service_gave_up{service="web"}`) == 0
 	})
 
@@ -286,7 +287,7 @@ func TestServiceRestartBudget(t *testing.T) {
 	// Every recovery restarted the service with a new pid: the agent pid of
 	// each spawn is the process the previous recovery started.
 	var rs []restartLine
-	waitFor(t, 5*time.Second, "the fourth recovery's restart", func() bool {
+	testsupport.Eventually(t, 5*time.Second, "the fourth recovery's restart", func() bool {
 		rs = readRestarts(t, restarts)
 		return len(rs) >= 5
 	})
@@ -345,7 +346,7 @@ func TestServiceRestartBudget(t *testing.T) {
 	// Loud: the events file has a gave_up line naming the service and its
 	// unit, the log says so, and the metrics count per service.
 	var gaveUpLines, webStalls int
-	for _, e := range jsonEvents(t, d.events) {
+	for _, e := range jsonEvents(t, d.EventsFile) {
 		switch {
 		case e["kind"] == "gave_up" && e["service"] == "web" && e["unit"] == unitName && e["text"] == "web":
 			gaveUpLines++
@@ -359,7 +360,7 @@ func TestServiceRestartBudget(t *testing.T) {
 	if gaveUpLines != 1 || webStalls < 4 {
 		t.Errorf("%d gave_up lines and %d web stall lines, want 1 and at least 4", gaveUpLines, webStalls)
 	}
-	if !strings.Contains(d.stderr.String(), "service gave up") {
+	if !strings.Contains(d.Stderr.String(), "service gave up") {
 		t.Error("no error log line for the give-up")
 	}
 	m := d.scrape()
@@ -445,19 +446,19 @@ func TestPolicyFileErrors(t *testing.T) {
 	d := startIn(t, dir, nil, append(args, "--threshold-ms", "1000", "--policy-file", pol)...)
 	d.usePromAddr(token, tf)
 	write("rules:\n  - {name: web, match: {unit: nginx.service}, threshold: soon}\n")
-	d.cmd.Process.Signal(syscall.SIGHUP)
-	waitFor(t, 10*time.Second, "a failed reload", func() bool {
+	d.Cmd.Process.Signal(syscall.SIGHUP)
+	testsupport.Eventually(t, 10*time.Second, "a failed reload", func() bool {
 		return d.metric(`varta_policy_reloads_total{result="failed"}`) == 1
 	})
-	if !strings.Contains(d.stderr.String(), "rules[0].threshold") {
-		t.Errorf("the reload error is not logged with its key:\n%s", d.stderr.String())
+	if !strings.Contains(d.Stderr.String(), "rules[0].threshold") {
+		t.Errorf("the reload error is not logged with its key:\n%s", d.Stderr.String())
 	}
 	write("rules:\n  - {name: web, match: {unit: nginx.service}, threshold: 3s}\n")
-	d.cmd.Process.Signal(syscall.SIGHUP)
-	waitFor(t, 10*time.Second, "a good reload", func() bool {
+	d.Cmd.Process.Signal(syscall.SIGHUP)
+	testsupport.Eventually(t, 10*time.Second, "a good reload", func() bool {
 		return d.metric(`varta_policy_reloads_total{result="ok"}`) == 1
 	})
-	if code := d.stop(syscall.SIGTERM); code != 0 {
+	if code := d.Stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit %d after the reloads", code)
 	}
 }

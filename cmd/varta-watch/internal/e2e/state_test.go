@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 	"github.com/varta-go/varta/pkg/vlp"
 	"github.com/varta-go/varta/pkg/vlp/secure"
 )
@@ -37,7 +38,7 @@ func beatAgent(t *testing.T, socket string, interval time.Duration) *exec.Cmd {
 func restartDaemon(t *testing.T, d *daemon, args ...string) *daemon {
 	t.Helper()
 	pargs := []string{"--prom-addr", "127.0.0.1:0", "--prom-token-file", d.tokenPath}
-	nd := startIn(t, d.dir, nil, append(pargs, args...)...)
+	nd := startIn(t, d.Dir, nil, append(pargs, args...)...)
 	nd.usePromAddr(d.token, d.tokenPath)
 	return nd
 }
@@ -47,7 +48,7 @@ func restartDaemon(t *testing.T, d *daemon, args ...string) *daemon {
 func (d *daemon) waitSaves(n float64) {
 	d.t.Helper()
 	base := d.metric("varta_state_saves_total")
-	waitFor(d.t, 10*time.Second, "state saves", func() bool { return d.metric("varta_state_saves_total") >= base+n })
+	testsupport.Eventually(d.t, 10*time.Second, "state saves", func() bool { return d.metric("varta_state_saves_total") >= base+n })
 }
 
 // TestRestartKeepsStalledAgent: an agent stopped before a daemon restart
@@ -71,24 +72,24 @@ func TestRestartKeepsStalledAgent(t *testing.T) {
 			d := startIn(t, dir, nil, append(args, common...)...)
 			d.usePromAddr(token, tf)
 
-			hung := beatAgent(t, d.socket, 100*time.Millisecond)
-			alive := beatAgent(t, d.socket, 100*time.Millisecond)
+			hung := beatAgent(t, d.Socket, 100*time.Millisecond)
+			alive := beatAgent(t, d.Socket, 100*time.Millisecond)
 			hp, ap := strconv.Itoa(hung.Process.Pid), strconv.Itoa(alive.Process.Pid)
-			d.waitEvents(10*time.Second, "beats of both agents", func(e []event) bool {
-				return len(filter(e, "beat", hp)) > 0 && len(filter(e, "beat", ap)) > 0
+			d.WaitEvents(10*time.Second, "beats of both agents", func(e []event) bool {
+				return len(testsupport.Filter(e, "beat", hp)) > 0 && len(testsupport.Filter(e, "beat", ap)) > 0
 			})
 			hung.Process.Signal(syscall.SIGSTOP)
-			d.waitEvents(10*time.Second, "the stopped agent's stall", func(e []event) bool { return len(filter(e, "stall", hp)) == 1 })
+			d.WaitEvents(10*time.Second, "the stopped agent's stall", func(e []event) bool { return len(testsupport.Filter(e, "stall", hp)) == 1 })
 			d.waitMetric(`varta_agents{state="stalled"}`, 1)
 			d.waitSaves(2) // the periodic save has seen the stall
-			code := d.stop(tc.sig)
+			code := d.Stop(tc.sig)
 			if tc.sig == syscall.SIGTERM && code != 0 {
 				t.Fatalf("exit %d", code)
 			}
 			if tc.sig == syscall.SIGKILL {
-				os.Remove(d.socket) // a killed daemon leaves it behind
+				os.Remove(d.Socket) // a killed daemon leaves it behind
 			}
-			linesBefore := len(d.readEvents())
+			linesBefore := len(d.ReadEvents())
 
 			// The new daemon may recover: SIGCONT the agent.
 			kill, _ := exec.LookPath("kill")
@@ -104,20 +105,20 @@ func TestRestartKeepsStalledAgent(t *testing.T) {
 				}
 				return e[linesBefore:]
 			}
-			nd.waitEvents(5*time.Second, "the stall reported again", func(e []event) bool {
-				return len(filter(after(e), "stall", hp)) == 1
+			nd.WaitEvents(5*time.Second, "the stall reported again", func(e []event) bool {
+				return len(testsupport.Filter(after(e), "stall", hp)) == 1
 			})
 			// Recovery runs after one threshold of grace and resumes the
 			// agent, which beats again.
 			nd.waitMetric(`varta_recovery_outcomes_total{outcome="spawned"}`, 1)
-			evs := nd.waitEvents(10*time.Second, "the recovered agent's beats", func(e []event) bool {
-				return len(filter(after(e), "beat", hp)) > 0
+			evs := nd.WaitEvents(10*time.Second, "the recovered agent's beats", func(e []event) bool {
+				return len(testsupport.Filter(after(e), "beat", hp)) > 0
 			})
 			nd.waitMetric(`varta_agents{state="stalled"}`, 0)
-			if s := filter(after(evs), "stall", ap); len(s) != 0 {
+			if s := testsupport.Filter(after(evs), "stall", ap); len(s) != 0 {
 				t.Fatalf("the agent that kept beating was reported stalled after the restart: %+v", s)
 			}
-			if s := filter(after(evs), "stall", hp); len(s) != 1 {
+			if s := testsupport.Filter(after(evs), "stall", hp); len(s) != 1 {
 				t.Fatalf("%d stall lines for the stopped agent after the restart, want 1", len(s))
 			}
 			if n := nd.metric("varta_state_load_failures_total"); n != 0 {
@@ -134,12 +135,12 @@ func TestRestartWithoutStateForgets(t *testing.T) {
 	args, token, tf := promArgs(t, dir)
 	d := startIn(t, dir, nil, append(args, "--threshold-ms", "300")...)
 	d.usePromAddr(token, tf)
-	hung := beatAgent(t, d.socket, 100*time.Millisecond)
+	hung := beatAgent(t, d.Socket, 100*time.Millisecond)
 	hp := strconv.Itoa(hung.Process.Pid)
-	d.waitEvents(10*time.Second, "a beat", func(e []event) bool { return len(filter(e, "beat", hp)) > 0 })
+	d.WaitEvents(10*time.Second, "a beat", func(e []event) bool { return len(testsupport.Filter(e, "beat", hp)) > 0 })
 	hung.Process.Signal(syscall.SIGSTOP)
 	d.waitMetric(`varta_agents{state="stalled"}`, 1)
-	d.stop(syscall.SIGTERM)
+	d.Stop(syscall.SIGTERM)
 	nd := restartDaemon(t, d, "--threshold-ms", "300")
 	time.Sleep(600 * time.Millisecond)
 	if n := nd.metric(`varta_agents{state="stalled"}`); n != 0 {
@@ -190,13 +191,13 @@ func TestRestartRefusesReplayedSecureFrames(t *testing.T) {
 				captured = append(captured, buf)
 				udpSend(t, addr, buf)
 			}
-			d.waitEvents(10*time.Second, "5 beats", func(e []event) bool { return len(filter(e, "beat", "4242")) == 5 })
+			d.WaitEvents(10*time.Second, "5 beats", func(e []event) bool { return len(testsupport.Filter(e, "beat", "4242")) == 5 })
 			if tc.state {
 				d.waitSaves(2)
 			}
-			d.stop(tc.sig)
-			os.Remove(d.socket)
-			before := len(filter(d.readEvents(), "beat", "4242"))
+			d.Stop(tc.sig)
+			os.Remove(d.Socket)
+			before := len(testsupport.Filter(d.ReadEvents(), "beat", "4242"))
 
 			port := addr[strings.LastIndexByte(addr, ':')+1:]
 			nd := restartDaemon(t, d, append(common, "--udp-port", port)...)
@@ -208,11 +209,11 @@ func TestRestartRefusesReplayedSecureFrames(t *testing.T) {
 			for _, b := range captured {
 				c.Write(b)
 			}
-			waitFor(t, 10*time.Second, "the replayed frames to be decided", func() bool {
-				accepted := len(filter(nd.readEvents(), "beat", "4242")) - before
+			testsupport.Eventually(t, 10*time.Second, "the replayed frames to be decided", func() bool {
+				accepted := len(testsupport.Filter(nd.ReadEvents(), "beat", "4242")) - before
 				return nd.metric("varta_secure_replay_refused_total")+float64(accepted) >= 5
 			})
-			got := len(filter(nd.readEvents(), "beat", "4242")) - before
+			got := len(testsupport.Filter(nd.ReadEvents(), "beat", "4242")) - before
 			if got != tc.wantBeats {
 				t.Fatalf("%d replayed frames accepted as beats, want %d", got, tc.wantBeats)
 			}
@@ -227,8 +228,8 @@ func TestRestartRefusesReplayedSecureFrames(t *testing.T) {
 				buf := make([]byte, s.Size())
 				s.Seal(buf, &plain)
 				c.Write(buf)
-				nd.waitEvents(10*time.Second, "the next genuine frame", func(e []event) bool {
-					return len(filter(e, "beat", "4242"))-before == 1
+				nd.WaitEvents(10*time.Second, "the next genuine frame", func(e []event) bool {
+					return len(testsupport.Filter(e, "beat", "4242"))-before == 1
 				})
 			}
 		})
@@ -270,7 +271,7 @@ func TestHostileStateFiles(t *testing.T) {
 			if n := d.metric("varta_state_load_failures_total"); n != 1 {
 				t.Fatalf("load failures %v, want 1", n)
 			}
-			log := d.stderr.String()
+			log := d.Stderr.String()
 			if !strings.Contains(log, file) || !strings.Contains(log, tc.want) {
 				t.Fatalf("log does not name %s and %q:\n%s", file, tc.want, log)
 			}
@@ -278,7 +279,7 @@ func TestHostileStateFiles(t *testing.T) {
 			if st, err := os.Lstat(file); err != nil || !st.Mode().IsRegular() || st.Mode().Perm() != 0o600 {
 				t.Fatalf("state file after the save: %v %v", st.Mode(), err)
 			}
-			if code := d.stop(syscall.SIGTERM); code != 0 {
+			if code := d.Stop(syscall.SIGTERM); code != 0 {
 				t.Fatalf("exit %d", code)
 			}
 		})

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 )
 
 // TestDaemonLogTellsTheStory: the daemon's log has one line for the stall,
@@ -31,20 +33,20 @@ func TestDaemonLogTellsTheStory(t *testing.T) {
 			defer cancel()
 			_, pid := d.agent(ctx, "self", "1", 30*time.Second, nil)
 			spid := strconv.Itoa(pid)
-			waitFor(t, 10*time.Second, "recovery completed line", func() bool {
-				return strings.Contains(d.stderr.String(), "recovery completed")
+			testsupport.Eventually(t, 10*time.Second, "recovery completed line", func() bool {
+				return strings.Contains(d.Stderr.String(), "recovery completed")
 			})
-			if code := d.stop(syscall.SIGTERM); code != 0 {
+			if code := d.Stop(syscall.SIGTERM); code != 0 {
 				t.Fatalf("exit %d", code)
 			}
 			// Every line of the daemon's stderr is its own (the child's
 			// output only inside "recovery child output" lines).
-			for _, l := range strings.Split(strings.TrimSpace(d.stderr.String()), "\n") {
+			for _, l := range strings.Split(strings.TrimSpace(d.Stderr.String()), "\n") {
 				if !strings.HasPrefix(l, "varta-watch: ") && !strings.HasPrefix(l, "{") {
 					t.Errorf("unprefixed line on the daemon's stderr: %q", l)
 				}
 			}
-			lines := logLines(t, format, d.stderr.String())
+			lines := logLines(t, format, d.Stderr.String())
 			want := []struct{ msg, attr, val string }{
 				{"agent stalled", "pid", spid},
 				{"recovery spawned", "pid", spid},
@@ -61,7 +63,7 @@ func TestDaemonLogTellsTheStory(t *testing.T) {
 					}
 				}
 				if !found {
-					t.Errorf("no %q line with %s=%s in:\n%s", w.msg, w.attr, w.val, d.stderr.String())
+					t.Errorf("no %q line with %s=%s in:\n%s", w.msg, w.attr, w.val, d.Stderr.String())
 				}
 			}
 		})

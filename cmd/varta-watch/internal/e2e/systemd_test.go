@@ -61,8 +61,8 @@ func TestWatchdogPingsWithinHalfTimeout(t *testing.T) {
 					t.Fatalf("only %d pings", pings)
 				}
 			}
-			if code := d.stop(syscall.SIGTERM); code != 0 {
-				t.Fatalf("exit %d: %s", code, d.stderr.String())
+			if code := d.Stop(syscall.SIGTERM); code != 0 {
+				t.Fatalf("exit %d: %s", code, d.Stderr.String())
 			}
 		})
 	}
@@ -73,15 +73,15 @@ func TestWatchdogPingsWithinHalfTimeout(t *testing.T) {
 func TestSelfWatchdogMinimumHealthy(t *testing.T) {
 	d := start(t, "--threshold-ms", "1000", "--self-watchdog-secs", "1")
 	select {
-	case <-d.done:
-		t.Fatalf("daemon ended on its own: %v\n%s", d.exitErr, d.stderr.String())
+	case <-d.Done:
+		t.Fatalf("daemon ended on its own: %v\n%s", d.ExitErr, d.Stderr.String())
 	case <-time.After(5 * time.Second):
 	}
-	if code := d.stop(syscall.SIGTERM); code != 0 {
-		t.Fatalf("exit %d: %s", code, d.stderr.String())
+	if code := d.Stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d: %s", code, d.Stderr.String())
 	}
-	if strings.Contains(d.stderr.String(), "self-watchdog") {
-		t.Fatalf("self-watchdog complained:\n%s", d.stderr.String())
+	if strings.Contains(d.Stderr.String(), "self-watchdog") {
+		t.Fatalf("self-watchdog complained:\n%s", d.Stderr.String())
 	}
 }
 
@@ -114,7 +114,7 @@ wait:
 	if max := int(elapsed/(5*time.Second)) + 2; len(statuses) > max {
 		t.Fatalf("%d STATUS= lines in %v: %q", len(statuses), elapsed, statuses)
 	}
-	if code := d.stop(syscall.SIGTERM); code != 0 {
+	if code := d.Stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 	"github.com/varta-go/varta/pkg/audit"
 	"github.com/varta-go/varta/pkg/vlp"
 	"github.com/varta-go/varta/pkg/vlp/secure"
@@ -34,20 +35,10 @@ func writeKey(t *testing.T, dir, name, content string) string {
 	return p
 }
 
-func freeUDPPort(t testing.TB) string {
-	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return strconv.Itoa(c.LocalAddr().(*net.UDPAddr).Port)
-}
-
 // startUDP starts a daemon with metrics and a UDP listener on a free port.
 func startUDP(t *testing.T, dir string, extra ...string) (*daemon, string) {
 	t.Helper()
-	port := freeUDPPort(t)
+	port := testsupport.FreeUDPPort(t)
 	args, token, tf := promArgs(t, dir)
 	d := startIn(t, dir, nil, append(append([]string{"--udp-port", port}, args...), extra...)...)
 	d.usePromAddr(token, tf)
@@ -82,14 +73,14 @@ func TestSecureVectorsAndReplay(t *testing.T) {
 			}
 			defer c.Close()
 			c.Write(wire)
-			evs := d.waitEvents(10*time.Second, "beat for pid 2", func(e []event) bool { return len(filter(e, "beat", "2")) == 1 })
-			if b := filter(evs, "beat", "2")[0]; b.nonce != "1" || b.status != "ok" {
+			evs := d.WaitEvents(10*time.Second, "beat for pid 2", func(e []event) bool { return len(testsupport.Filter(e, "beat", "2")) == 1 })
+			if b := testsupport.Filter(evs, "beat", "2")[0]; b.Nonce != "1" || b.Status != "ok" {
 				t.Fatalf("beat %+v", b)
 			}
 			c.Write(wire)          // the same datagram again
 			udpSend(t, addr, wire) // and from another source port
 			d.waitMetric("varta_secure_replay_refused_total", 2)
-			if n := len(filter(d.readEvents(), "beat", "2")); n != 1 {
+			if n := len(testsupport.Filter(d.ReadEvents(), "beat", "2")); n != 1 {
 				t.Fatalf("%d beats for pid 2 after replays", n)
 			}
 		})
@@ -125,7 +116,7 @@ func TestSecureRejections(t *testing.T) {
 	}
 	d.waitMetric("varta_frame_decrypt_failures_total", 4)
 	d.waitMetric("varta_truncated_datagrams_total", 4)
-	if evs := d.readEvents(); len(evs) != 0 {
+	if evs := d.ReadEvents(); len(evs) != 0 {
 		t.Fatalf("rejected secure frames produced events: %+v", evs)
 	}
 	if d.metric(`varta_decode_errors_total{kind="bad_crc"}`) != 0 {
@@ -146,7 +137,7 @@ func TestSecureAcceptedKeyRotation(t *testing.T) {
 	f := vlp.Frame{Pid: 4321, Nonce: 1}
 	plain := f.Marshal()
 	udpSend(t, addr, buf[:s.Seal(buf, &plain)])
-	d.waitEvents(10*time.Second, "beat sealed with the accepted key", func(e []event) bool { return len(filter(e, "beat", "4321")) == 1 })
+	d.WaitEvents(10*time.Second, "beat sealed with the accepted key", func(e []event) bool { return len(testsupport.Filter(e, "beat", "4321")) == 1 })
 	if v := d.metric("varta_secure_aead_attempts_total"); v != 2 {
 		t.Fatalf("AEAD attempts %v, want 2 (every key tried)", v)
 	}
@@ -185,7 +176,7 @@ func TestUDPConfigurationErrors(t *testing.T) {
 	for _, tc := range []struct{ file, want string }{
 		{loose, "group/other"}, {two, "2 keys"}, {short, "60 characters"},
 	} {
-		cmd := exec.Command(binPath, "--socket", sock, "--threshold-ms", "100", "--udp-port", freeUDPPort(t), "--key-file", tc.file)
+		cmd := exec.Command(binPath, "--socket", sock, "--threshold-ms", "100", "--udp-port", testsupport.FreeUDPPort(t), "--key-file", tc.file)
 		out, _ := cmd.CombinedOutput()
 		if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), tc.want) || !strings.Contains(string(out), tc.file) {
 			t.Errorf("key file %s: exit %d: %s", tc.file, cmd.ProcessState.ExitCode(), out)
@@ -199,12 +190,12 @@ func TestOriginUpgradeAndConflict(t *testing.T) {
 	me := uint32(os.Getpid())
 	udpFrame := func(n uint64) []byte { f := vlp.Frame{Pid: me, Nonce: n}; b := f.Marshal(); return b[:] }
 	udpSend(t, addr, udpFrame(10))
-	d.waitEvents(10*time.Second, "UDP beat", func(e []event) bool { return len(filter(e, "beat", selfPid)) == 1 })
+	d.WaitEvents(10*time.Second, "UDP beat", func(e []event) bool { return len(testsupport.Filter(e, "beat", selfPid)) == 1 })
 	d.dial().beat(1) // kernel-attested: upgrades the slot despite the lower nonce
-	d.waitEvents(10*time.Second, "upgrade", func(e []event) bool { return len(filter(e, "beat", selfPid)) == 2 })
+	d.WaitEvents(10*time.Second, "upgrade", func(e []event) bool { return len(testsupport.Filter(e, "beat", selfPid)) == 2 })
 	udpSend(t, addr, udpFrame(11)) // weaker origin for a pinned pid
-	evs := d.waitEvents(10*time.Second, "origin conflict", func(e []event) bool { return len(filter(e, "mismatch", selfPid)) == 1 })
-	if m := filter(evs, "mismatch", selfPid)[0]; m.payload != "origin_conflict" {
+	evs := d.WaitEvents(10*time.Second, "origin conflict", func(e []event) bool { return len(testsupport.Filter(e, "mismatch", selfPid)) == 1 })
+	if m := testsupport.Filter(evs, "mismatch", selfPid)[0]; m.Payload != "origin_conflict" {
 		t.Fatalf("%+v", m)
 	}
 	d.waitMetric("varta_origin_conflict_total", 1)
@@ -215,7 +206,7 @@ func TestOriginUpgradeAndConflict(t *testing.T) {
 // TestUDPConfigurationErrors).
 func TestUDPStallRecoveredWithAcceptance(t *testing.T) {
 	r := newRecoveryEnv(t)
-	port := freeUDPPort(t)
+	port := testsupport.FreeUDPPort(t)
 	startIn(t, r.dir, nil, "--threshold-ms", "200", "--udp-port", port, "--i-accept-plaintext-udp",
 		"--plaintext-udp-i-accept-recovery-on-unauthenticated-transport",
 		"--recovery-exec", r.exec(0, 0, "{pid}"), "--recovery-audit-file", r.audit)
@@ -243,8 +234,8 @@ func TestVartaBeatSecureInterop(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("varta-beat once: %v: %s", err, out)
 	}
-	evs := d.waitEvents(10*time.Second, "varta-beat's beat", func(e []event) bool { return len(filter(e, "beat", "")) == 1 })
-	if evs[0].pid != strconv.Itoa(cmd.Process.Pid) || evs[0].nonce != "1" {
+	evs := d.WaitEvents(10*time.Second, "varta-beat's beat", func(e []event) bool { return len(testsupport.Filter(e, "beat", "")) == 1 })
+	if evs[0].Pid != strconv.Itoa(cmd.Process.Pid) || evs[0].Nonce != "1" {
 		t.Fatalf("beat %+v, varta-beat pid %d", evs[0], cmd.Process.Pid)
 	}
 }

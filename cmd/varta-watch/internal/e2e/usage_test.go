@@ -84,7 +84,7 @@ func TestBurstZeroMeansOff(t *testing.T) {
 	if got := d.metric(`varta_rate_limited_total{reason="global"}`); got != 0 {
 		t.Fatalf("global rate limit dropped %v beats with the bucket off", got)
 	}
-	if code := d.stop(syscall.SIGTERM); code != 0 {
-		t.Fatalf("exit %d:\n%s", code, d.stderr.String())
+	if code := d.Stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, d.Stderr.String())
 	}
 }

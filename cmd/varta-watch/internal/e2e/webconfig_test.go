@@ -23,6 +23,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/metrics/promtest"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 )
 
 // selfSigned writes a self-signed certificate for 127.0.0.1 and its key
@@ -97,7 +98,7 @@ func TestWebConfigFileTLSAndBasicAuth(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 	series := fmt.Sprintf(`varta_beats_total{pid="%d"} 3`, os.Getpid())
-	waitFor(t, 10*time.Second, "an HTTPS scrape with the three beats", func() bool {
+	testsupport.Eventually(t, 10*time.Second, "an HTTPS scrape with the three beats", func() bool {
 		code, body := get(client, url, "prometheus", "scrape-pass")
 		return code == 200 && strings.Contains(body, series)
 	})
@@ -131,7 +132,7 @@ func TestWebConfigFileErrorsAtStart(t *testing.T) {
 	dir := newDir(t)
 	bad := filepath.Join(dir, "web.yml")
 	os.WriteFile(bad, []byte("tls_server_config:\n  cert_file: /nonexistent.pem\n  key_file: /nonexistent.key\n"), 0o600)
-	tok, _ := tokenFile(t, dir)
+	tok, _ := testsupport.TokenFile(t, dir)
 	for _, tc := range []struct {
 		name string
 		args []string

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 	"github.com/varta-go/varta/pkg/audit"
 )
 
@@ -21,7 +22,7 @@ import (
 // and unmounts it at cleanup.
 func mountTmpfs(t *testing.T, size int) string {
 	t.Helper()
-	dir := tempDir(t)
+	dir := testsupport.ShortDir(t)
 	mnt := filepath.Join(dir, "small")
 	if err := os.Mkdir(mnt, 0o755); err != nil {
 		t.Fatal(err)
@@ -71,7 +72,7 @@ func TestAuditDiskFullAtShutdownIsVisible(t *testing.T) {
 	const agents = 40
 	mnt := mountTmpfs(t, 64<<10)
 	logPath := filepath.Join(mnt, "audit.log")
-	dir := tempDir(t)
+	dir := testsupport.ShortDir(t)
 	args := []string{"--threshold-ms", "300", "--recovery-exec", "/bin/true {pid}",
 		"--recovery-audit-file", logPath}
 	w := startWatch(t, dir, args...)
@@ -85,25 +86,41 @@ func TestAuditDiskFullAtShutdownIsVisible(t *testing.T) {
 		}
 	})
 	for range agents {
-		b := exec.Command(beatBin, "run", "--socket", w.socket, "--interval", "50ms")
+		b := exec.Command(beatBin, "run", "--socket", w.Socket, "--interval", "50ms")
 		if err := b.Start(); err != nil {
 			t.Fatal(err)
 		}
 		beats = append(beats, b)
 	}
-	time.Sleep(500 * time.Millisecond) // every agent tracked
+	// perAgent reports whether every agent has a line of kind in the
+	// events file.
+	perAgent := func(kind string) bool {
+		seen := map[string]bool{}
+		for _, e := range w.ReadEvents() {
+			if e.Kind == kind {
+				seen[e.Pid] = true
+			}
+		}
+		for _, b := range beats {
+			if !seen[strconv.Itoa(b.Process.Pid)] {
+				return false
+			}
+		}
+		return true
+	}
+	testsupport.Eventually(t, 20*time.Second, "a beat of every agent", func() bool { return perAgent("beat") })
 	filler := fillDisk(t, filepath.Join(mnt, "filler"))
 	// Stall every agent: each stall is a recovery (spawn + complete
 	// records) that the full disk cannot take.
 	for _, b := range beats {
 		b.Process.Signal(syscall.SIGSTOP)
 	}
-	waitUntil(t, 20*time.Second, "audit write failures", func() bool {
-		return strings.Contains(w.stderr.String(), "audit log write failed")
+	testsupport.Eventually(t, 20*time.Second, "audit write failures", func() bool {
+		return strings.Contains(w.Stderr.String(), "audit log write failed")
 	})
-	time.Sleep(time.Second) // the remaining stalls are decided
-	code := w.stop(syscall.SIGTERM)
-	stderr := w.stderr.String()
+	testsupport.Eventually(t, 20*time.Second, "a stall of every agent", func() bool { return perAgent("stall") })
+	code := w.Stop(syscall.SIGTERM)
+	stderr := w.Stderr.String()
 	m := lostRE.FindStringSubmatch(stderr)
 	if code != 1 || m == nil {
 		t.Fatalf("SIGTERM with the disk full: exit %d, want 1 naming the lost records; stderr:\n%s", code, stderr)
@@ -124,8 +141,8 @@ func TestAuditDiskFullAtShutdownIsVisible(t *testing.T) {
 		b.Process.Signal(syscall.SIGCONT)
 	}
 	w2 := startWatch(t, dir, args...)
-	if code := w2.stop(syscall.SIGTERM); code != 0 {
-		t.Fatalf("second boot: exit %d\n%s", code, w2.stderr.String())
+	if code := w2.Stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("second boot: exit %d\n%s", code, w2.Stderr.String())
 	}
 	out, err := exec.Command(auditBin, "verify", "--format", "json", logPath).CombinedOutput()
 	if err != nil {

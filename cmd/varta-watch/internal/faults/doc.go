@@ -6,5 +6,7 @@
 // lists every case, its command, what it measured and what is promised.
 //
 // The package has no non-test code; TestMain builds varta-watch,
-// varta-beat and varta-audit once into a temporary directory.
+// varta-beat and varta-audit once into a temporary directory, and the
+// harness (starting the daemon, polling, scraping, reading the events
+// file) is internal/testsupport, shared with the end-to-end tests.
 package faults

@@ -1,19 +1,17 @@
 package faults
 
 import (
-	"bufio"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 )
 
 // pick returns short under -short and long otherwise.
@@ -27,35 +25,28 @@ func pick[T any](short, long T) T {
 // observed is a varta-watch with an events file and a metrics endpoint,
 // for the cases that judge a fleet of honest agents.
 type observed struct {
-	*watchProc
-	t      *testing.T
-	events string
-	prom   *metricsClient
+	*testsupport.Daemon
+	t    *testing.T
+	prom *testsupport.MetricsClient
 }
 
 // startObserved runs varta-watch (socket, events file, metrics endpoint
 // on a free loopback port) with extra args in a fresh directory.
 func startObserved(t *testing.T, extra ...string) *observed {
 	t.Helper()
-	dir := tempDir(t)
-	var tok [32]byte
-	rand.Read(tok[:])
-	token := hex.EncodeToString(tok[:])
-	tokenPath := filepath.Join(dir, "prom.token")
-	if err := os.WriteFile(tokenPath, []byte(token+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir := testsupport.ShortDir(t)
+	tokenPath, token := testsupport.TokenFile(t, dir)
 	w := startWatch(t, dir, append([]string{"--prom-addr", "127.0.0.1:0", "--prom-token-file", tokenPath}, extra...)...)
-	t.Cleanup(func() { w.cmd.Process.Signal(syscall.SIGCONT) }) // before the kill of startWatch's cleanup
-	return &observed{watchProc: w, t: t, events: filepath.Join(dir, "events.tsv"), prom: newMetricsClient(w.promAddr(), token)}
+	t.Cleanup(func() { w.Cmd.Process.Signal(syscall.SIGCONT) }) // before the kill of startWatch's cleanup
+	return &observed{Daemon: w, t: t, prom: testsupport.NewMetricsClient(w.PromAddr(), token)}
 }
 
 // metrics scrapes the endpoint (failing the test on an error status).
 func (o *observed) metrics() map[string]float64 {
 	o.t.Helper()
-	code, m := o.prom.scrape()
-	if code != 200 {
-		o.t.Fatalf("scrape: status %d", code)
+	_, m, err := o.prom.Scrape()
+	if err != nil {
+		o.t.Fatal(err)
 	}
 	return m
 }
@@ -92,35 +83,11 @@ func delta(before, after map[string]float64, prefixes ...string) string {
 }
 
 // event is one events-file line.
-type event struct {
-	ns                int64
-	kind, pid, nonce  string
-	status, lastField string
-}
-
-func (o *observed) readEvents() []event {
-	f, err := os.Open(o.events)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out []event
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<16), 1<<20)
-	for sc.Scan() {
-		cols := strings.Split(sc.Text(), "\t")
-		if len(cols) != 6 {
-			o.t.Fatalf("events line with %d columns: %q", len(cols), sc.Text())
-		}
-		ns, _ := strconv.ParseInt(cols[0], 10, 64)
-		out = append(out, event{ns, cols[1], cols[2], cols[3], cols[4], cols[5]})
-	}
-	return out
-}
+type event = testsupport.Event
 
 // eventsSize is the events file's size in bytes.
 func (o *observed) eventsSize() int64 {
-	fi, err := os.Stat(o.events)
+	fi, err := os.Stat(o.EventsFile)
 	if err != nil {
 		return 0
 	}
@@ -131,7 +98,7 @@ func (o *observed) eventsSize() int64 {
 type fleet struct {
 	cmds []*exec.Cmd
 	pids map[string]bool
-	errs []*syncBuf
+	errs []*testsupport.Buffer
 }
 
 // startFleet runs n `varta-beat run` processes with args and waits until
@@ -141,7 +108,7 @@ func (o *observed) startFleet(n int, args ...string) *fleet {
 	f := &fleet{pids: map[string]bool{}}
 	for i := 0; i < n; i++ {
 		cmd := exec.Command(beatBin, append([]string{"run"}, args...)...)
-		eb := &syncBuf{}
+		eb := &testsupport.Buffer{}
 		cmd.Stderr = eb
 		if err := cmd.Start(); err != nil {
 			o.t.Fatal(err)
@@ -151,11 +118,11 @@ func (o *observed) startFleet(n int, args ...string) *fleet {
 		f.pids[strconv.Itoa(cmd.Process.Pid)] = true
 	}
 	o.t.Cleanup(f.stop)
-	waitUntil(o.t, 20*time.Second, "a first beat from every agent", func() bool {
+	testsupport.Eventually(o.t, 20*time.Second, "a first beat from every agent", func() bool {
 		seen := map[string]bool{}
-		for _, e := range o.readEvents() {
-			if e.kind == "beat" && f.pids[e.pid] {
-				seen[e.pid] = true
+		for _, e := range o.ReadEvents() {
+			if e.Kind == "beat" && f.pids[e.Pid] {
+				seen[e.Pid] = true
 			}
 		}
 		return len(seen) == n
@@ -198,32 +165,32 @@ func (v verdict) String() string {
 }
 
 // judge examines the events of the agents in pids with from < ns ≤ to.
-func judge(evs []event, pids map[string]bool, from, to int64, threshold time.Duration) verdict {
+func judge(evs []event, pids map[string]bool, from, to uint64, threshold time.Duration) verdict {
 	var v verdict
-	last := map[string]int64{}
+	last := map[string]uint64{}
 	stalled, gapped := map[string]bool{}, map[string]bool{}
 	for _, e := range evs {
-		if !pids[e.pid] {
+		if !pids[e.Pid] {
 			continue
 		}
-		in := e.ns > from && e.ns <= to
-		switch e.kind {
+		in := e.NS > from && e.NS <= to
+		switch e.Kind {
 		case "beat":
-			if l, ok := last[e.pid]; ok && in {
-				g := time.Duration(e.ns - l)
+			if l, ok := last[e.Pid]; ok && in {
+				g := time.Duration(e.NS - l)
 				v.worstGap = max(v.worstGap, g)
 				if g > threshold {
-					gapped[e.pid] = true
+					gapped[e.Pid] = true
 				}
 			}
-			last[e.pid] = e.ns
+			last[e.Pid] = e.NS
 			if in {
 				v.beats++
 			}
 		case "stall":
 			if in {
 				v.stalls++
-				stalled[e.pid] = true
+				stalled[e.Pid] = true
 			}
 		}
 	}
@@ -232,20 +199,20 @@ func judge(evs []event, pids map[string]bool, from, to int64, threshold time.Dur
 }
 
 // lastNs is the observer_ns of the last line.
-func lastNs(evs []event) int64 {
+func lastNs(evs []event) uint64 {
 	if len(evs) == 0 {
 		return 0
 	}
-	return evs[len(evs)-1].ns
+	return evs[len(evs)-1].NS
 }
 
 // otherLines counts, by kind, the lines after from that are not about the
 // honest agents.
-func otherLines(evs []event, pids map[string]bool, from int64) map[string]int {
+func otherLines(evs []event, pids map[string]bool, from uint64) map[string]int {
 	m := map[string]int{}
 	for _, e := range evs {
-		if e.ns > from && !pids[e.pid] {
-			m[e.kind]++
+		if e.NS > from && !pids[e.Pid] {
+			m[e.Kind]++
 		}
 	}
 	return m

@@ -3,15 +3,15 @@ package faults
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 )
 
 // TestUnixFlood: one local process floods the Unix socket with random,
@@ -22,17 +22,17 @@ import (
 func TestUnixFlood(t *testing.T) {
 	const threshold = time.Second
 	d := startObserved(t, "--threshold-ms", "1000")
-	a := d.startFleet(20, "--socket", d.socket, "--interval", "100ms")
+	a := d.startFleet(20, "--socket", d.Socket, "--interval", "100ms")
 	time.Sleep(1500 * time.Millisecond)
 	before := d.metrics()
-	from := lastNs(d.readEvents())
+	from := lastNs(d.ReadEvents())
 	size0 := d.eventsSize()
 
 	dur := pick(4*time.Second, 20*time.Second)
-	sent := flood(t, "unixflood", d.socket, "mix", dur)
+	sent := flood(t, "unixflood", d.Socket, "mix", dur)
 	time.Sleep(threshold + 500*time.Millisecond) // a stall the flood caused has surfaced by now
 
-	evs := d.readEvents()
+	evs := d.ReadEvents()
 	v := judge(evs, a.pids, from, lastNs(evs), threshold)
 	after := d.metrics()
 	t.Logf("flood: %d datagrams in %v (%.0f/s) from one process; the daemon received %.0f",
@@ -45,17 +45,6 @@ func TestUnixFlood(t *testing.T) {
 	}
 }
 
-// freeUDPPort returns a loopback UDP port that was free a moment ago.
-func freeUDPPort(t *testing.T) int {
-	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
-
 // TestSecureUDPFlood: one process floods the secure UDP port with random
 // 60-byte datagrams (no key) while 10 honest secure agents beat every
 // 100 ms (threshold 1 s). The garbage is charged to its source address
@@ -63,26 +52,26 @@ func freeUDPPort(t *testing.T) int {
 // bucket (charged only after authentication): no honest agent stalls.
 func TestSecureUDPFlood(t *testing.T) {
 	const threshold = time.Second
-	dir := tempDir(t)
+	dir := testsupport.ShortDir(t)
 	var key [32]byte
 	rand.Read(key[:])
 	keyFile := filepath.Join(dir, "key")
 	if err := os.WriteFile(keyFile, []byte(hex.EncodeToString(key[:])+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	port := freeUDPPort(t)
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	d := startObserved(t, "--threshold-ms", "1000", "--udp-port", strconv.Itoa(port), "--key-file", keyFile)
+	port := testsupport.FreeUDPPort(t)
+	addr := "127.0.0.1:" + port
+	d := startObserved(t, "--threshold-ms", "1000", "--udp-port", port, "--key-file", keyFile)
 	a := d.startFleet(10, "--udp", addr, "--key-file", keyFile, "--interval", "100ms")
 	time.Sleep(1500 * time.Millisecond)
 	before := d.metrics()
-	from := lastNs(d.readEvents())
+	from := lastNs(d.ReadEvents())
 
 	dur := pick(4*time.Second, 20*time.Second)
 	sent := flood(t, "udpflood", addr, "60", dur)
 	time.Sleep(threshold + 500*time.Millisecond)
 
-	evs := d.readEvents()
+	evs := d.ReadEvents()
 	v := judge(evs, a.pids, from, lastNs(evs), threshold)
 	after := d.metrics()
 	recv := sum(after, "varta_datagrams_received_total") - sum(before, "varta_datagrams_received_total")
@@ -118,16 +107,16 @@ func TestEventsFileUnderFlood(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				sent.Add(int64(flood(t, "unixflood", d.socket, "mix", 250*time.Millisecond)))
+				sent.Add(int64(flood(t, "unixflood", d.Socket, "mix", 250*time.Millisecond)))
 			}()
 		}
 		wg.Wait()
 	}
 	var evs []event
-	waitUntil(t, 10*time.Second, "summary lines", func() bool {
-		evs = d.readEvents()
+	testsupport.Eventually(t, 10*time.Second, "summary lines", func() bool {
+		evs = d.ReadEvents()
 		for _, e := range evs {
-			if strings.HasPrefix(e.lastField, "suppressed ") {
+			if strings.HasPrefix(e.Payload, "suppressed ") {
 				return true
 			}
 		}
@@ -137,9 +126,9 @@ func TestEventsFileUnderFlood(t *testing.T) {
 	lines := map[string]int{}
 	var summaries []string
 	for _, e := range evs {
-		lines[e.kind]++
-		if strings.HasPrefix(e.lastField, "suppressed ") {
-			summaries = append(summaries, e.kind+": "+e.lastField)
+		lines[e.Kind]++
+		if strings.HasPrefix(e.Payload, "suppressed ") {
+			summaries = append(summaries, e.Kind+": "+e.Payload)
 		}
 	}
 	grew := d.eventsSize() - size0

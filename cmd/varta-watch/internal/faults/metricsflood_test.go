@@ -3,8 +3,6 @@ package faults
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -21,21 +19,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 	"github.com/varta-go/varta/pkg/audit"
 )
-
-// promToken writes a fresh bearer token file into dir.
-func promToken(t testing.TB, dir string) (path, token string) {
-	t.Helper()
-	var b [32]byte
-	rand.Read(b[:])
-	token = hex.EncodeToString(b[:])
-	path = filepath.Join(dir, "prom.token")
-	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path, token
-}
 
 // noFileRoom returns how many more descriptors this process may open,
 // after raising its soft limit to the hard one.
@@ -107,30 +93,30 @@ func TestMetricsIdleConnectionFlood(t *testing.T) {
 		conns = 2000
 	}
 	silent := min(conns, noFileRoom(t))
-	dir := tempDir(t)
-	tokenPath, token := promToken(t, dir)
+	dir := testsupport.ShortDir(t)
+	tokenPath, token := testsupport.TokenFile(t, dir)
 	auditPath := filepath.Join(dir, "audit.log")
 	w := startWatch(t, dir, "--prom-addr", "127.0.0.1:0", "--prom-token-file", tokenPath,
 		"--threshold-ms", "400", "--recovery-exec", "/bin/true {pid}", "--recovery-audit-file", auditPath)
-	pid := w.cmd.Process.Pid
+	pid := w.Cmd.Process.Pid
 	lim := unix.Rlimit{Cur: 4096, Max: 4096}
 	if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, &lim, nil); err != nil {
 		t.Fatalf("prlimit: %v", err)
 	}
-	addr := w.promAddr()
-	mc := newMetricsClient(addr, token)
-	if code, _ := mc.scrape(); code != 200 {
+	addr := w.PromAddr()
+	mc := testsupport.NewMetricsClient(addr, token)
+	if code, _, _ := mc.Scrape(); code != 200 {
 		t.Fatalf("scrape before the flood: %d", code)
 	}
 	// An agent that beats all along must never be seen stalled.
-	steady := exec.Command(beatBin, "run", "--socket", w.socket, "--interval", "50ms")
+	steady := exec.Command(beatBin, "run", "--socket", w.Socket, "--interval", "50ms")
 	if err := steady.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { steady.Process.Kill(); steady.Wait() }()
 	steadySeries := fmt.Sprintf(`varta_beats_total{pid="%d"}`, steady.Process.Pid)
-	waitUntil(t, 10*time.Second, "the steady agent tracked", func() bool {
-		_, m := mc.scrape()
+	testsupport.Eventually(t, 10*time.Second, "the steady agent tracked", func() bool {
+		_, m, _ := mc.Scrape()
 		return m[steadySeries] > 0
 	})
 	fds0, rss0 := procFDs(pid), procRSSKiB(pid)
@@ -160,7 +146,7 @@ func TestMetricsIdleConnectionFlood(t *testing.T) {
 			}
 			if n%5 == 0 {
 				scrapes.Add(1)
-				if code, _ := mc.scrape(); code == 200 {
+				if code, _, _ := mc.Scrape(); code == 200 {
 					scrapeOK.Add(1)
 				}
 			}
@@ -222,7 +208,7 @@ func TestMetricsIdleConnectionFlood(t *testing.T) {
 	agentStart := time.Now()
 
 	// An agent started after the flood is tracked and recovered.
-	beat := exec.Command(beatBin, "run", "--socket", w.socket, "--interval", "50ms")
+	beat := exec.Command(beatBin, "run", "--socket", w.Socket, "--interval", "50ms")
 	if err := beat.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -231,13 +217,13 @@ func TestMetricsIdleConnectionFlood(t *testing.T) {
 		beat.Process.Signal(syscall.SIGCONT)
 		beat.Wait()
 	}()
-	waitUntil(t, 10*time.Second, "the new agent tracked", func() bool {
-		_, m := mc.scrape()
+	testsupport.Eventually(t, 10*time.Second, "the new agent tracked", func() bool {
+		_, m, _ := mc.Scrape()
 		return m[fmt.Sprintf(`varta_beats_total{pid="%d"}`, beat.Process.Pid)] > 0
 	})
 	beat.Process.Signal(syscall.SIGSTOP)
 	var recs []audit.Record
-	waitUntil(t, 15*time.Second, "a recovery of the stopped agent", func() bool {
+	testsupport.Eventually(t, 15*time.Second, "a recovery of the stopped agent", func() bool {
 		recs = auditRecords(auditPath)
 		for _, r := range recs {
 			if r.Kind == audit.KindSpawn && int(r.Spawn.AgentPid) == beat.Process.Pid {
@@ -254,7 +240,7 @@ func TestMetricsIdleConnectionFlood(t *testing.T) {
 			t.Errorf("recovery refused during the flood: %+v", r.Refused)
 		}
 	}
-	_, m := mc.scrape()
+	_, m, _ := mc.Scrape()
 	steadyStalls := m[fmt.Sprintf(`varta_stalls_total{pid="%d"}`, steady.Process.Pid)]
 	if steadyStalls != 0 {
 		t.Errorf("the agent that beat all along was seen stalled %.0f time(s)", steadyStalls)
@@ -298,14 +284,14 @@ func TestMetricsBadTokenFromManyAddresses(t *testing.T) {
 	if testing.Short() {
 		addrs, dur = 1200, 2*time.Second
 	}
-	dir := tempDir(t)
-	tokenPath, token := promToken(t, dir)
+	dir := testsupport.ShortDir(t)
+	tokenPath, token := testsupport.TokenFile(t, dir)
 	// rate 1/s, burst 1: one wrong request keeps an address's entry busy
 	// for a second, so the flood can hold the 4096-entry table full.
 	w := startWatch(t, dir, "--threshold-ms", "1000", "--prom-addr", "127.0.0.1:0", "--prom-token-file", tokenPath,
 		"--prom-rate-limit-per-sec", "1", "--prom-rate-limit-burst", "1")
-	addr := w.promAddr()
-	mc := newMetricsClient(addr, token)
+	addr := w.PromAddr()
+	mc := testsupport.NewMetricsClient(addr, token)
 
 	ctx, cancel := context.WithTimeout(context.Background(), dur)
 	defer cancel()
@@ -340,7 +326,7 @@ func TestMetricsBadTokenFromManyAddresses(t *testing.T) {
 	statuses := map[int]int{}
 	for ctx.Err() == nil {
 		time.Sleep(200 * time.Millisecond)
-		code, _ := mc.scrape()
+		code, _, _ := mc.Scrape()
 		scrapes++
 		statuses[code]++
 		if code == 200 {
@@ -348,7 +334,7 @@ func TestMetricsBadTokenFromManyAddresses(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	_, m := mc.scrape()
+	_, m, _ := mc.Scrape()
 	full := m[`varta_prom_connections_dropped_total{reason="ip_table_full"}`]
 	if ok != scrapes {
 		t.Errorf("right-token scrapes: %d of %d succeeded (statuses %v)", ok, scrapes, statuses)
@@ -358,7 +344,7 @@ func TestMetricsBadTokenFromManyAddresses(t *testing.T) {
 	}
 	t.Logf("%d addresses, %d wrong-token requests in %v (%d answered 503 ip_table_full; counter %.0f); right-token scrapes %d/%d ok",
 		addrs, sent.Load(), dur, refusedFull.Load(), full, ok, scrapes)
-	if strings.Contains(w.stderr.String(), "panic") {
-		t.Fatalf("daemon stderr:\n%s", w.stderr.String())
+	if strings.Contains(w.Stderr.String(), "panic") {
+		t.Fatalf("daemon stderr:\n%s", w.Stderr.String())
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 )
 
 // TestDaemonPaused: the daemon is stopped (SIGSTOP) for 1.5–5 s while 20
@@ -18,21 +20,21 @@ import (
 func TestDaemonPaused(t *testing.T) {
 	const threshold = time.Second
 	d := startObserved(t, "--threshold-ms", "1000", "--recovery-exec", "/bin/true {pid}")
-	a := d.startFleet(20, "--socket", d.socket, "--interval", "100ms")
+	a := d.startFleet(20, "--socket", d.Socket, "--interval", "100ms")
 	time.Sleep(1500 * time.Millisecond)
 	for _, pause := range pick([]time.Duration{1500 * time.Millisecond}, []time.Duration{1500 * time.Millisecond, 3 * time.Second, 5 * time.Second}) {
 		t.Run(fmt.Sprint(pause), func(t *testing.T) {
 			before := d.metrics()
-			from := lastNs(d.readEvents())
-			if err := d.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			from := lastNs(d.ReadEvents())
+			if err := d.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(pause)
-			if err := d.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+			if err := d.Cmd.Process.Signal(syscall.SIGCONT); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(threshold + 1500*time.Millisecond) // past the grace: a real stall would show
-			evs := d.readEvents()
+			evs := d.ReadEvents()
 			v := judge(evs, a.pids, from, lastNs(evs), threshold+pause)
 			after := d.metrics()
 			spawned := after[`varta_recovery_outcomes_total{outcome="spawned"}`] - before[`varta_recovery_outcomes_total{outcome="spawned"}`]
@@ -51,17 +53,17 @@ func TestDaemonPaused(t *testing.T) {
 	t.Run("hung agent still reported", func(t *testing.T) {
 		hung := a.cmds[0]
 		pid := strconv.Itoa(hung.Process.Pid)
-		from := lastNs(d.readEvents())
+		from := lastNs(d.ReadEvents())
 		hung.Process.Signal(syscall.SIGSTOP)
 		defer hung.Process.Signal(syscall.SIGCONT)
-		d.cmd.Process.Signal(syscall.SIGSTOP)
+		d.Cmd.Process.Signal(syscall.SIGSTOP)
 		time.Sleep(1500 * time.Millisecond)
-		d.cmd.Process.Signal(syscall.SIGCONT)
+		d.Cmd.Process.Signal(syscall.SIGCONT)
 		resumed := time.Now()
 		var stallAt time.Duration
-		waitUntil(t, 4*threshold, "the hung agent's stall", func() bool {
-			for _, e := range d.readEvents() {
-				if e.ns > from && e.kind == "stall" && e.pid == pid {
+		testsupport.Eventually(t, 4*threshold, "the hung agent's stall", func() bool {
+			for _, e := range d.ReadEvents() {
+				if e.NS > from && e.Kind == "stall" && e.Pid == pid {
 					stallAt = time.Since(resumed)
 					return true
 				}
@@ -72,7 +74,7 @@ func TestDaemonPaused(t *testing.T) {
 		for p := range a.pids {
 			others[p] = p != pid
 		}
-		evs := d.readEvents()
+		evs := d.ReadEvents()
 		v := judge(evs, others, from, lastNs(evs), threshold+1500*time.Millisecond)
 		t.Logf("agent SIGSTOPped, then the daemon paused 1.5 s: the hung agent reported %v after the daemon resumed (threshold 1 s + one threshold of grace); others: %s",
 			stallAt.Round(10*time.Millisecond), v)

@@ -6,11 +6,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 	"github.com/varta-go/varta/pkg/vlp"
 	"github.com/varta-go/varta/pkg/vlp/secure"
 )
@@ -35,7 +35,7 @@ func TestReplayAfterRestart(t *testing.T) {
 		{"no state dir", false, syscall.SIGTERM, senders * perBatch, senders * perBatch},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := tempDir(t)
+			dir := testsupport.ShortDir(t)
 			var kb, tb [32]byte
 			rand.Read(kb[:])
 			rand.Read(tb[:])
@@ -46,7 +46,7 @@ func TestReplayAfterRestart(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			port := strconv.Itoa(freeUDPPort(t))
+			port := testsupport.FreeUDPPort(t)
 			args := []string{"--threshold-ms", "600000", "--udp-port", port, "--key-file", keyPath,
 				"--prom-addr", "127.0.0.1:0", "--prom-token-file", tokPath}
 			if tc.state {
@@ -55,9 +55,9 @@ func TestReplayAfterRestart(t *testing.T) {
 				args = append(args, "--state-dir", filepath.Join(dir, "state"), "--state-save-interval-ms", "1500")
 			}
 			w := startWatch(t, dir, args...)
-			mc := newMetricsClient(w.promAddr(), hex.EncodeToString(tb[:]))
+			mc := testsupport.NewMetricsClient(w.PromAddr(), hex.EncodeToString(tb[:]))
 			metric := func(name string) float64 {
-				_, m := mc.scrape()
+				_, m, _ := mc.Scrape()
 				return m[name]
 			}
 			conn, err := net.Dial("udp", "127.0.0.1:"+port)
@@ -90,25 +90,25 @@ func TestReplayAfterRestart(t *testing.T) {
 				return out
 			}
 			a := batch()
-			waitUntil(t, 10*time.Second, "batch A accepted", func() bool { return metric("varta_datagrams_received_total") >= float64(len(a)) })
+			testsupport.Eventually(t, 10*time.Second, "batch A accepted", func() bool { return metric("varta_datagrams_received_total") >= float64(len(a)) })
 			if tc.state {
 				// The next complete save (agents, then replay file: an even
 				// count) after batch A was received.
 				base := metric("varta_state_saves_total")
-				waitUntil(t, 10*time.Second, "a save after batch A", func() bool {
+				testsupport.Eventually(t, 10*time.Second, "a save after batch A", func() bool {
 					n := metric("varta_state_saves_total")
 					return n >= base+2 && int(n)%2 == 0
 				})
 			}
 			b := batch()
-			waitUntil(t, 10*time.Second, "batch B received", func() bool {
+			testsupport.Eventually(t, 10*time.Second, "batch B received", func() bool {
 				return metric("varta_datagrams_received_total") >= float64(len(a)+len(b))
 			})
-			w.stop(tc.sig)
-			os.Remove(w.socket)
+			w.Stop(tc.sig)
+			os.Remove(w.Socket)
 
 			w2 := startWatch(t, dir, args...)
-			mc = newMetricsClient(w2.promAddr(), hex.EncodeToString(tb[:]))
+			mc = testsupport.NewMetricsClient(w2.PromAddr(), hex.EncodeToString(tb[:]))
 			conn2, err := net.Dial("udp", "127.0.0.1:"+port)
 			if err != nil {
 				t.Fatal(err)
@@ -121,7 +121,7 @@ func TestReplayAfterRestart(t *testing.T) {
 					conn2.Write(f)
 					time.Sleep(time.Millisecond)
 				}
-				waitUntil(t, 10*time.Second, "replays received", func() bool {
+				testsupport.Eventually(t, 10*time.Second, "replays received", func() bool {
 					return metric("varta_datagrams_received_total") >= seen+float64(len(frames))
 				})
 				return len(frames) - int(metric("varta_secure_replay_refused_total")-before)

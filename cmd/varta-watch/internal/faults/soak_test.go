@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 	"github.com/varta-go/varta/pkg/audit"
 )
 
@@ -102,7 +103,7 @@ type soakAgent struct {
 	pid  int
 	busy bool // an action is in progress
 	done chan struct{}
-	out  *syncBuf // what the agent printed: beats it could not send
+	out  *testsupport.Buffer // what the agent printed: beats it could not send
 }
 
 // follower reads the events file as it grows and matches it against the
@@ -247,7 +248,7 @@ func TestSoak(t *testing.T) {
 	dur := soakDuration(t)
 	warm := min(10*time.Second, dur/3)
 	lastAction := dur - soakThreshold - 4*time.Second
-	dir := tempDir(t)
+	dir := testsupport.ShortDir(t)
 	tokPath := filepath.Join(dir, "prom.token")
 	var tb [32]byte
 	rand.Read(tb[:])
@@ -280,7 +281,7 @@ func TestSoak(t *testing.T) {
 		"--recovery-audit-file", auditPath,
 		"--state-dir", filepath.Join(dir, "state"),
 		"--uds-rcvbuf-bytes", "4194304")
-	mc := newMetricsClient(w.promAddr(), token)
+	mc := testsupport.NewMetricsClient(w.PromAddr(), token)
 	start := time.Now()
 
 	fol := &follower{path: filepath.Join(dir, "events.tsv"), lastBeat: map[int]uint64{}, open: map[int]*action{}}
@@ -288,7 +289,7 @@ func TestSoak(t *testing.T) {
 	go fol.run(folStop, folDone)
 
 	// 10,000 UDP agents in one process.
-	loadOut := &syncBuf{}
+	loadOut := &testsupport.Buffer{}
 	load := exec.Command(beatBin, "load", "--udp", "127.0.0.1:"+port, "--agents", strconv.Itoa(soakUDPAgents),
 		"--rate", strconv.FormatFloat(soakUDPRate, 'f', -1, 64), "--duration", (dur + 15*time.Second).String())
 	load.Stdout, load.Stderr = loadOut, loadOut
@@ -304,9 +305,9 @@ func TestSoak(t *testing.T) {
 	var agents []*soakAgent
 	everAgent := map[int]*soakAgent{} // by pid, the latest agent with it
 	spawn := func() *soakAgent {
-		cmd := exec.Command(beatBin, "run", "--socket", w.socket, "--interval", soakBeatEvery.String())
+		cmd := exec.Command(beatBin, "run", "--socket", w.Socket, "--interval", soakBeatEvery.String())
 		cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
-		out := &syncBuf{}
+		out := &testsupport.Buffer{}
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -360,9 +361,9 @@ func TestSoak(t *testing.T) {
 				return
 			case <-tick.C:
 			}
-			pid := w.cmd.Process.Pid
+			pid := w.Cmd.Process.Pid
 			s := sample{at: time.Since(start), rssKiB: procRSSKiB(pid), fds: procFDs(pid), cpuTicks: procCPUTicks(pid)}
-			if code, m := mc.scrape(); code == 200 {
+			if code, m, _ := mc.Scrape(); code == 200 {
 				s.goroutines = m["go_goroutines"]
 			}
 			sampMu.Lock()
@@ -432,13 +433,13 @@ func TestSoak(t *testing.T) {
 
 	// Final metrics, then stop the daemon before the load and the agents,
 	// so that their end is not a stall.
-	code, m := mc.scrape()
+	code, m, _ := mc.Scrape()
 	if code != 200 {
 		t.Fatalf("final scrape: %d", code)
 	}
 	close(sampStop)
 	<-sampDone
-	if ec := w.stop(syscall.SIGTERM); ec != 0 {
+	if ec := w.Stop(syscall.SIGTERM); ec != 0 {
 		t.Errorf("varta-watch exit %d at SIGTERM", ec)
 	}
 	close(folStop)
