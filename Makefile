@@ -17,14 +17,15 @@ DEB        := $(DIST)/varta_$(VERSION)_$(ARCH).deb
 NFPM       ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.48.0
 SOAK       ?= 10m
 
-.PHONY: all build test lint bench fuzz cross man run e2e faults soak clean help tidy
+.PHONY: all build test test-unit lint bench fuzz cross man run e2e faults soak clean help tidy
 
 all: build
 
 help:
 	@echo "build  build the three binaries into $(BIN)/"
 	@echo "run    build and start varta-watch on $(RUN_DIR)/varta.sock, events on stdout"
-	@echo "test   run every module's tests with -race"
+	@echo "test   run every module's tests with -race: unit, end-to-end, fault cases and a 60 s soak (what CI runs)"
+	@echo "test-unit  only the fast tests (-short -race): no end-to-end tests, no fault cases"
 	@echo "lint   gofmt check, go vet and staticcheck on every module"
 	@echo "e2e    only the end-to-end tests (real binaries, real sockets)"
 	@echo "faults the fault-injection suite, figures printed (docs/reliability.md)"
@@ -44,6 +45,12 @@ build:
 test:
 	$(GO) test $(TESTFLAGS) $$($(GO) list $(PKGS) | grep -v '/internal/faults$$')
 	VARTA_SOAK=60s $(GO) test $(TESTFLAGS) -short ./cmd/varta-watch/internal/faults/
+
+# make test-unit is the quick loop while editing: -short skips the
+# end-to-end tests (they build and run the real binaries), and the
+# fault-injection suite is left out.
+test-unit:
+	$(GO) test $(TESTFLAGS) -short $$($(GO) list $(PKGS) | grep -v '/internal/faults$$')
 
 lint:
 	@out=$$(gofmt -l pkg cmd); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

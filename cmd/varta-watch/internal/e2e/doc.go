@@ -2,5 +2,7 @@
 // real binary, start it, send frames from real processes over the real
 // socket and read its events file, metrics and audit log. The harness they
 // share with the fault-injection suite is internal/testsupport.
-// The package has no non-test code besides this comment.
+//
+// Under -short (make test-unit) the package builds nothing and runs
+// nothing. The package has no non-test code besides this comment.
 package e2e

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -44,6 +45,11 @@ func TestMain(m *testing.M) {
 	}
 	if len(os.Args) > 1 && os.Args[1] == hangArg {
 		os.Exit(runHang(os.Args[2:]))
+	}
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("e2e: skipped under -short: these tests build and run the real binaries (make test runs them)")
+		os.Exit(0)
 	}
 	bins, err := testsupport.Build(true)
 	if err != nil {
