@@ -7,7 +7,9 @@ LDFLAGS    := -X github.com/varta-go/varta/pkg/buildinfo.Version=$(VERSION)
 CMDS       := varta-watch varta-beat varta-audit
 MODULES    := ./pkg ./cmd/varta-watch ./cmd/varta-beat ./cmd/varta-audit
 PKGS       := ./pkg/... ./cmd/varta-watch/... ./cmd/varta-beat/... ./cmd/varta-audit/...
-TESTFLAGS  ?= -race -count=1 -timeout 30m
+# -parallel 4: the end-to-end tests that run in parallel mostly wait on
+# their daemons, so four at a time finish sooner than GOMAXPROCS (2 here).
+TESTFLAGS  ?= -race -count=1 -timeout 30m -parallel 4
 FUZZTIME   ?= 10s
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 RUN_DIR    ?= $(CURDIR)/run

@@ -116,6 +116,9 @@ func startActivated(t *testing.T, dir string, sock *os.File, n *notifyListener, 
 // nonces in the events file are continuous across the restart, no stall is
 // surfaced for the agent, and neither observer removes the socket file.
 func TestSocketActivationRestartLosesNoBeat(t *testing.T) {
+	// Not parallel: the beats queued during the restart must fit the kernel
+	// queue, so the second start must be quick (seconds, on a host with the
+	// default net.unix.max_dgram_qlen).
 	dir := newDir(t)
 	n := listenNotify(t, dir)
 	path := filepath.Join(dir, "varta.sock")
@@ -188,6 +191,7 @@ func TestSocketActivationRestartLosesNoBeat(t *testing.T) {
 // are tracked, and the observer leaves the socket file in place when it
 // stops.
 func TestSystemdSocketActivate(t *testing.T) {
+	t.Parallel()
 	tool := needTool(t, "systemd-socket-activate", "systemd")
 	dir := newDir(t)
 	n := listenNotify(t, dir)

@@ -33,6 +33,7 @@ func nonces(evs []event, pid string) []uint64 {
 }
 
 func TestVartaBeatRunNoncesInOrder(t *testing.T) {
+	t.Parallel()
 	d := start(t, "--threshold-ms", "60000")
 	cmd := beatCmd("run", "--socket", d.Socket, "--interval", "20ms", "--count", "8", "--payload", "77", "--status", "degraded")
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -48,6 +49,7 @@ func TestVartaBeatRunNoncesInOrder(t *testing.T) {
 }
 
 func TestVartaBeatSIGTERMSendsOneTerminalFrame(t *testing.T) {
+	t.Parallel()
 	d := start(t, "--threshold-ms", "60000")
 	cmd := beatCmd("run", "--socket", d.Socket, "--interval", "50ms")
 	if err := cmd.Start(); err != nil {
@@ -81,6 +83,7 @@ func TestVartaBeatSIGTERMSendsOneTerminalFrame(t *testing.T) {
 // buffer fills; varta-beat's dropped beats must be re-sent with the same
 // nonce, so the observer sees a gap-free nonce sequence once it resumes.
 func TestVartaBeatResendsDroppedBeat(t *testing.T) {
+	t.Parallel()
 	d := start(t, "--threshold-ms", "60000", "--uds-rcvbuf-bytes", "4096", "--max-beat-rate", "0")
 	cmd := beatCmd("run", "--socket", d.Socket, "--interval", "2ms", "--reconnect-after", "0")
 	stderr := &testsupport.Buffer{} // read while the command still runs
@@ -126,6 +129,7 @@ func TestVartaBeatResendsDroppedBeat(t *testing.T) {
 }
 
 func TestVartaBeatObserverAbsentAndRestart(t *testing.T) {
+	t.Parallel()
 	dir := newDir(t)
 	sock := filepath.Join(dir, "varta.sock")
 	// No observer: once reports the drop with exit 3.
@@ -156,6 +160,7 @@ func TestVartaBeatObserverAbsentAndRestart(t *testing.T) {
 }
 
 func TestVartaBeatExec(t *testing.T) {
+	t.Parallel()
 	d := start(t, "--threshold-ms", "400")
 	// The child's exit code is propagated and a failing child gets a
 	// terminal frame.
@@ -190,6 +195,7 @@ func TestVartaBeatExec(t *testing.T) {
 }
 
 func TestVartaBeatLoad200Agents(t *testing.T) {
+	t.Parallel()
 	d := start(t, "--threshold-ms", "60000")
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
@@ -212,6 +218,7 @@ func TestVartaBeatLoad200Agents(t *testing.T) {
 }
 
 func TestVartaBeatKeygenKeyAcceptedByObserver(t *testing.T) {
+	t.Parallel()
 	dir := newDir(t)
 	key := filepath.Join(dir, "generated.key")
 	if out, err := beatCmd("keygen", key).CombinedOutput(); err != nil {

@@ -80,6 +80,7 @@ func udpFleet(t *testing.T, addr string, first, n int, interval time.Duration, s
 // agents, 20 of them stalled and a few degraded or critical, prints the
 // right states; the JSON form parses and the filters work.
 func TestAgentsCommandFleet(t *testing.T) {
+	t.Parallel()
 	dir := newDir(t)
 	port := testsupport.FreeUDPPort(t)
 	d := startIn(t, dir, nil, "--threshold-ms", "400", "--udp-port", port, "--i-accept-plaintext-udp",
@@ -185,6 +186,7 @@ func TestAgentsCommandFleet(t *testing.T) {
 // 1, counted) unless --control-allow-uid names it; the socket mode is what
 // lets it knock at all.
 func TestControlForeignUID(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run a client under another uid")
 	}
@@ -200,6 +202,7 @@ func TestControlForeignUID(t *testing.T) {
 		{"allowed uid", []string{"--control-socket-mode", "0666", "--control-allow-uid", "65534"}, 0, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			dir := newDir(t)
 			args, token, tf := promArgs(t, dir)
 			d := startIn(t, dir, nil, append(append([]string{"--threshold-ms", "1000"}, args...), tc.args...)...)
@@ -244,6 +247,7 @@ func auditLines(t *testing.T, path, kind, sub string) []string {
 // is the next stall. varta-audit verify passes on the log
 // with its control records and fails when one is altered.
 func TestSnoozeLifecycle(t *testing.T) {
+	// Not parallel: its steps must fit in an 8 s snooze window.
 	dir := newDir(t)
 	stateDir := filepath.Join(dir, "state")
 	auditLog := filepath.Join(dir, "audit.log")
@@ -495,6 +499,7 @@ func BenchmarkIngestWithControlClients(b *testing.B) {
 // the old policy kept) and audited as a control record with its error; a
 // good one is reported ok.
 func TestReloadCommand(t *testing.T) {
+	t.Parallel()
 	dir := newDir(t)
 	pol := filepath.Join(dir, "policy.yml")
 	write := func(s string) {

@@ -99,6 +99,7 @@ func verifyUnits(t *testing.T, env []string, units ...string) {
 // TestDebPackage) and the man page the units name is looked up in the
 // repository's man/.
 func TestSystemdUnitsVerify(t *testing.T) {
+	t.Parallel()
 	root := repoRoot(t)
 	dir := t.TempDir()
 	svc, err := os.ReadFile(filepath.Join(root, "deploy/systemd/varta-watch.service"))
@@ -153,6 +154,9 @@ func TestSystemdUnitsVerify(t *testing.T) {
 // that WATCHDOG=1 comes at least every WatchdogSec/2 (plus scheduling
 // slack), from READY=1 on: systemd would never kill a healthy daemon.
 func TestUnitWatchdogAgreesWithDaemon(t *testing.T) {
+	// Parallel although it measures the gaps between pings: the daemon
+	// pings every third of the timeout, and the limit is half of it plus 1 s.
+	t.Parallel()
 	unit := filepath.Join(repoRoot(t), "deploy/systemd/varta-watch.service")
 	if v := unitSetting(t, unit, "Type"); v != "notify" {
 		t.Fatalf("Type=%s, want notify", v)
@@ -302,6 +306,7 @@ var corePanels = []string{
 // real varta-watch: each must evaluate without error, and the core panels
 // must return data.
 func TestDashboardAndRulesQueries(t *testing.T) {
+	t.Parallel()
 	root := repoRoot(t)
 	d := startWithMetrics(t, "--threshold-ms", "200")
 	s := d.dial()
@@ -354,6 +359,9 @@ func TestDashboardAndRulesQueries(t *testing.T) {
 // root with dpkg present, and not where a package named varta is
 // installed already.
 func TestDebPackage(t *testing.T) {
+	// Parallel although it installs the package system-wide: no other test
+	// runs the installed programs or reads the installed files.
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		t.Skip("installs a package: needs root")
 	}

@@ -4,5 +4,7 @@
 // share with the fault-injection suite is internal/testsupport.
 //
 // Under -short (make test-unit) the package builds nothing and runs
-// nothing. The package has no non-test code besides this comment.
+// nothing. Tests that start their own daemon in their own directory run
+// in parallel; those that measure timing or change the machine say why
+// they do not. The package has no non-test code besides this comment.
 package e2e

@@ -21,6 +21,7 @@ import (
 // TestExportKindsLeavesOutBeats: with --export-kinds -beat the events file
 // gets the stall of an agent but none of its beats.
 func TestExportKindsLeavesOutBeats(t *testing.T) {
+	t.Parallel()
 	d := start(t, "--threshold-ms", "300", "--export-kinds", "-beat")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -53,6 +54,7 @@ func openPty(t *testing.T) (*os.File, string) {
 // terminal (wall-clock time, aligned columns, the terminal nonce spelled
 // out) and keeps the file format on a pipe.
 func TestExportStdoutRendering(t *testing.T) {
+	t.Parallel()
 	human := regexp.MustCompile(`^\d\d:\d\d:\d\d\.\d{3}  beat      pid (\d+) +nonce 1 +ok +payload 0\r?$`)
 	tsv := regexp.MustCompile(`^\d+\tbeat\t(\d+)\t1\tok\t0$`)
 	for _, tc := range []struct {
@@ -64,6 +66,7 @@ func TestExportStdoutRendering(t *testing.T) {
 		{"pipe", false, tsv},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			dir := newDir(t)
 			sock := filepath.Join(dir, "varta.sock")
 			cmd := exec.Command(binPath, "--socket", sock, "--threshold-ms", "5000", "--export-file", "-")

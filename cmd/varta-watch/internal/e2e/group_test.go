@@ -18,6 +18,7 @@ import (
 // group cannot even connect; nothing is world-writable. The events file
 // and the audit log are 0640 with --files-group-readable.
 func TestSocketGroupLetsOtherUsersIn(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run agents under other uids")
 	}

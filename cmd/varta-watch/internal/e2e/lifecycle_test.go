@@ -20,6 +20,9 @@ import (
 // clock.JumpThreshold (5 s) to 2 s, so a 4 s stop (more than the threshold
 // plus the 1 s tick) stages the jump.
 func TestClockJumpGivesGrace(t *testing.T) {
+	// Not parallel: it stops the daemon for seconds to stage one clock jump;
+	// with other tests loading the machine a late tick could count a second
+	// one.
 	d := startWithMetrics(t, "--threshold-ms", "1000", "--test-clock-jump-ms", "2000")
 	s := d.dial()
 	var nonce atomic.Uint64
@@ -53,6 +56,7 @@ func TestClockJumpGivesGrace(t *testing.T) {
 // TestSIGHUPReopensEventsFile: after logrotate moves the file, SIGHUP
 // makes the daemon write to a new file at the configured path.
 func TestSIGHUPReopensEventsFile(t *testing.T) {
+	t.Parallel()
 	d := start(t, "--threshold-ms", "60000")
 	s := d.dial()
 	s.beat(1)
@@ -84,6 +88,7 @@ func nonceNow() uint64 { return 1000 + nonceCounter.Add(1) }
 // TestLogFormats: text logs are "varta-watch: <message>" lines; JSON logs
 // are one object per line with a msg field.
 func TestLogFormats(t *testing.T) {
+	t.Parallel()
 	d := start(t, "--threshold-ms", "1000")
 	testsupport.Eventually(t, 10*time.Second, "startup log", func() bool { return strings.Contains(d.Stderr.String(), "observing") })
 	for _, l := range strings.Split(strings.TrimSpace(d.Stderr.String()), "\n") {
@@ -104,6 +109,7 @@ func TestLogFormats(t *testing.T) {
 // TestBoottimeClock: with --clock-source boottime the stall clock still
 // surfaces a stall no earlier than the threshold.
 func TestBoottimeClock(t *testing.T) {
+	t.Parallel()
 	d := start(t, "--threshold-ms", "200", "--clock-source", "boottime")
 	d.dial().beat(1)
 	evs := d.WaitEvents(10*time.Second, "a stall", func(e []event) bool { return len(testsupport.Filter(e, "stall", selfPid)) == 1 })

@@ -13,6 +13,7 @@ import (
 // 10 s (the file is still reopened), and the non-loopback metrics warning
 // reads "warn: metrics endpoint listens on …", not "warn: warning: …".
 func TestLogHygiene(t *testing.T) {
+	t.Parallel()
 	dir := newDir(t)
 	tf, _ := testsupport.TokenFile(t, dir)
 	d := startIn(t, dir, nil, "--threshold-ms", "1000", "--prom-addr", "0.0.0.0:0", "--prom-token-file", tf)

@@ -63,6 +63,7 @@ func (d *daemon) waitMetric(series string, want float64) {
 }
 
 func TestMetricsCountRefusals(t *testing.T) {
+	t.Parallel()
 	d := startWithMetrics(t, "--threshold-ms", "60000")
 	first := d.scrape()
 	for _, s := range []string{
@@ -99,6 +100,7 @@ func TestMetricsCountRefusals(t *testing.T) {
 }
 
 func TestMetricsStallAndLag(t *testing.T) {
+	t.Parallel()
 	d := startWithMetrics(t, "--threshold-ms", "100")
 	d.dial().beat(1)
 	pid := strconv.Itoa(os.Getpid())
@@ -113,6 +115,7 @@ func TestMetricsStallAndLag(t *testing.T) {
 }
 
 func TestMetricsPerPidOff(t *testing.T) {
+	t.Parallel()
 	d := startWithMetrics(t, "--threshold-ms", "60000", "--prom-per-pid=false")
 	d.dial().beat(1)
 	d.waitMetric(`varta_agents{state="ok"}`, 1)
@@ -124,6 +127,7 @@ func TestMetricsPerPidOff(t *testing.T) {
 }
 
 func TestMetricsSeriesRemovedOnEviction(t *testing.T) {
+	t.Parallel()
 	d := startWithMetrics(t, "--threshold-ms", "50", "--tracker-capacity", "1")
 	d.dial().beat(1)
 	self := fmt.Sprintf(`varta_beats_total{pid="%d"}`, os.Getpid())
@@ -141,6 +145,7 @@ func TestMetricsSeriesRemovedOnEviction(t *testing.T) {
 }
 
 func TestMetricsAuthOnRealEndpoint(t *testing.T) {
+	t.Parallel()
 	d := startWithMetrics(t, "--threshold-ms", "60000", "--prom-rate-limit-per-sec", "0")
 	for _, tc := range []struct {
 		header string
@@ -173,6 +178,7 @@ func TestMetricsAuthOnRealEndpoint(t *testing.T) {
 // TestRealPrometheusScrapesDaemon runs a real Prometheus server against
 // the real binary and waits until it has stored the sender's beats.
 func TestRealPrometheusScrapesDaemon(t *testing.T) {
+	t.Parallel()
 	d := startWithMetrics(t, "--threshold-ms", "60000")
 	s := d.dial()
 	for i := uint64(1); i <= 4; i++ {

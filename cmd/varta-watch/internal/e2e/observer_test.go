@@ -20,6 +20,7 @@ import (
 var selfPid = strconv.Itoa(os.Getpid())
 
 func TestBeatsAppearInEventsFile(t *testing.T) {
+	t.Parallel()
 	d := start(t, "--threshold-ms", "60000")
 	s := d.dial()
 	for i := uint64(1); i <= 5; i++ {
@@ -35,6 +36,7 @@ func TestBeatsAppearInEventsFile(t *testing.T) {
 }
 
 func TestPidSpoofingIsAuthFailure(t *testing.T) {
+	t.Parallel()
 	d := start(t, "--threshold-ms", "60000")
 	s := d.dial()
 	other := uint32(os.Getpid() + 1)
@@ -62,6 +64,7 @@ type vectorFile struct {
 }
 
 func TestDecodeErrorVectors(t *testing.T) {
+	t.Parallel()
 	raw, err := os.ReadFile("../../../../pkg/vlp/testdata/vlp-test-vectors.json")
 	if err != nil {
 		t.Fatalf("conformance vectors: %v", err)
@@ -92,6 +95,7 @@ func TestDecodeErrorVectors(t *testing.T) {
 }
 
 func TestWrongSizesAreDropped(t *testing.T) {
+	t.Parallel()
 	d := start(t, "--threshold-ms", "60000")
 	s := d.dial()
 	good := vlp.Frame{Pid: uint32(os.Getpid()), Nonce: 1}
@@ -107,6 +111,7 @@ func TestWrongSizesAreDropped(t *testing.T) {
 }
 
 func TestStallOncePerSilenceAndResume(t *testing.T) {
+	t.Parallel()
 	const threshold = 300 * time.Millisecond
 	d := start(t, "--threshold-ms", "300")
 	s := d.dial()
@@ -135,6 +140,7 @@ func TestStallOncePerSilenceAndResume(t *testing.T) {
 }
 
 func TestDuplicateAndStaleNoncesDropped(t *testing.T) {
+	t.Parallel()
 	d := start(t, "--threshold-ms", "60000")
 	s := d.dial()
 	for _, n := range []uint64{5, 5, 3, 6} {
@@ -154,6 +160,7 @@ func TestDuplicateAndStaleNoncesDropped(t *testing.T) {
 }
 
 func TestEvictionAtCapacity(t *testing.T) {
+	t.Parallel()
 	const threshold = 50 * time.Millisecond
 	d := start(t, "--threshold-ms", "50", "--tracker-capacity", "1")
 	s := d.dial()
@@ -176,6 +183,7 @@ func TestEvictionAtCapacity(t *testing.T) {
 }
 
 func TestSecondObserverOnLiveSocketExits1(t *testing.T) {
+	t.Parallel()
 	d := start(t, "--threshold-ms", "1000")
 	cmd := exec.Command(binPath, "--socket", d.Socket, "--threshold-ms", "1000")
 	out, err := cmd.CombinedOutput()
@@ -188,6 +196,7 @@ func TestSecondObserverOnLiveSocketExits1(t *testing.T) {
 }
 
 func TestConfigurationErrorsExit2(t *testing.T) {
+	t.Parallel()
 	dir := newDir(t)
 	sock := filepath.Join(dir, "s.sock")
 	for _, tc := range []struct {
@@ -224,6 +233,7 @@ func TestConfigurationErrorsExit2(t *testing.T) {
 }
 
 func TestHelpExits0(t *testing.T) {
+	t.Parallel()
 	out, err := exec.Command(binPath, "--help").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "--threshold-ms") {
 		t.Fatalf("%v: %s", err, out)
@@ -231,8 +241,10 @@ func TestHelpExits0(t *testing.T) {
 }
 
 func TestSIGTERMExits0AndRemovesSocket(t *testing.T) {
+	t.Parallel()
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
+			t.Parallel()
 			d := start(t, "--threshold-ms", "1000")
 			d.dial().beat(1)
 			d.WaitEvents(10*time.Second, "beat", func(e []event) bool { return len(e) == 1 })
@@ -247,6 +259,7 @@ func TestSIGTERMExits0AndRemovesSocket(t *testing.T) {
 }
 
 func TestShutdownAfterSecs(t *testing.T) {
+	t.Parallel()
 	d := start(t, "--threshold-ms", "1000", "--shutdown-after-secs", "1")
 	select {
 	case <-d.Done:
@@ -259,6 +272,7 @@ func TestShutdownAfterSecs(t *testing.T) {
 }
 
 func TestSystemdNotify(t *testing.T) {
+	t.Parallel()
 	dir := newDir(t)
 	nsock := filepath.Join(dir, "notify.sock")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: nsock, Net: "unixgram"})
@@ -302,6 +316,7 @@ func TestSystemdNotify(t *testing.T) {
 }
 
 func TestHeartbeatFileAdvances(t *testing.T) {
+	t.Parallel()
 	dir := newDir(t)
 	hb := filepath.Join(dir, "hb")
 	startIn(t, dir, nil, "--threshold-ms", "1000", "--heartbeat-file", hb)
@@ -327,6 +342,7 @@ func TestHeartbeatFileAdvances(t *testing.T) {
 }
 
 func TestForeignUIDRefusedUnlessAllowed(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run an agent under another uid")
 	}

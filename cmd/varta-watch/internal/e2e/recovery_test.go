@@ -143,6 +143,7 @@ func (r recoveryEnv) exec(sleepMs, stdoutBytes int, extra string) string {
 }
 
 func TestRecoveryRunsOnceWithPidAndCleanEnvironment(t *testing.T) {
+	t.Parallel()
 	r := newRecoveryEnv(t)
 	d := startIn(t, r.dir, []string{"SECRET_OF_DAEMON=1"}, "--threshold-ms", "200",
 		"--recovery-exec", r.exec(0, 0, "{pid} a;b $(x) |{pid}|` &&"),
@@ -187,6 +188,7 @@ func TestRecoveryRunsOnceWithPidAndCleanEnvironment(t *testing.T) {
 }
 
 func TestRecoveryBareProgramNameUsesChildPath(t *testing.T) {
+	t.Parallel()
 	r := newRecoveryEnv(t)
 	bin := filepath.Join(r.dir, "childbin")
 	os.Mkdir(bin, 0o755)
@@ -204,6 +206,7 @@ func TestRecoveryBareProgramNameUsesChildPath(t *testing.T) {
 }
 
 func TestRecoveryInFlightChildDebouncesSecondStall(t *testing.T) {
+	t.Parallel()
 	r := newRecoveryEnv(t)
 	d := startIn(t, r.dir, nil, "--threshold-ms", "200", "--recovery-debounce-ms", "0",
 		"--recovery-exec", r.exec(5000, 0, "{pid}"), "--recovery-audit-file", r.audit)
@@ -217,6 +220,7 @@ func TestRecoveryInFlightChildDebouncesSecondStall(t *testing.T) {
 }
 
 func TestRecoveryTimeoutKillsChild(t *testing.T) {
+	t.Parallel()
 	r := newRecoveryEnv(t)
 	d := startIn(t, r.dir, nil, "--threshold-ms", "200", "--recovery-timeout-ms", "300",
 		"--recovery-exec", r.exec(30000, 0, "{pid}"), "--recovery-audit-file", r.audit)
@@ -233,6 +237,7 @@ func TestRecoveryTimeoutKillsChild(t *testing.T) {
 }
 
 func TestRecoveryCaptureCountsAndTruncates(t *testing.T) {
+	t.Parallel()
 	r := newRecoveryEnv(t)
 	d := startIn(t, r.dir, nil, "--threshold-ms", "200", "--recovery-capture-stdio", "--recovery-capture-bytes", "100",
 		"--recovery-exec", r.exec(0, 5000, "{pid}"), "--recovery-audit-file", r.audit)
@@ -245,6 +250,7 @@ func TestRecoveryCaptureCountsAndTruncates(t *testing.T) {
 }
 
 func TestRecoveryMissingProgramDoesNotConsumeDebounce(t *testing.T) {
+	t.Parallel()
 	r := newRecoveryEnv(t)
 	d := startIn(t, r.dir, nil, "--threshold-ms", "200", "--recovery-debounce-ms", "60000",
 		"--recovery-exec", filepath.Join(r.dir, "no-such-program")+" {pid}", "--recovery-audit-file", r.audit)
@@ -256,6 +262,7 @@ func TestRecoveryMissingProgramDoesNotConsumeDebounce(t *testing.T) {
 }
 
 func TestRecoveryOutstandingCapacityRefusal(t *testing.T) {
+	t.Parallel()
 	r := newRecoveryEnv(t)
 	// Capacity 1: the first agent's child is still running when the second
 	// agent (which evicted the first) stalls.
@@ -286,6 +293,7 @@ func TestRecoveryOutstandingCapacityRefusal(t *testing.T) {
 }
 
 func TestRecoveryShutdownKillsChildAndAudits(t *testing.T) {
+	t.Parallel()
 	r := newRecoveryEnv(t)
 	d := startIn(t, r.dir, nil, "--threshold-ms", "200", "--shutdown-grace-ms", "2000",
 		"--recovery-exec", r.exec(60000, 0, "{pid}"), "--recovery-audit-file", r.audit)
@@ -311,6 +319,7 @@ func TestRecoveryShutdownKillsChildAndAudits(t *testing.T) {
 }
 
 func TestCrossNamespaceAgentNeverRecovered(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (CLONE_NEWPID) to create an agent in another pid namespace")
 	}

@@ -16,6 +16,7 @@ import (
 // path; the daemon still starts, spawns fail as spawn_failed); a runnable
 // one and a bare name (looked up at each spawn) are not.
 func TestRecoveryProgramWarnedAtStart(t *testing.T) {
+	t.Parallel()
 	const warning = "recovery program is not runnable now"
 	dir := newDir(t)
 	plain := filepath.Join(dir, "not-executable")
@@ -34,6 +35,7 @@ func TestRecoveryProgramWarnedAtStart(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			d := start(t, "--threshold-ms", "1000", "--recovery-exec", tt.program+" {pid}")
 			if tt.warn {
 				testsupport.Eventually(t, 10*time.Second, "the warning", func() bool { return strings.Contains(d.Stderr.String(), warning) })

@@ -67,6 +67,7 @@ func (f fakeSystem) readCalls(t *testing.T) string {
 // cgroup files of the shapes systemd writes: it restarts the service unit
 // that holds the pid and refuses everything it cannot name safely.
 func TestRestartUnitMapsPidToUnit(t *testing.T) {
+	t.Parallel()
 	script := restartUnit(t)
 	tests := []struct {
 		name, cgroup, pattern, arg string
@@ -130,6 +131,7 @@ func TestRestartUnitMapsPidToUnit(t *testing.T) {
 // stalled agent with the agent's pid, and the program restarts the unit the
 // pid's cgroup names.
 func TestRestartUnitAsRecoveryProgram(t *testing.T) {
+	t.Parallel()
 	f := newFakeSystem(t)
 	dir := newDir(t)
 	auditFile := filepath.Join(dir, "audit.log")

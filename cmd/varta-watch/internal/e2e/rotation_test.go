@@ -18,6 +18,7 @@ import (
 // with --recovery-audit-max-bytes 4096 rotates its audit log into
 // generations, and varta-audit verifies the chain across all of them.
 func TestAuditLogRotatesAndVerifies(t *testing.T) {
+	t.Parallel()
 	r := newRecoveryEnv(t)
 	d := startIn(t, r.dir, nil, "--threshold-ms", "50", "--recovery-debounce-ms", "0",
 		"--recovery-exec", "/bin/true {pid}", "--recovery-audit-file", r.audit, "--recovery-audit-max-bytes", "4096")
@@ -62,6 +63,7 @@ func TestAuditLogRotatesAndVerifies(t *testing.T) {
 // TestEventsFileRotates: --export-file-max-bytes keeps generations of
 // whole lines, none larger than the limit.
 func TestEventsFileRotates(t *testing.T) {
+	t.Parallel()
 	d := start(t, "--threshold-ms", "60000", "--export-file-max-bytes", "4096", "--max-beat-rate", "0")
 	s := d.dial()
 	for i := uint64(1); i <= 800; i++ { // about 31 bytes a line: six files' worth
@@ -116,6 +118,7 @@ func TestEventsFileRotates(t *testing.T) {
 // lock for its whole life, so varta-audit rotate refuses the live file and
 // succeeds once the daemon has stopped; the result still verifies.
 func TestVartaAuditRotateRefusesLiveDaemon(t *testing.T) {
+	t.Parallel()
 	r := newRecoveryEnv(t)
 	d := startIn(t, r.dir, nil, "--threshold-ms", "60000", "--recovery-audit-file", r.audit)
 	waitAudit(t, r.audit, "boot record", func(rs []audit.Record) bool { return len(rs) == 1 })

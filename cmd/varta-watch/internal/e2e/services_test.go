@@ -186,6 +186,7 @@ func jsonEvents(t *testing.T, path string) []map[string]any {
 // recovery argument {unit} carries the agent's unit; an agent that named
 // itself -rf is refused with identity_unsafe.
 func TestServiceRestartBudget(t *testing.T) {
+	// Not parallel: it measures the recovery backoff to 700 ms.
 	unitName := fmt.Sprintf("varta-e2e-%d.scope", os.Getpid())
 	cg := cgroup2Dir(t, unitName)
 	// Restarted agents outlive their recovery child: make this process
@@ -418,6 +419,7 @@ func filterMetrics(m map[string]float64, prefixes ...string) map[string]float64 
 // (exit 2, naming the file, the line and the key); on SIGHUP the old policy
 // stays in force, and the failed and the good reload are counted.
 func TestPolicyFileErrors(t *testing.T) {
+	t.Parallel()
 	dir := newDir(t)
 	pol := filepath.Join(dir, "policy.yml")
 	write := func(body string) {

@@ -57,6 +57,7 @@ func (d *daemon) waitSaves(n float64) {
 // clean stop (state saved at shutdown) and a crash (state from the last
 // periodic save).
 func TestRestartKeepsStalledAgent(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		sig  syscall.Signal
@@ -65,6 +66,7 @@ func TestRestartKeepsStalledAgent(t *testing.T) {
 		{"SIGKILL", syscall.SIGKILL},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			dir := newDir(t)
 			stateDir := filepath.Join(dir, "state")
 			common := []string{"--threshold-ms", "600", "--state-dir", stateDir, "--state-save-interval-ms", "200"}
@@ -131,6 +133,7 @@ func TestRestartKeepsStalledAgent(t *testing.T) {
 // TestRestartWithoutStateForgets is the control: without --state-dir the
 // restarted daemon does not know the stopped agent.
 func TestRestartWithoutStateForgets(t *testing.T) {
+	t.Parallel()
 	dir := newDir(t)
 	args, token, tf := promArgs(t, dir)
 	d := startIn(t, dir, nil, append(args, "--threshold-ms", "300")...)
@@ -152,6 +155,7 @@ func TestRestartWithoutStateForgets(t *testing.T) {
 // restart and replayed after it are refused and counted, with the state
 // directory; without it they are accepted.
 func TestRestartRefusesReplayedSecureFrames(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name      string
 		state     bool
@@ -163,6 +167,7 @@ func TestRestartRefusesReplayedSecureFrames(t *testing.T) {
 		{"no state", false, syscall.SIGTERM, 5},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			dir := newDir(t)
 			keyPath := writeKey(t, dir, "key", vectorKeyHex)
 			key, err := secure.ParseKeyFile(keyPath)
@@ -240,6 +245,7 @@ func TestRestartRefusesReplayedSecureFrames(t *testing.T) {
 // refused with a message naming the file and the rule; the daemon starts
 // fresh, counts it, and replaces the file at its next save.
 func TestHostileStateFiles(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		plant func(t *testing.T, path string)
@@ -260,6 +266,7 @@ func TestHostileStateFiles(t *testing.T) {
 		}, "is a symlink"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			dir := newDir(t)
 			stateDir := filepath.Join(dir, "state")
 			os.Mkdir(stateDir, 0o700)
@@ -289,6 +296,7 @@ func TestHostileStateFiles(t *testing.T) {
 // TestStateDirRefused: a state directory anyone can write to is a runtime
 // error naming it; the daemon does not start.
 func TestStateDirRefused(t *testing.T) {
+	t.Parallel()
 	dir := newDir(t)
 	stateDir := filepath.Join(dir, "state")
 	os.Mkdir(stateDir, 0o700)

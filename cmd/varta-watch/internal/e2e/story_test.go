@@ -19,8 +19,10 @@ import (
 // agent's pid, and one line at shutdown naming the reason — in the text and
 // the JSON log formats.
 func TestDaemonLogTellsTheStory(t *testing.T) {
+	t.Parallel()
 	for _, format := range []string{"text", "json"} {
 		t.Run(format, func(t *testing.T) {
+			t.Parallel()
 			dir := newDir(t)
 			prog := filepath.Join(dir, "noisy-recovery")
 			script := "#!/bin/sh\necho \"restarting $1\"\necho 'no unit found' >&2\nexit 1\n"

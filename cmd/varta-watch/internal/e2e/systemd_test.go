@@ -21,6 +21,7 @@ func fakeNotify(t *testing.T, dir string) (string, <-chan notifyMsg) {
 // daemon never to be killed. The daemon runs with the self-watchdog at its
 // 1 s minimum too, which must not fire on a healthy loop.
 func TestWatchdogPingsWithinHalfTimeout(t *testing.T) {
+	// Not parallel: it measures the gaps between watchdog pings.
 	for _, tt := range []struct {
 		usec  string
 		limit time.Duration
@@ -71,6 +72,8 @@ func TestWatchdogPingsWithinHalfTimeout(t *testing.T) {
 // TestSelfWatchdogMinimumHealthy: --self-watchdog-secs 1 on an idle, healthy
 // daemon (no systemd watchdog) does not abort it.
 func TestSelfWatchdogMinimumHealthy(t *testing.T) {
+	// Not parallel: a 1 s self-watchdog must not fire on a healthy loop, which
+	// other tests loading the machine would turn into a test of the machine.
 	d := start(t, "--threshold-ms", "1000", "--self-watchdog-secs", "1")
 	select {
 	case <-d.Done:
@@ -88,6 +91,7 @@ func TestSelfWatchdogMinimumHealthy(t *testing.T) {
 // TestStatusLine: the daemon tells the service manager how it is doing
 // (STATUS= with agents and stalls), and not on every tick.
 func TestStatusLine(t *testing.T) {
+	t.Parallel()
 	dir := newDir(t)
 	nsock, msgs := fakeNotify(t, dir)
 	d := startIn(t, dir, []string{"NOTIFY_SOCKET=" + nsock}, "--threshold-ms", "300")

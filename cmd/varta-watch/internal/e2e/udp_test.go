@@ -58,11 +58,13 @@ func udpSend(t *testing.T, addr string, b []byte) {
 }
 
 func TestSecureVectorsAndReplay(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ name, flag, wire string }{
 		{"shared", "--key-file", sharedVectorWire},
 		{"master", "--master-key-file", masterVectorWire},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			dir := newDir(t)
 			key := writeKey(t, dir, "key", vectorKeyHex)
 			d, addr := startUDP(t, dir, "--threshold-ms", "60000", tc.flag, key)
@@ -88,6 +90,7 @@ func TestSecureVectorsAndReplay(t *testing.T) {
 }
 
 func TestSecureRejections(t *testing.T) {
+	t.Parallel()
 	dir := newDir(t)
 	master := writeKey(t, dir, "master", vectorKeyHex)
 	d, addr := startUDP(t, dir, "--threshold-ms", "60000", "--master-key-file", master)
@@ -125,6 +128,7 @@ func TestSecureRejections(t *testing.T) {
 }
 
 func TestSecureAcceptedKeyRotation(t *testing.T) {
+	t.Parallel()
 	dir := newDir(t)
 	primary := writeKey(t, dir, "primary", strings.Repeat("11", 32))
 	old := strings.Repeat("22", 32)
@@ -144,6 +148,7 @@ func TestSecureAcceptedKeyRotation(t *testing.T) {
 }
 
 func TestUDPConfigurationErrors(t *testing.T) {
+	t.Parallel()
 	dir := newDir(t)
 	key := writeKey(t, dir, "key", vectorKeyHex)
 	sock := filepath.Join(dir, "s.sock")
@@ -185,6 +190,7 @@ func TestUDPConfigurationErrors(t *testing.T) {
 }
 
 func TestOriginUpgradeAndConflict(t *testing.T) {
+	t.Parallel()
 	dir := newDir(t)
 	d, addr := startUDP(t, dir, "--threshold-ms", "60000", "--i-accept-plaintext-udp")
 	me := uint32(os.Getpid())
@@ -205,6 +211,7 @@ func TestOriginUpgradeAndConflict(t *testing.T) {
 // a UDP-origin stall runs recovery (without it the daemon refuses to start:
 // TestUDPConfigurationErrors).
 func TestUDPStallRecoveredWithAcceptance(t *testing.T) {
+	t.Parallel()
 	r := newRecoveryEnv(t)
 	port := testsupport.FreeUDPPort(t)
 	startIn(t, r.dir, nil, "--threshold-ms", "200", "--udp-port", port, "--i-accept-plaintext-udp",
@@ -227,6 +234,7 @@ func TestUDPStallRecoveredWithAcceptance(t *testing.T) {
 }
 
 func TestVartaBeatSecureInterop(t *testing.T) {
+	t.Parallel()
 	dir := newDir(t)
 	key := writeKey(t, dir, "key", strings.Repeat("ab", 32))
 	d, addr := startUDP(t, dir, "--threshold-ms", "60000", "--key-file", key)

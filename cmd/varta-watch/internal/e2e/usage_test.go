@@ -32,6 +32,7 @@ func run(t *testing.T, bin string, args ...string) (string, string, int) {
 // prints one line naming the problem and a --help hint on stderr, nothing
 // on stdout, and exits 2.
 func TestUsageErrorsAreConcise(t *testing.T) {
+	t.Parallel()
 	sock := filepath.Join(newDir(t), "v.sock")
 	tests := []struct {
 		name string
@@ -75,6 +76,7 @@ func TestUsageErrorsAreConcise(t *testing.T) {
 // working): the daemon starts, 30 scrapes in a row are all served (the
 // default per-client burst is 10), and it exits 0.
 func TestBurstZeroMeansOff(t *testing.T) {
+	t.Parallel()
 	d := startWithMetrics(t, "--threshold-ms", "1000", "--global-beat-burst", "0", "--prom-rate-limit-burst", "0")
 	s := d.dial()
 	for i := range 30 {

@@ -60,6 +60,7 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 // wrong or missing password gets 401, and the real Prometheus scrapes it
 // over TLS with basic auth.
 func TestWebConfigFileTLSAndBasicAuth(t *testing.T) {
+	t.Parallel()
 	dir := newDir(t)
 	certFile, keyFile, pool := selfSigned(t, dir)
 	hash, err := bcrypt.GenerateFromPassword([]byte("scrape-pass"), bcrypt.MinCost)
@@ -83,7 +84,10 @@ func TestWebConfigFileTLSAndBasicAuth(t *testing.T) {
 		s.beat(i)
 	}
 	url := "https://" + d.promAddr + "/metrics"
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	// An unknown user costs a bcrypt of cost 10 (exporter-toolkit compares
+	// against a fixed hash so that timing does not reveal user names): slow
+	// in the race-built daemon on a loaded machine, hence the long timeout.
+	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{DisableKeepAlives: true, TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	get := func(c *http.Client, url, user, pass string) (int, string) {
 		req, _ := http.NewRequest("GET", url, nil)
 		if user != "" {
@@ -129,6 +133,7 @@ func TestWebConfigFileTLSAndBasicAuth(t *testing.T) {
 // TestWebConfigFileErrorsAtStart: a web config file that cannot be used
 // stops the daemon at start, naming the file.
 func TestWebConfigFileErrorsAtStart(t *testing.T) {
+	t.Parallel()
 	dir := newDir(t)
 	bad := filepath.Join(dir, "web.yml")
 	os.WriteFile(bad, []byte("tls_server_config:\n  cert_file: /nonexistent.pem\n  key_file: /nonexistent.key\n"), 0o600)
