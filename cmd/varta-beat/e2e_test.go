@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -23,6 +24,11 @@ import (
 var bin string
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("varta-beat: skipped under -short: these tests build and run the real binary (make test runs them)")
+		os.Exit(0)
+	}
 	dir, err := os.MkdirTemp("", "vbeat-bin")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
