@@ -50,20 +50,6 @@ func parseIDs(flag string, vals []string) ([]uint32, error) {
 	return out, nil
 }
 
-// bounds checks a numeric flag.
-func bounds(c *cli.Context, name string, lo, hi int64) (int64, error) {
-	v := c.Int64(name)
-	if v < lo || v > hi {
-		if hi == int64(^uint64(0)>>1) {
-			return 0, fmt.Errorf("--%s %d: must be >= %d", name, v, lo)
-		}
-		return 0, fmt.Errorf("--%s %d: must be between %d and %d", name, v, lo, hi)
-	}
-	return v, nil
-}
-
-const maxInt64 = int64(^uint64(0) >> 1)
-
 // options turns the parsed flags (and the environment the daemon got from
 // its service manager) into observer.Options. Every error is a
 // configuration error.
@@ -91,18 +77,18 @@ func options(c *cli.Context, environ func(string) string) (observer.Options, err
 	if o.AllowGIDs, err = parseIDs("allow-gid", c.StringSlice("allow-gid")); err != nil {
 		return o, err
 	}
-	rcv, err := bounds(c, "uds-rcvbuf-bytes", 0, 1<<30)
+	rcv, err := flagUDSRcvBuf.get(c)
 	if err != nil {
 		return o, err
 	}
 	o.Unix.RcvBuf = int(rcv)
 
-	th, err := bounds(c, "threshold-ms", 10, maxInt64/int64(time.Millisecond))
+	th, err := flagThreshold.get(c)
 	if err != nil {
 		return o, err
 	}
 	o.Threshold = time.Duration(th) * time.Millisecond
-	capacity, err := bounds(c, "tracker-capacity", tracker.MinCapacity, tracker.MaxCapacity)
+	capacity, err := flagTrackerCapacity.get(c)
 	if err != nil {
 		return o, err
 	}
@@ -113,14 +99,14 @@ func options(c *cli.Context, environ func(string) string) (observer.Options, err
 	if o.ClockSource, err = clock.ParseSource(c.String("clock-source")); err != nil {
 		return o, fmt.Errorf("--%w", err)
 	}
-	rate, err := bounds(c, "max-beat-rate", 0, 1_000_000)
+	rate, err := flagMaxBeatRate.get(c)
 	if err != nil {
 		return o, err
 	}
 	o.MaxBeatRate = int(rate)
 	o.GlobalBeatRate = ingest.DefaultGlobalRate(o.TrackerCapacity)
 	if c.IsSet("global-beat-rate") {
-		v, err := bounds(c, "global-beat-rate", 0, 100_000_000)
+		v, err := flagGlobalBeatRate.get(c)
 		if err != nil {
 			return o, err
 		}
@@ -128,7 +114,7 @@ func options(c *cli.Context, environ func(string) string) (observer.Options, err
 	}
 	o.GlobalBeatBurst = 2 * o.GlobalBeatRate
 	if c.IsSet("global-beat-burst") {
-		v, err := bounds(c, "global-beat-burst", 0, 200_000_000)
+		v, err := flagGlobalBeatBurst.get(c)
 		if err != nil {
 			return o, err
 		}
@@ -145,18 +131,15 @@ func options(c *cli.Context, environ func(string) string) (observer.Options, err
 
 	if p := c.String("export-file"); p != "" {
 		eo := &export.Options{Path: p, GroupReadable: c.Bool("files-group-readable")}
-		mb, err := bounds(c, "export-file-max-bytes", 0, maxInt64)
+		mb, err := flagExportMaxBytes.get(c)
 		if err != nil {
 			return o, err
-		}
-		if mb != 0 && mb < 4096 {
-			return o, fmt.Errorf("--export-file-max-bytes %d: must be 0 or >= 4096", mb)
 		}
 		if mb != 0 && p == export.StdoutPath {
 			return o, fmt.Errorf("--export-file-max-bytes %d with --export-file -: standard output cannot be rotated", mb)
 		}
 		eo.MaxBytes = mb
-		se, err := bounds(c, "export-file-sync-every", 0, 1<<31-1)
+		se, err := flagExportSyncEvery.get(c)
 		if err != nil {
 			return o, err
 		}
@@ -224,7 +207,7 @@ func controlOptions(c *cli.Context, o *observer.Options) error {
 
 func lifecycleOptions(c *cli.Context, environ func(string) string, o *observer.Options) error {
 	o.StateDir = c.String("state-dir")
-	si, err := bounds(c, "state-save-interval-ms", 100, 86_400_000)
+	si, err := flagStateSaveInterval.get(c)
 	if err != nil {
 		return err
 	}
@@ -234,22 +217,20 @@ func lifecycleOptions(c *cli.Context, environ func(string) string, o *observer.O
 	o.StateSaveInterval = time.Duration(si) * time.Millisecond
 	o.HeartbeatFile = c.String("heartbeat-file")
 	o.HWWatchdog = c.String("hw-watchdog")
-	sa, err := bounds(c, "shutdown-after-secs", 0, 10*365*86400)
+	sa, err := flagShutdownAfter.get(c)
 	if err != nil {
 		return err
 	}
 	o.ShutdownAfter = time.Duration(sa) * time.Second
-	sg, err := bounds(c, "shutdown-grace-ms", 100, 3_600_000)
+	sg, err := flagShutdownGrace.get(c)
 	if err != nil {
 		return err
 	}
 	o.ShutdownGrace = time.Duration(sg) * time.Millisecond
-	if c.IsSet(testClockJumpFlag) {
-		cj, err := bounds(c, testClockJumpFlag, 100, 3_600_000)
-		if err != nil {
+	if c.IsSet(flagTestClockJump.name) {
+		if o.ClockJumpThreshold, err = flagTestClockJump.millis(c); err != nil {
 			return err
 		}
-		o.ClockJumpThreshold = time.Duration(cj) * time.Millisecond
 	}
 
 	o.NotifySocket = environ("NOTIFY_SOCKET")
@@ -258,15 +239,14 @@ func lifecycleOptions(c *cli.Context, environ func(string) string, o *observer.O
 		return err
 	}
 	o.WatchdogInterval = lifecycle.PingInterval(wd)
-	switch sw := c.Int64("self-watchdog-secs"); {
-	case !c.IsSet("self-watchdog-secs"):
-		if o.WatchdogInterval > 0 {
-			o.SelfWatchdog = 4 * time.Second
+	if c.IsSet(flagSelfWatchdog.name) {
+		sw, err := flagSelfWatchdog.get(c)
+		if err != nil {
+			return err
 		}
-	case sw < 0 || sw > 86400:
-		return fmt.Errorf("--self-watchdog-secs %d: must be between 0 and 86400", sw)
-	default:
 		o.SelfWatchdog = time.Duration(sw) * time.Second
+	} else if o.WatchdogInterval > 0 {
+		o.SelfWatchdog = 4 * time.Second
 	}
 	switch f := c.String("log-format"); f {
 	case "text", "json":
@@ -336,12 +316,12 @@ func serviceOptions(c *cli.Context, o *observer.Options) error {
 		}
 		o.PolicyFile, o.Policy = p, pol
 	}
-	ms, err := bounds(c, "prom-max-services", 1, 1_000_000)
+	ms, err := flagPromMaxServices.get(c)
 	if err != nil {
 		return err
 	}
 	o.PromMaxServices = int(ms)
-	retry, err := bounds(c, "recovery-retry-ms", 0, 86_400_000)
+	retry, err := flagRecoveryRetry.get(c)
 	if err != nil {
 		return err
 	}

@@ -1,9 +1,11 @@
 package app
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -113,7 +115,17 @@ func TestOptionsDefaultsAndDerivedValues(t *testing.T) {
 			if r == nil || r.Program != "/usr/bin/restart" || strings.Join(r.Args, "|") != "--pid={pid}|x" || r.Source != "inline" {
 				t.Fatalf("%+v", r)
 			}
-			if r.Debounce != time.Nanosecond || r.OutstandingCapacity != 10 || r.CaptureBytes != 4096 {
+			if r.Debounce != 0 || !r.DebounceOff || r.OutstandingCapacity != 10 || r.CaptureBytes != 4096 {
+				t.Fatalf("%+v", r)
+			}
+		}},
+		{"recovery timeout 0 is never", nil, []string{"--recovery-exec", "/usr/bin/restart", "--recovery-timeout-ms", "0"}, func(t *testing.T, o observer.Options) {
+			if r := o.Recovery; r == nil || r.Timeout != 0 {
+				t.Fatalf("%+v", r)
+			}
+		}},
+		{"recovery debounce on by default", nil, []string{"--recovery-exec", "/usr/bin/restart"}, func(t *testing.T, o observer.Options) {
+			if r := o.Recovery; r == nil || r.Debounce != time.Second || r.DebounceOff {
 				t.Fatalf("%+v", r)
 			}
 		}},
@@ -209,5 +221,84 @@ func TestPolicyOptions(t *testing.T) {
 	}
 	if _, err := parse(t, nil, append(base, "--prom-max-services", "0")...); err == nil {
 		t.Fatal("--prom-max-services 0 accepted")
+	}
+}
+
+// TestIntFlagBounds walks every integer flag: flags() has no integer flag
+// without bounds, each default (unless computed) is within them, the
+// bounds themselves are accepted, and one past either bound is refused
+// with an error naming the flag and the rule.
+func TestIntFlagBounds(t *testing.T) {
+	bounded := map[string]*intFlag{}
+	for _, f := range intFlags {
+		bounded[f.name] = f
+	}
+	for _, fl := range flags() {
+		if f, ok := fl.(*cli.Int64Flag); ok && bounded[f.Name] == nil {
+			t.Errorf("--%s has no bounds (define it as an intFlag)", f.Name)
+		}
+	}
+	for _, f := range intFlags {
+		if f.defText == "" && !f.hidden { // a hidden test flag is read only when set
+			if err := f.check(f.def); err != nil {
+				t.Errorf("--%s: default %d out of its bounds: %v", f.name, f.def, err)
+			}
+		}
+		for _, v := range []int64{f.min, f.max} {
+			if err := f.check(v); err != nil {
+				t.Errorf("--%s %d refused: %v", f.name, v, err)
+			}
+		}
+		if f.orZero {
+			if err := f.check(0); err != nil {
+				t.Errorf("--%s 0 (off) refused: %v", f.name, err)
+			}
+		}
+		var bad []int64
+		if below := f.min - 1; !(f.orZero && below == 0) {
+			bad = append(bad, below)
+		}
+		if f.orZero && f.min > 1 {
+			bad = append(bad, 1)
+		}
+		if f.max < maxInt64 {
+			bad = append(bad, f.max+1)
+		}
+		for _, v := range bad {
+			err := f.check(v)
+			if err == nil {
+				t.Errorf("--%s %d accepted", f.name, v)
+				continue
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, fmt.Sprintf("--%s %d: must be ", f.name, v)) || !strings.Contains(msg, strconv.FormatInt(f.min, 10)) {
+				t.Errorf("--%s %d: error %q does not name the flag, the value and the rule", f.name, v, msg)
+			}
+		}
+	}
+}
+
+// TestFlagBoundsErrors: a value out of bounds reaches the operator as the
+// flag's rule, through the real App (the daemon exits 2 with it).
+func TestFlagBoundsErrors(t *testing.T) {
+	base := []string{"--socket", "/run/varta/v.sock", "--threshold-ms", "1500"}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--threshold-ms", "9"}, "--threshold-ms 9: must be between 10 and "},
+		{[]string{"--tracker-capacity", "0"}, "--tracker-capacity 0: must be between 1 and 1048576"},
+		{[]string{"--export-file", "/tmp/e", "--export-file-max-bytes", "100"}, "--export-file-max-bytes 100: must be 0 or >= 4096"},
+		{[]string{"--recovery-exec", "/bin/true", "--recovery-audit-file", "/tmp/a", "--recovery-audit-max-bytes", "-1"}, "--recovery-audit-max-bytes -1: must be 0 or >= 4096"},
+		{[]string{"--recovery-exec", "/bin/true", "--recovery-debounce-ms", "-1"}, "--recovery-debounce-ms -1: must be between 0 and 86400000"},
+		{[]string{"--recovery-exec", "/bin/true", "--recovery-timeout-ms", "99"}, "--recovery-timeout-ms 99: must be 0 or between 100 and 86400000"},
+		{[]string{"--self-watchdog-secs", "86401"}, "--self-watchdog-secs 86401: must be between 0 and 86400"},
+		{[]string{"--udp-port", "65536"}, "--udp-port 65536: must be between 0 and 65535"},
+		{[]string{"--prom-max-services", "0"}, "--prom-max-services 0: must be between 1 and 1000000"},
+	} {
+		_, err := parse(t, nil, append(append([]string{}, base...), tc.args...)...)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want %q", tc.args, err, tc.want)
+		}
 	}
 }

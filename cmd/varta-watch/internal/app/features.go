@@ -45,16 +45,16 @@ func promOptions(c *cli.Context, o *observer.Options) error {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return fmt.Errorf("--prom-addr %q: must be HOST:PORT", addr)
 	}
-	rate, err := bounds(c, "prom-rate-limit-per-sec", 0, 1_000_000)
+	rate, err := flagPromRate.get(c)
 	if err != nil {
 		return err
 	}
-	burst, err := bounds(c, "prom-rate-limit-burst", 0, 1_000_000)
+	burst, err := flagPromBurst.get(c)
 	if err != nil {
 		return err
 	}
 	// 0 in either turns the per-client limiter off (metrics.ServerOptions).
-	maxConns, err := bounds(c, "prom-max-connections", 1, 65536)
+	maxConns, err := flagPromMaxConns.get(c)
 	if err != nil {
 		return err
 	}
@@ -67,7 +67,7 @@ func udpOptions(c *cli.Context, o *observer.Options) error {
 		"i-accept-plaintext-udp", "i-accept-secure-udp-non-loopback",
 		"secure-udp-i-accept-recovery-on-unauthenticated-transport",
 		"plaintext-udp-i-accept-recovery-on-unauthenticated-transport"}
-	port, err := bounds(c, "udp-port", 0, 65535)
+	port, err := flagUDPPort.get(c)
 	if err != nil {
 		return err
 	}
@@ -162,22 +162,14 @@ func recoveryOptions(c *cli.Context, o *observer.Options) error {
 		}
 		o.RecoveryExecFile = file
 	}
-	deb, err := bounds(c, "recovery-debounce-ms", 0, 86_400_000)
+	deb, err := flagRecoveryDebounce.millis(c)
 	if err != nil {
 		return err
 	}
-	ro.Debounce = time.Duration(deb) * time.Millisecond
-	if deb == 0 {
-		// Zero means "no debounce window" to an operator; the runner
-		// treats zero as "default", so use the smallest positive window.
-		ro.Debounce = time.Nanosecond
-	}
-	if c.IsSet("recovery-timeout-ms") {
-		to, err := bounds(c, "recovery-timeout-ms", 100, 86_400_000)
-		if err != nil {
-			return err
-		}
-		ro.Timeout = time.Duration(to) * time.Millisecond
+	// 0 turns the debounce window off.
+	ro.Debounce, ro.DebounceOff = deb, deb == 0
+	if ro.Timeout, err = flagRecoveryTimeout.millis(c); err != nil {
+		return err
 	}
 	env := c.StringSlice("recovery-env")
 	if err := recovery.ValidateEnv(env); err != nil {
@@ -189,7 +181,7 @@ func recoveryOptions(c *cli.Context, o *observer.Options) error {
 		ro.BaseEnv = os.Environ()
 	}
 	ro.CaptureStdio = c.Bool("recovery-capture-stdio")
-	cb, err := bounds(c, "recovery-capture-bytes", 1, recovery.MaxCaptureBytes)
+	cb, err := flagRecoveryCaptureBytes.get(c)
 	if err != nil {
 		return err
 	}
@@ -211,25 +203,22 @@ func auditOptions(c *cli.Context, o *observer.Options) error {
 		return nil
 	}
 	ao := &audit.Options{Path: p, DaemonPid: uint32(os.Getpid()), GroupReadable: c.Bool("files-group-readable")}
-	mb, err := bounds(c, "recovery-audit-max-bytes", 0, maxInt64)
+	mb, err := flagAuditMaxBytes.get(c)
 	if err != nil {
 		return err
 	}
-	if mb != 0 && mb < 4096 {
-		return fmt.Errorf("--recovery-audit-max-bytes %d: must be 0 or >= 4096", mb)
-	}
 	ao.MaxBytes = mb
-	se, err := bounds(c, "recovery-audit-sync-every", 1, 1<<31-1)
+	se, err := flagAuditSyncEvery.get(c)
 	if err != nil {
 		return err
 	}
 	ao.SyncEvery = int(se)
-	fb, err := bounds(c, "audit-fsync-budget-ms", 1, 60_000)
+	fb, err := flagAuditFsyncBudget.get(c)
 	if err != nil {
 		return err
 	}
 	ao.FsyncBudget = time.Duration(fb) * time.Millisecond
-	si, err := bounds(c, "audit-sync-interval-ms", 0, 3_600_000)
+	si, err := flagAuditSyncInterval.get(c)
 	if err != nil {
 		return err
 	}

@@ -1,18 +1,17 @@
 package app
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
-)
 
-// testClockJumpFlag sets observer.Options.ClockJumpThreshold in
-// milliseconds (100 to 3,600,000; unset = clock.JumpThreshold). The
-// end-to-end test of the clock-jump grace uses it so that staging a jump
-// takes a few seconds instead of more than clock.JumpThreshold.
-const testClockJumpFlag = "test-clock-jump-ms"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/recovery"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/tracker"
+)
 
 func env(name string) []string {
 	return []string{"VARTA_WATCH_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))}
@@ -34,23 +33,157 @@ func str(name, usage, cat string, def string, required bool) *cli.StringFlag {
 	return &cli.StringFlag{Name: name, Usage: usage, Category: cat, Value: def, Required: required, EnvVars: env(name)}
 }
 
-func num(name, usage, cat string, def int64) *cli.Int64Flag {
-	return &cli.Int64Flag{Name: name, Usage: usage, Category: cat, Value: def, EnvVars: env(name)}
-}
-
-// computed sets the default shown in help for a flag whose default is
-// derived from other settings.
-func computed(f *cli.Int64Flag, text string) *cli.Int64Flag {
-	f.DefaultText = text
-	return f
-}
-
 func boolean(name, usage, cat string, def bool) *cli.BoolFlag {
 	return &cli.BoolFlag{Name: name, Usage: usage, Category: cat, Value: def, EnvVars: env(name)}
 }
 
 func list(name, usage, cat string) *cli.StringSliceFlag {
 	return &cli.StringSliceFlag{Name: name, Usage: usage, Category: cat, EnvVars: env(name)}
+}
+
+// maxInt64 is the upper bound of a flag without one.
+const maxInt64 = int64(^uint64(0) >> 1)
+
+// intFlag is an integer flag together with its bounds: flags() lists its
+// cli flag and the configuration reads it with get, which refuses a value
+// out of bounds with an error naming the flag and the rule. A flag's range
+// is written here once, beside its name, usage and default.
+type intFlag struct {
+	name, usage, cat string
+	def              int64
+	// defText is the default shown in help for a default computed from
+	// other settings (def is then a sentinel, -1) or a required flag.
+	defText string
+	min     int64
+	max     int64 // maxInt64: no upper bound
+	// orZero also allows 0 below min (0 = off, never).
+	orZero bool
+	// hidden flags are for tests: not in help, the man page or the
+	// environment.
+	hidden bool
+}
+
+// cli returns a new cli flag for one App (a cli flag records its parse).
+func (f *intFlag) cli() *cli.Int64Flag {
+	if f.hidden {
+		return &cli.Int64Flag{Name: f.name, Value: f.def, Hidden: true}
+	}
+	return &cli.Int64Flag{Name: f.name, Usage: f.usage, Category: f.cat, Value: f.def, DefaultText: f.defText, EnvVars: env(f.name)}
+}
+
+// check refuses v outside the bounds, naming the flag and the rule.
+func (f *intFlag) check(v int64) error {
+	switch {
+	case f.orZero && v == 0:
+		return nil
+	case v >= f.min && v <= f.max:
+		return nil
+	case f.orZero && f.max == maxInt64:
+		return fmt.Errorf("--%s %d: must be 0 or >= %d", f.name, v, f.min)
+	case f.orZero:
+		return fmt.Errorf("--%s %d: must be 0 or between %d and %d", f.name, v, f.min, f.max)
+	case f.max == maxInt64:
+		return fmt.Errorf("--%s %d: must be >= %d", f.name, v, f.min)
+	}
+	return fmt.Errorf("--%s %d: must be between %d and %d", f.name, v, f.min, f.max)
+}
+
+// get returns the flag's value (its default when not set), checked.
+func (f *intFlag) get(c *cli.Context) (int64, error) {
+	v := c.Int64(f.name)
+	return v, f.check(v)
+}
+
+// millis returns the flag's value as milliseconds, checked.
+func (f *intFlag) millis(c *cli.Context) (time.Duration, error) {
+	v, err := f.get(c)
+	return time.Duration(v) * time.Millisecond, err
+}
+
+// The integer flags, by category, each with its bounds.
+var (
+	// Unix socket.
+	flagUDSRcvBuf = &intFlag{name: "uds-rcvbuf-bytes", usage: "SO_RCVBUF request in `BYTES` (0 = kernel default)", cat: catSocket,
+		def: 1048576, min: 0, max: 1 << 30}
+
+	// Tracking.
+	flagThreshold = &intFlag{name: "threshold-ms", usage: "an agent silent for `MS` milliseconds is stalled (>= 10)", cat: catTracker,
+		defText: "required", min: 10, max: maxInt64 / int64(time.Millisecond)}
+	flagTrackerCapacity = &intFlag{name: "tracker-capacity", usage: "maximum tracked agents (`N`, 1 ... 1048576)", cat: catTracker,
+		def: 4096, min: tracker.MinCapacity, max: tracker.MaxCapacity}
+	flagMaxBeatRate = &intFlag{name: "max-beat-rate", usage: "per-pid accepted frames per second (`N`; 0 = off)", cat: catTracker,
+		def: 100, min: 0, max: 1_000_000}
+	flagGlobalBeatRate = &intFlag{name: "global-beat-rate", usage: "global frames per second, rejected frames included (`N`; 0 = off)", cat: catTracker,
+		def: -1, defText: "max(5000, 2 x --tracker-capacity)", min: 0, max: 100_000_000}
+	flagGlobalBeatBurst = &intFlag{name: "global-beat-burst", usage: "global token bucket size (`N`; 0 = off)", cat: catTracker,
+		def: -1, defText: "2 x --global-beat-rate", min: 0, max: 200_000_000}
+
+	// Events file.
+	flagExportMaxBytes = &intFlag{name: "export-file-max-bytes", usage: "rotate the events file at `N` bytes (>= 4096; 0 = never), keeping 5 generations", cat: catExport,
+		def: 0, min: 4096, max: maxInt64, orZero: true}
+	flagExportSyncEvery = &intFlag{name: "export-file-sync-every", usage: "fdatasync the events file every `N` lines (0 = only at rotation and shutdown)", cat: catExport,
+		def: 0, min: 0, max: 1<<31 - 1}
+
+	// Metrics.
+	flagPromRate = &intFlag{name: "prom-rate-limit-per-sec", usage: "per-client-IP scrape rate (`N`/s; 0 = off)", cat: catMetrics,
+		def: 5, min: 0, max: 1_000_000}
+	flagPromBurst = &intFlag{name: "prom-rate-limit-burst", usage: "per-client-IP scrape burst (`N`; 0 = off)", cat: catMetrics,
+		def: 10, min: 0, max: 1_000_000}
+	flagPromMaxConns = &intFlag{name: "prom-max-connections", usage: "open connections to the metrics endpoint (`N`, 1-65536); at the limit the longest-idle one is closed", cat: catMetrics,
+		def: 64, min: 1, max: 65536}
+	flagPromMaxServices = &intFlag{name: "prom-max-services", usage: "export at most `N` distinct service label values; the rest count as service=\"other\"", cat: catMetrics,
+		def: 1000, min: 1, max: 1_000_000}
+
+	// UDP.
+	flagUDPPort = &intFlag{name: "udp-port", usage: "also listen for beats on UDP `PORT` (0 = off)", cat: catUDP,
+		def: 0, min: 0, max: 65535}
+
+	// Recovery.
+	flagRecoveryDebounce = &intFlag{name: "recovery-debounce-ms", usage: "do not recover the same process again within `MS`", cat: catRecovery,
+		def: 1000, min: 0, max: 86_400_000}
+	flagRecoveryRetry = &intFlag{name: "recovery-retry-ms", usage: "retry the recovery of an agent still silent after `MS`, for agents whose policy rule has no restart budget or that match none (0 = one recovery per silence run)", cat: catRecovery,
+		def: 0, min: 0, max: 86_400_000}
+	flagRecoveryTimeout = &intFlag{name: "recovery-timeout-ms", usage: "SIGKILL a recovery child after `MS` (>= 100; 0 = never)", cat: catRecovery,
+		def: 0, min: 100, max: 86_400_000, orZero: true}
+	flagRecoveryCaptureBytes = &intFlag{name: "recovery-capture-bytes", usage: "capture at most `N` bytes combined (1 ... 1048576)", cat: catRecovery,
+		def: recovery.DefaultCaptureBytes, min: 1, max: recovery.MaxCaptureBytes}
+
+	// Audit.
+	flagAuditMaxBytes = &intFlag{name: "recovery-audit-max-bytes", usage: "rotate the audit log at `N` bytes (>= 4096; 0 = never)", cat: catAudit,
+		def: 0, min: 4096, max: maxInt64, orZero: true}
+	flagAuditSyncEvery = &intFlag{name: "recovery-audit-sync-every", usage: "fdatasync the audit log every `N` records", cat: catAudit,
+		def: 1, min: 1, max: 1<<31 - 1}
+	flagAuditFsyncBudget = &intFlag{name: "audit-fsync-budget-ms", usage: "an fdatasync slower than `MS` is counted and defers syncing", cat: catAudit,
+		def: 50, min: 1, max: 60_000}
+	flagAuditSyncInterval = &intFlag{name: "audit-sync-interval-ms", usage: "also fdatasync the audit log every `MS` (0 = off)", cat: catAudit,
+		def: 0, min: 0, max: 3_600_000}
+
+	// Lifecycle.
+	flagStateSaveInterval = &intFlag{name: "state-save-interval-ms", usage: "rewrite the state files every `MS` (>= 100), and at shutdown", cat: catLife,
+		def: 5000, min: 100, max: 86_400_000}
+	flagSelfWatchdog = &intFlag{name: "self-watchdog-secs", usage: "abort (SIGABRT) if the observer loop makes no progress for `N` s (1 to 86400; 0 = off)", cat: catLife,
+		def: -1, defText: "4 when $WATCHDOG_USEC is set, else off", min: 0, max: 86400}
+	flagShutdownAfter = &intFlag{name: "shutdown-after-secs", usage: "exit cleanly after `N` seconds (0 = never)", cat: catLife,
+		def: 0, min: 0, max: 10 * 365 * 86400}
+	flagShutdownGrace = &intFlag{name: "shutdown-grace-ms", usage: "how long shutdown waits for killed recovery children (`MS`, >= 100)", cat: catLife,
+		def: 5000, min: 100, max: 3_600_000}
+	// flagTestClockJump sets observer.Options.ClockJumpThreshold in
+	// milliseconds (unset = clock.JumpThreshold). The end-to-end test of
+	// the clock-jump grace uses it so that staging a jump takes a few
+	// seconds instead of more than clock.JumpThreshold.
+	flagTestClockJump = &intFlag{name: "test-clock-jump-ms", hidden: true, min: 100, max: 3_600_000}
+)
+
+// intFlags lists every integer flag (a test checks that flags() has no
+// other).
+var intFlags = []*intFlag{
+	flagUDSRcvBuf, flagThreshold, flagTrackerCapacity, flagMaxBeatRate, flagGlobalBeatRate, flagGlobalBeatBurst,
+	flagExportMaxBytes, flagExportSyncEvery,
+	flagPromRate, flagPromBurst, flagPromMaxConns, flagPromMaxServices,
+	flagUDPPort,
+	flagRecoveryDebounce, flagRecoveryRetry, flagRecoveryTimeout, flagRecoveryCaptureBytes,
+	flagAuditMaxBytes, flagAuditSyncEvery, flagAuditFsyncBudget, flagAuditSyncInterval,
+	flagStateSaveInterval, flagSelfWatchdog, flagShutdownAfter, flagShutdownGrace, flagTestClockJump,
 }
 
 // removed lists upstream flags that no longer exist, with the message that
@@ -74,24 +207,24 @@ func flags() []cli.Flag {
 		str("socket-group", "give the socket file to `GROUP` (name or numeric gid) so agents of other users in it can connect; --socket-mode then defaults to 0660", catSocket, "", false),
 		list("allow-uid", "also accept beats from senders with this `UID` (repeatable)", catSocket),
 		list("allow-gid", "also accept beats from senders with this `GID` (repeatable)", catSocket),
-		num("uds-rcvbuf-bytes", "SO_RCVBUF request in `BYTES` (0 = kernel default)", catSocket, 1048576),
+		flagUDSRcvBuf.cli(),
 
 		// Tracking.
-		&cli.Int64Flag{Name: "threshold-ms", Usage: "an agent silent for `MS` milliseconds is stalled (>= 10)", Category: catTracker, EnvVars: env("threshold-ms"), DefaultText: "required"},
-		num("tracker-capacity", "maximum tracked agents (`N`, 1 ... 1048576)", catTracker, 4096),
+		flagThreshold.cli(),
+		flagTrackerCapacity.cli(),
 		str("tracker-eviction-policy", "which silent slots may be evicted when full: `strict` (stall surfaced) or balanced", catTracker, "strict", false),
 		str("clock-source", "stall clock: `monotonic` (pauses during suspend) or boottime (counts suspend)", catTracker, "monotonic", false),
-		num("max-beat-rate", "per-pid accepted frames per second (`N`; 0 = off)", catTracker, 100),
-		computed(num("global-beat-rate", "global frames per second, rejected frames included (`N`; 0 = off)", catTracker, -1), "max(5000, 2 x --tracker-capacity)"),
-		computed(num("global-beat-burst", "global token bucket size (`N`; 0 = off)", catTracker, -1), "2 x --global-beat-rate"),
+		flagMaxBeatRate.cli(),
+		flagGlobalBeatRate.cli(),
+		flagGlobalBeatBurst.cli(),
 		boolean("allow-cross-namespace-agents", "track senders from other PID namespaces", catTracker, false),
 		boolean("strict-namespace-check", "exit 1 on the first sender from another PID namespace", catTracker, false),
 
 		// Events file.
 		str("export-file", "append one line per event to `PATH` (\"-\" = standard output)", catExport, "", false),
-		num("export-file-max-bytes", "rotate the events file at `N` bytes (>= 4096; 0 = never), keeping 5 generations", catExport, 0),
+		flagExportMaxBytes.cli(),
 		str("export-kinds", "write only these event `KINDS` (comma-separated: beat, stall, decode, io, ctrunc, mismatch, eviction, gave_up), or all but -KIND (e.g. -beat)", catExport, "", false),
-		num("export-file-sync-every", "fdatasync the events file every `N` lines (0 = only at rotation and shutdown)", catExport, 0),
+		flagExportSyncEvery.cli(),
 		str("export-format", "events file line format (`FORMAT`): tsv (the six columns) or json (one object per line with identity and wall time)", catExport, "tsv", false),
 		boolean("files-group-readable", "create the events file and the audit log group-readable (0640) for a log-shipper or auditor group; default owner-only (0600)", catExport, false),
 
@@ -99,14 +232,14 @@ func flags() []cli.Flag {
 		str("prom-addr", "serve GET /metrics on `HOST:PORT` (requires --prom-token-file or an authenticating --web-config-file)", catMetrics, "", false),
 		str("prom-token-file", "bearer token file (`PATH`, 64 hex digits, secret-file rules); optional when --web-config-file authenticates clients", catMetrics, "", false),
 		str("web-config-file", "exporter-toolkit web configuration file (`PATH`, as node_exporter's): TLS, client certificates, basic auth for the metrics endpoint", catMetrics, "", false),
-		num("prom-rate-limit-per-sec", "per-client-IP scrape rate (`N`/s; 0 = off)", catMetrics, 5),
-		num("prom-rate-limit-burst", "per-client-IP scrape burst (`N`; 0 = off)", catMetrics, 10),
-		num("prom-max-connections", "open connections to the metrics endpoint (`N`, 1-65536); at the limit the longest-idle one is closed", catMetrics, 64),
+		flagPromRate.cli(),
+		flagPromBurst.cli(),
+		flagPromMaxConns.cli(),
 		boolean("prom-per-pid", "export per-pid series (varta_agents{state} is always exported)", catMetrics, true),
-		num("prom-max-services", "export at most `N` distinct service label values; the rest count as service=\"other\"", catMetrics, 1000),
+		flagPromMaxServices.cli(),
 
 		// UDP.
-		num("udp-port", "also listen for beats on UDP `PORT` (0 = off)", catUDP, 0),
+		flagUDPPort.cli(),
 		str("udp-bind-addr", "UDP bind `IP` (default 127.0.0.1 with keys, 0.0.0.0 plain)", catUDP, "", false),
 		str("key-file", "shared ChaCha20-Poly1305 key (`PATH`, 64 hex digits): enables secure UDP", catUDP, "", false),
 		str("accepted-key-file", "additional accepted shared keys during rotation (`PATH`, one per line)", catUDP, "", false),
@@ -119,21 +252,21 @@ func flags() []cli.Flag {
 		// Recovery.
 		str("recovery-exec", "run \"`PROGRAM ARG...`\" (no shell; {pid} in arguments is replaced) for each stall", catRecovery, "", false),
 		str("recovery-exec-file", "read the recovery command from `PATH` (secret-file rules)", catRecovery, "", false),
-		num("recovery-debounce-ms", "do not recover the same process again within `MS`", catRecovery, 1000),
+		flagRecoveryDebounce.cli(),
 		str("policy-file", "service rules (`PATH`, YAML, secret-file rules): names, thresholds, recovery and restart budgets; SIGHUP reloads it", catRecovery, "", false),
-		num("recovery-retry-ms", "retry the recovery of an agent still silent after `MS`, for agents whose policy rule has no restart budget or that match none (0 = one recovery per silence run)", catRecovery, 0),
-		num("recovery-timeout-ms", "SIGKILL a recovery child after `MS` (>= 100; 0 = never)", catRecovery, 0),
+		flagRecoveryRetry.cli(),
+		flagRecoveryTimeout.cli(),
 		list("recovery-env", "add `KEY=VALUE` to the child's environment (repeatable)", catRecovery),
 		boolean("recovery-inherit-env", "pass the daemon's whole environment to recovery children", catRecovery, false),
 		boolean("recovery-capture-stdio", "capture (count, then discard) the child's stdout and stderr", catRecovery, false),
-		num("recovery-capture-bytes", "capture at most `N` bytes combined (1 ... 1048576)", catRecovery, 4096),
+		flagRecoveryCaptureBytes.cli(),
 
 		// Audit.
 		str("recovery-audit-file", "hash-chained audit log of recovery decisions (`PATH`)", catAudit, "", false),
-		num("recovery-audit-max-bytes", "rotate the audit log at `N` bytes (>= 4096; 0 = never)", catAudit, 0),
-		num("recovery-audit-sync-every", "fdatasync the audit log every `N` records", catAudit, 1),
-		num("audit-fsync-budget-ms", "an fdatasync slower than `MS` is counted and defers syncing", catAudit, 50),
-		num("audit-sync-interval-ms", "also fdatasync the audit log every `MS` (0 = off)", catAudit, 0),
+		flagAuditMaxBytes.cli(),
+		flagAuditSyncEvery.cli(),
+		flagAuditFsyncBudget.cli(),
+		flagAuditSyncInterval.cli(),
 
 		// Control socket.
 		&cli.StringFlag{Name: "control-socket", Usage: "serve the operator API (HTTP/JSON on a Unix stream socket) at `PATH`; \"off\" = none", Category: catControl, EnvVars: env("control-socket"), DefaultText: "control.sock beside --socket"},
@@ -142,17 +275,17 @@ func flags() []cli.Flag {
 		str("state-dir", "keep the snoozes, the tracked agents and the secure replay marks across restarts in `DIR` (owner-only, created 0700 if missing; empty = in memory only, lost at exit)", catControl, "", false),
 
 		// Lifecycle.
-		num("state-save-interval-ms", "rewrite the state files every `MS` (>= 100), and at shutdown", catLife, 5000),
+		flagStateSaveInterval.cli(),
 		str("heartbeat-file", "rewrite `PATH` atomically every tick with \"<ticks> <observer_ns>\"", catLife, "", false),
-		computed(num("self-watchdog-secs", "abort (SIGABRT) if the observer loop makes no progress for `N` s (1 to 86400; 0 = off)", catLife, -1), "4 when $WATCHDOG_USEC is set, else off"),
+		flagSelfWatchdog.cli(),
 		str("hw-watchdog", "kick the hardware watchdog character device at `PATH` every tick", catLife, "", false),
-		num("shutdown-after-secs", "exit cleanly after `N` seconds (0 = never)", catLife, 0),
-		num("shutdown-grace-ms", "how long shutdown waits for killed recovery children (`MS`, >= 100)", catLife, 5000),
+		flagShutdownAfter.cli(),
+		flagShutdownGrace.cli(),
 		str("log-format", "`text` (varta-watch: <message> on stderr) or json", catLife, "text", false),
 	}
-	// testClockJumpFlag is for tests only: hidden from help and the man
+	// flagTestClockJump is for tests only: hidden from help and the man
 	// page, with no environment variable.
-	fs = append(fs, &cli.Int64Flag{Name: testClockJumpFlag, Hidden: true})
+	fs = append(fs, flagTestClockJump.cli())
 	for _, name := range slices.Sorted(maps.Keys(removed)) {
 		if name == "i-accept-shell-risk" {
 			fs = append(fs, &cli.BoolFlag{Name: name, Hidden: true})

@@ -204,10 +204,8 @@ func Start(opts Options) (_ *Observer, err error) {
 	}
 	udpOrigin := vlp.OriginNetworkUnverified
 	var opener *secure.Opener
-	var replay secure.ReplayConfig
 	if o.udp != nil {
 		udpOrigin, opener = o.udp.origin, o.udp.opener
-		replay = secure.ReplayConfig{Capacity: opts.UDP.ReplayCapacity, IdleTimeout: opts.UDP.ReplayIdle}
 	}
 	o.pipe = ingest.New(ingest.Options{
 		SelfUID:           uint32(os.Geteuid()),
@@ -221,7 +219,6 @@ func Start(opts Options) (_ *Observer, err error) {
 		LateBound:         int64(LateBound(opts.Threshold)),
 		UDPOrigin:         udpOrigin,
 		Opener:            opener,
-		Replay:            replay,
 		OnNewStream:       o.onNewStream,
 	}, o.tr, o.c, emit, o.signalWake)
 	o.pipe.OnLate = o.onLate
@@ -528,7 +525,7 @@ func (o *Observer) surface() {
 func (o *Observer) housekeeping() {
 	o.pipe.FlushSuppressed(o.clk.Now())
 	o.stage.set("liveness sweep")
-	o.tr.Sweep(sweepPerTick, procfs.Alive, nil)
+	o.tr.Sweep(sweepPerTick, procfs.Alive)
 	o.pipe.ExpireReplay(time.Now())
 	o.expireSnoozes()
 	o.stage.set("recovery")

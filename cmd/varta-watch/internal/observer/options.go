@@ -52,9 +52,11 @@ type Options struct {
 	// Export configures the events file; nil = none.
 	Export *export.Options
 
-	// Recovery configures the recovery runner; nil = no recovery unless
-	// RecoveryExecFile names the command file (read at start, secret-file
-	// rules; its failures are runtime errors).
+	// Recovery configures the recovery runner, its defaults filled by the
+	// CLI layer (the outstanding capacity is --tracker-capacity) or by
+	// recovery.New; nil = no recovery unless RecoveryExecFile names the
+	// command file (read at start, secret-file rules; its failures are
+	// runtime errors).
 	Recovery         *recovery.Options
 	RecoveryExecFile string
 	// PolicyFile is --policy-file ("" = none) and Policy its contents,

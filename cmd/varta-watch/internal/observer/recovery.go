@@ -63,12 +63,6 @@ func (o *Observer) startRecovery() error {
 		}
 		ro.Program, ro.Args, ro.Source = prog, args, o.opts.RecoveryExecFile
 	}
-	if ro.Source == "" {
-		ro.Source = audit.SourceInline
-	}
-	if ro.OutstandingCapacity == 0 {
-		ro.OutstandingCapacity = o.opts.TrackerCapacity
-	}
 	if ro.Logger == nil {
 		ro.Logger = o.log
 	}
@@ -92,7 +86,8 @@ func (o *Observer) startRecovery() error {
 	if ro.InheritEnv {
 		o.log.Warn("--recovery-inherit-env: recovery children receive the daemon's whole environment")
 	}
-	o.log.Info("recovery enabled", "program", ro.Program, "source", ro.Source)
+	program, source := r.Command()
+	o.log.Info("recovery enabled", "program", program, "source", source)
 	if err := checkProgram(ro.Program); err != nil {
 		// Not fatal: the program may be installed later (the lookup happens
 		// at every spawn, and a failed spawn is audited as spawn_failed).

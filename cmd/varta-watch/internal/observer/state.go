@@ -92,10 +92,7 @@ func (o *Observer) restoreReplay() {
 	if guard == nil || o.opts.UDP == nil {
 		return
 	}
-	capacity := o.opts.UDP.ReplayCapacity
-	if capacity <= 0 {
-		capacity = secure.DefaultReplayCapacity
-	}
+	capacity := secure.DefaultReplayCapacity // the guard's (ingest builds it with the defaults)
 	data, err := o.st.dir.Read(state.ReplayFile, stateFileLimit(capacity))
 	if errors.Is(err, os.ErrNotExist) {
 		return

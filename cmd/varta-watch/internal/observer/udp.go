@@ -23,9 +23,6 @@ type UDPOptions struct {
 	// AcceptRecovery marks this listener's beats OperatorAttestedTransport
 	// (eligible for recovery) instead of NetworkUnverified.
 	AcceptRecovery bool
-	// ReplayCapacity and ReplayIdle bound the secure replay table.
-	ReplayCapacity int
-	ReplayIdle     time.Duration
 }
 
 // Secure reports whether keys are configured.
@@ -97,14 +94,6 @@ func (o *Observer) startUDP() error {
 		o.log.Warn("udp listener is bound to a non-loopback address", "addr", uo.Addr)
 	}
 	return nil
-}
-
-// UDPAddr returns the bound UDP address, or nil.
-func (o *Observer) UDPAddr() net.Addr {
-	if o.udp == nil {
-		return nil
-	}
-	return o.udp.l.Addr()
 }
 
 // receiveUDP reads the UDP socket and hands each batch to ingest.

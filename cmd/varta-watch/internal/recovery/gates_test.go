@@ -21,6 +21,7 @@ const (
 // decision: "spawn" or the audit reason of a refused record.
 type step struct {
 	advance time.Duration
+	wait    bool // first tick until every child is reaped (clock not advanced)
 	stall   Stall
 	verdict *Verdict // nil = VerdictFresh
 	want    string
@@ -90,6 +91,20 @@ func TestGates(t *testing.T) {
 		{name: "window elapsed but child still running", steps: []step{
 			{stall: k(10, 1), want: "spawn"},
 			{advance: time.Second, stall: k(10, 1), want: "outstanding_in_flight"}}},
+		{name: "debounce off: the same process again at once", opts: func(o *Options) { o.DebounceOff = true }, steps: []step{
+			{stall: k(10, 1), want: "spawn"},
+			{stall: k(10, 1), want: "outstanding_in_flight"}},
+			check: func(t *testing.T, r *Runner) {
+				if until := r.DebouncedUntil(10, 1, uint64(time.Hour)); until != 0 {
+					t.Errorf("debounced until %d with the window off", until)
+				}
+			}},
+		{name: "debounce off: a finished recovery does not hold back the next", opts: func(o *Options) { o.DebounceOff, o.Program, o.Args = true, "/bin/true", nil }, steps: []step{
+			{stall: k(10, 1), want: "spawn"},
+			{wait: true, stall: k(10, 1), want: "spawn"}}},
+		{name: "default debounce holds back a finished recovery", opts: func(o *Options) { o.Program, o.Args = "/bin/true", nil }, steps: []step{
+			{stall: k(10, 1), want: "spawn"},
+			{wait: true, stall: k(10, 1), want: "debounced"}}},
 		{name: "unknown generation matches any", steps: []step{
 			{stall: Stall{Pid: 10, Origin: attested}, want: "spawn"},
 			{stall: k(10, 7), want: "debounced"},
@@ -156,6 +171,11 @@ func TestGates(t *testing.T) {
 			wantRefused := make(map[string]uint64)
 			for i, st := range tc.steps {
 				clk.advance(st.advance)
+				if st.wait {
+					done := len(h.a.completes)
+					h.tickUntil(t, "every child reaped", func() bool { return h.r.Outstanding() == 0 })
+					wantOutcomes["reaped_zero"] += uint64(len(h.a.completes) - done) // /bin/true
+				}
 				if st.verdict != nil {
 					h.v.verdicts[st.stall.Pid] = *st.verdict
 				} else {

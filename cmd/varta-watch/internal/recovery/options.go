@@ -68,7 +68,13 @@ type Options struct {
 	CaptureStdio bool
 	CaptureBytes int           // default 4096, 1 … 1,048,576
 	Timeout      time.Duration // 0 = never; else ≥ 100 ms
-	Debounce     time.Duration // default 1 s
+	// Debounce is the window in which the same process is not recovered
+	// again (default 1 s). DebounceOff turns the window off
+	// (--recovery-debounce-ms 0): Debounce must then be 0, and only a
+	// child still running for the process (outstanding_in_flight) holds
+	// back its next recovery.
+	Debounce    time.Duration
+	DebounceOff bool
 	// LedgerCapacity bounds the debounce ledger (default 4096).
 	LedgerCapacity int
 	// OutstandingCapacity bounds the table of running children; the
@@ -165,10 +171,12 @@ func (o Options) normalize() (Options, error) {
 		return bad("timeout %v: must be 0 (never) or at least %v", o.Timeout, MinTimeout)
 	}
 	switch {
-	case o.Debounce == 0:
-		o.Debounce = DefaultDebounce
 	case o.Debounce < 0:
 		return bad("negative debounce %v", o.Debounce)
+	case o.DebounceOff && o.Debounce != 0:
+		return bad("debounce %v with the debounce window off", o.Debounce)
+	case o.Debounce == 0 && !o.DebounceOff:
+		o.Debounce = DefaultDebounce
 	}
 	switch {
 	case o.SpawnRate == 0:

@@ -91,6 +91,13 @@ func TestNewOptions(t *testing.T) {
 		{name: "negative capture", mod: func(o *Options) { o.CaptureBytes = -1 }, err: ErrInvalidOptions},
 		{name: "timeout below 100ms", mod: func(o *Options) { o.Timeout = 99 * time.Millisecond }, err: ErrInvalidOptions},
 		{name: "negative debounce", mod: func(o *Options) { o.Debounce = -1 }, err: ErrInvalidOptions},
+		{name: "debounce off", mod: func(o *Options) { o.DebounceOff = true },
+			chk: func(t *testing.T, o Options) {
+				if o.Debounce != 0 || !o.DebounceOff {
+					t.Fatalf("debounce %v off %v: the default was applied", o.Debounce, o.DebounceOff)
+				}
+			}},
+		{name: "debounce off with a window", mod: func(o *Options) { o.DebounceOff, o.Debounce = true, time.Second }, err: ErrInvalidOptions},
 		{name: "negative ledger", mod: func(o *Options) { o.LedgerCapacity = -1 }, err: ErrInvalidOptions},
 		{name: "outstanding above tracker max", mod: func(o *Options) { o.OutstandingCapacity = MaxOutstandingCapacity + 1 }, err: ErrInvalidOptions},
 		{name: "file source kept", mod: func(o *Options) { o.Source = "/etc/varta/recovery" },

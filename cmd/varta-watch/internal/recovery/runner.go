@@ -32,7 +32,7 @@ type Runner struct {
 	now  func() uint64
 	log  *slog.Logger
 
-	debounceNs uint64
+	debounceNs uint64 // 0: the debounce window is off
 	timeoutNs  uint64
 
 	kids    []*child          // outstanding children
@@ -92,6 +92,10 @@ func New(opts Options, v Verifier, a Auditor, c *stats.Counters, now func() uint
 	}
 	return r, nil
 }
+
+// Command returns the configured program and its source, defaults filled
+// ("" program: only a Planner's argument lists run).
+func (r *Runner) Command() (program, source string) { return r.opts.Program, r.opts.Source }
 
 // Outstanding returns the number of children not yet reaped.
 func (r *Runner) Outstanding() int { return len(r.kids) }
@@ -346,8 +350,8 @@ func (r *Runner) decide(s Stall) (attempted bool) {
 		r.refuse(s, now, audit.ReasonUnauthenticatedTransport, s.Service)
 		return false
 	}
-	// Gate 3: debounce window of the same process.
-	if r.ledger.fresh(s.Pid, s.Generation, now, r.debounceNs) {
+	// Gate 3: debounce window of the same process (none when off).
+	if r.debounceNs > 0 && r.ledger.fresh(s.Pid, s.Generation, now, r.debounceNs) {
 		r.refuse(s, now, audit.ReasonDebounced, s.Service)
 		return false
 	}

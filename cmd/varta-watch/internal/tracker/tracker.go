@@ -774,17 +774,16 @@ func (t *Tracker) same(c *check) bool {
 }
 
 // Due surfaces every stall whose deadline is ≤ now, calling fn for each
-// (with the lock held: fn must not call back into the tracker), and returns
-// the next deadline. Kernel-attested slots are re-identified first: a pid
-// that now belongs to another process is retired silently. The /proc
-// reads happen without the lock; a slot that accepted a frame meanwhile is
-// no longer due and is left alone.
-func (t *Tracker) Due(now int64, fn func(Stall)) (next int64, ok bool) {
+// (with the lock held: fn must not call back into the tracker).
+// Kernel-attested slots are re-identified first: a pid that now belongs to
+// another process is retired silently. The /proc reads happen without the
+// lock; a slot that accepted a frame meanwhile is no longer due and is left
+// alone. NextDeadline tells when to call it again.
+func (t *Tracker) Due(now int64, fn func(Stall)) {
 	t.mu.Lock()
 	if !t.surfaceHead(now, fn) {
-		next, ok = t.nextDeadlineLocked()
 		t.mu.Unlock()
-		return next, ok
+		return
 	}
 	t.mu.Unlock()
 	t.scanMu.Lock()
@@ -793,9 +792,8 @@ func (t *Tracker) Due(now int64, fn func(Stall)) (next int64, ok bool) {
 		t.mu.Lock()
 		more := t.dueLocked(now, fn)
 		if !more {
-			next, ok = t.nextDeadlineLocked()
 			t.mu.Unlock()
-			return next, ok
+			return
 		}
 		t.mu.Unlock()
 		for i := range t.checks {
@@ -903,9 +901,9 @@ func (t *Tracker) stall(idx int32, now int64, fn func(Stall)) {
 }
 
 // Sweep retires up to max stalled slots whose process no longer exists
-// (kernel-attested slots only; alive reports existence), returning the
-// retired pids through fn. alive is called without the lock.
-func (t *Tracker) Sweep(max int, alive func(pid uint32) bool, fn func(pid uint32)) {
+// (kernel-attested slots only; alive reports existence). alive is called
+// without the lock.
+func (t *Tracker) Sweep(max int, alive func(pid uint32) bool) {
 	t.scanMu.Lock()
 	defer t.scanMu.Unlock()
 	t.mu.Lock()
@@ -940,9 +938,6 @@ func (t *Tracker) Sweep(max int, alive func(pid uint32) bool, fn func(pid uint32
 			continue
 		}
 		t.release(c.idx)
-		if fn != nil {
-			fn(c.pid)
-		}
 	}
 }
 
