@@ -14,7 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/clock"
-	"github.com/varta-go/varta/cmd/varta-watch/internal/export"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/events"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/ingest"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/lifecycle"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/observer"
@@ -130,12 +130,12 @@ func options(c *cli.Context, environ func(string) string) (observer.Options, err
 	}
 
 	if p := c.String("export-file"); p != "" {
-		eo := &export.Options{Path: p, GroupReadable: c.Bool("files-group-readable")}
+		eo := &events.Options{Path: p, GroupReadable: c.Bool("files-group-readable")}
 		mb, err := flagExportMaxBytes.get(c)
 		if err != nil {
 			return o, err
 		}
-		if mb != 0 && p == export.StdoutPath {
+		if mb != 0 && p == events.StdoutPath {
 			return o, fmt.Errorf("--export-file-max-bytes %d with --export-file -: standard output cannot be rotated", mb)
 		}
 		eo.MaxBytes = mb
@@ -144,15 +144,15 @@ func options(c *cli.Context, environ func(string) string) (observer.Options, err
 			return o, err
 		}
 		eo.SyncEvery = int(se)
-		if eo.Kinds, err = export.ParseKinds(c.String("export-kinds")); err != nil {
+		if eo.Kinds, err = events.ParseKinds(c.String("export-kinds")); err != nil {
 			return o, err
 		}
-		if eo.Format, err = export.ParseFormat(c.String("export-format")); err != nil {
+		if eo.Format, err = events.ParseFormat(c.String("export-format")); err != nil {
 			return o, fmt.Errorf("--%w", err)
 		}
 		// A person watching "--export-file -" on a terminal gets aligned
 		// columns and wall-clock times; a pipe or a file gets the file format.
-		eo.Terminal = p == export.StdoutPath && isTerminal(os.Stdout) && eo.Format == export.FormatTSV
+		eo.Terminal = p == events.StdoutPath && isTerminal(os.Stdout) && eo.Format == events.FormatTSV
 		o.Export = eo
 	} else if c.IsSet("export-file-max-bytes") || c.IsSet("export-file-sync-every") || c.IsSet("export-kinds") || c.IsSet("export-format") {
 		return o, fmt.Errorf("--export-file-max-bytes, --export-file-sync-every, --export-kinds and --export-format require --export-file")

@@ -12,7 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/varta-go/varta/cmd/varta-watch/internal/export"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/events"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/observer"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/tracker"
 )
@@ -210,7 +210,7 @@ func TestPolicyOptions(t *testing.T) {
 	if o.Recovery == nil || o.Recovery.Program != "" || o.Recovery.Timeout != 5*time.Second || o.RecoveryExecFile != "" {
 		t.Fatalf("recovery %+v", o.Recovery)
 	}
-	if o.Export == nil || o.Export.Format != export.FormatJSON {
+	if o.Export == nil || o.Export.Format != events.FormatJSON {
 		t.Fatalf("export %+v", o.Export)
 	}
 	if _, err := parse(t, nil, append(base, "--export-format", "json")...); err == nil {

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/varta-go/varta/cmd/varta-watch/internal/export"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/events"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/listener"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
 	"github.com/varta-go/varta/pkg/vlp"
@@ -17,7 +17,7 @@ import (
 func beats(ev *collect) map[uint32]int {
 	m := map[uint32]int{}
 	for _, e := range *ev {
-		if e.Kind == export.KindBeat {
+		if e.Kind == events.KindBeat {
 			m[e.Pid]++
 		}
 	}
@@ -134,9 +134,9 @@ func TestSenderTableBounded(t *testing.T) {
 func TestAnomalyLinesLimited(t *testing.T) {
 	p, c, ev := newPipe(t, Options{}, 16)
 	for i := 0; i < 100; i++ {
-		p.anomaly(export.Event{Kind: export.KindDecode, Ns: 1e9, Text: "BadCrc"})
+		p.anomaly(events.Event{Kind: events.KindDecode, Ns: 1e9, Text: "BadCrc"})
 	}
-	p.anomaly(export.Event{Kind: export.KindMismatch, Ns: 1e9, Pid: 5, Text: export.MismatchAuthFailure})
+	p.anomaly(events.Event{Kind: events.KindMismatch, Ns: 1e9, Pid: 5, Text: events.MismatchAuthFailure})
 	if len(*ev) != LineBurst+1 || c.EventsSuppressed[stats.LineDecode].Load() != 100-LineBurst {
 		t.Fatalf("%d lines, %d suppressed", len(*ev), c.EventsSuppressed[stats.LineDecode].Load())
 	}
@@ -146,7 +146,7 @@ func TestAnomalyLinesLimited(t *testing.T) {
 	}
 	p.FlushSuppressed(1e9 + SummaryEvery)
 	last := (*ev)[len(*ev)-1]
-	if last.Kind != export.KindDecode || !strings.HasPrefix(last.Text, "suppressed 36 decode lines") {
+	if last.Kind != events.KindDecode || !strings.HasPrefix(last.Text, "suppressed 36 decode lines") {
 		t.Fatalf("summary %+v", last)
 	}
 	p.FlushSuppressed(1e9 + 3*SummaryEvery)
@@ -200,7 +200,7 @@ func TestReceiveErrorLine(t *testing.T) {
 	if c.IOErrors.Load() != 2 || len(*ev) != 2 {
 		t.Fatalf("io errors %d, lines %d", c.IOErrors.Load(), len(*ev))
 	}
-	if e := (*ev)[0]; e.Kind != export.KindIO || e.Ns != 5 || e.Text != "udp: recvmmsg: no buffer space available" {
+	if e := (*ev)[0]; e.Kind != events.KindIO || e.Ns != 5 || e.Text != "udp: recvmmsg: no buffer space available" {
 		t.Fatalf("%+v", e)
 	}
 }

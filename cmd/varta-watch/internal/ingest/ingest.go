@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/varta-go/varta/cmd/varta-watch/internal/export"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/events"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/listener"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/tracker"
@@ -21,7 +21,7 @@ import (
 
 // Emitter receives events-file lines. It must never block.
 type Emitter interface {
-	Emit(export.Event)
+	Emit(events.Event)
 }
 
 // ErrStrictNamespace is returned (wrapped) when --strict-namespace-check
@@ -106,7 +106,7 @@ type Pipeline struct {
 
 type nopEmitter struct{}
 
-func (nopEmitter) Emit(export.Event) {}
+func (nopEmitter) Emit(events.Event) {}
 
 // New builds a pipeline over tr. emit may be nil (no events file); wake is
 // called when the tracker's live list goes from empty to non-empty, so the
@@ -284,12 +284,12 @@ func (p *Pipeline) UnixBatch(lb *listener.Batch, n int, now, wall int64) {
 		if p.opts.KernelCredentials {
 			if d.CtrlTruncated {
 				p.c.CtrlTruncated.Add(1)
-				p.anomaly(export.Event{Kind: export.KindCtrunc, Ns: uint64(now), Text: "control message truncated (MSG_CTRUNC)"})
+				p.anomaly(events.Event{Kind: events.KindCtrunc, Ns: uint64(now), Text: "control message truncated (MSG_CTRUNC)"})
 				continue
 			}
 			if !d.HasCreds {
 				p.c.IOErrors.Add(1)
-				p.anomaly(export.Event{Kind: export.KindIO, Ns: uint64(now), Text: "datagram without SCM_CREDENTIALS"})
+				p.anomaly(events.Event{Kind: events.KindIO, Ns: uint64(now), Text: "datagram without SCM_CREDENTIALS"})
 				continue
 			}
 			if !p.uidAllowed(d.Uid, d.Gid) {
@@ -387,7 +387,7 @@ func (p *Pipeline) SecureBatch(lb *listener.Batch, n int, now, wall int64) {
 // (rate-limited like the other lines about refused traffic).
 func (p *Pipeline) ReceiveError(t stats.Transport, err error, now int64) {
 	p.c.IOErrors.Add(1)
-	p.anomaly(export.Event{Kind: export.KindIO, Ns: uint64(now), Text: t.Label() + ": " + err.Error()})
+	p.anomaly(events.Event{Kind: events.KindIO, Ns: uint64(now), Text: t.Label() + ": " + err.Error()})
 }
 
 // ReplayGuard returns the secure transport's replay guard (safe for
@@ -454,7 +454,7 @@ func (b *batch) check(i int) bool {
 	}
 	if b.origin == vlp.OriginKernelAttested && int64(f.Pid) != int64(d.Pid) {
 		p.c.FrameAuthFailures.Add(1)
-		p.anomaly(export.Event{Kind: export.KindMismatch, Ns: uint64(b.now), Pid: f.Pid, Text: export.MismatchAuthFailure})
+		p.anomaly(events.Event{Kind: events.KindMismatch, Ns: uint64(b.now), Pid: f.Pid, Text: events.MismatchAuthFailure})
 		b.refused(i)
 		return false
 	}
@@ -604,7 +604,7 @@ func (p *Pipeline) decode(data []byte, now int64, f *vlp.Frame) bool {
 	var de vlp.DecodeError
 	if errors.As(err, &de) {
 		p.c.DecodeErrors[de.Kind()].Add(1)
-		p.anomaly(export.Event{Kind: export.KindDecode, Ns: uint64(now), Text: de.Error()})
+		p.anomaly(events.Event{Kind: events.KindDecode, Ns: uint64(now), Text: de.Error()})
 		return false
 	}
 	p.c.TruncatedDatagrams.Add(1)
@@ -618,20 +618,20 @@ func (b *batch) verdict(i int, r tracker.Result) {
 	switch r.Verdict {
 	case tracker.Accepted:
 		if r.Evicted != 0 {
-			p.emit.Emit(export.Event{Kind: export.KindEviction, Ns: uint64(r.Seen), Pid: r.Evicted})
+			p.emit.Emit(events.Event{Kind: events.KindEviction, Ns: uint64(r.Seen), Pid: r.Evicted})
 		}
 		if r.First && b.origin == vlp.OriginKernelAttested && p.opts.OnNewStream != nil {
 			p.opts.OnNewStream(f.Pid, b.uid(i), r.Epoch)
 		}
-		p.emit.Emit(export.Event{Kind: export.KindBeat, Ns: uint64(r.Seen), Pid: f.Pid, Nonce: f.Nonce, Status: f.Status, Payload: f.Payload, Ident: r.Ident})
+		p.emit.Emit(events.Event{Kind: events.KindBeat, Ns: uint64(r.Seen), Pid: f.Pid, Nonce: f.Nonce, Status: f.Status, Payload: f.Payload, Ident: r.Ident})
 		if r.WasEmpty {
 			p.wake()
 		}
 		return
 	case tracker.DroppedOriginConflict:
-		p.anomaly(export.Event{Kind: export.KindMismatch, Ns: uint64(b.now), Pid: f.Pid, Text: export.MismatchOriginConflict})
+		p.anomaly(events.Event{Kind: events.KindMismatch, Ns: uint64(b.now), Pid: f.Pid, Text: events.MismatchOriginConflict})
 	case tracker.DroppedNamespace:
-		p.anomaly(export.Event{Kind: export.KindMismatch, Ns: uint64(b.now), Pid: f.Pid, Text: export.MismatchNamespaceConflict})
+		p.anomaly(events.Event{Kind: events.KindMismatch, Ns: uint64(b.now), Pid: f.Pid, Text: events.MismatchNamespaceConflict})
 		if p.opts.StrictNamespace && p.OnFatal != nil && p.fatal.CompareAndSwap(false, true) {
 			p.OnFatal(fmt.Errorf("%w: pid %d is in another pid namespace", ErrStrictNamespace, f.Pid))
 		}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/varta-go/varta/cmd/varta-watch/internal/export"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/events"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/listener"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/procfs"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
@@ -15,9 +15,9 @@ import (
 	"github.com/varta-go/varta/pkg/vlp/secure"
 )
 
-type collect []export.Event
+type collect []events.Event
 
-func (c *collect) Emit(e export.Event) { *c = append(*c, e) }
+func (c *collect) Emit(e events.Event) { *c = append(*c, e) }
 
 func newPipe(t testing.TB, o Options, capacity int) (*Pipeline, *stats.Counters, *collect) {
 	t.Helper()
@@ -51,23 +51,23 @@ func TestUnixPipeline(t *testing.T) {
 		mutate  func(d *listener.Datagram)
 		beats   int
 		counter func(c *stats.Counters) uint64
-		kind    export.Kind
+		kind    events.Kind
 	}{
-		{"accepted", Options{KernelCredentials: true, SelfUID: 7}, nil, 1, nil, export.KindBeat},
+		{"accepted", Options{KernelCredentials: true, SelfUID: 7}, nil, 1, nil, events.KindBeat},
 		{"foreign uid", Options{KernelCredentials: true, SelfUID: 7}, func(d *listener.Datagram) { d.Uid = 8 }, 0,
 			func(c *stats.Counters) uint64 { return c.FrameUIDRefused.Load() }, 0},
-		{"allowed uid", Options{KernelCredentials: true, SelfUID: 7, AllowUIDs: []uint32{8}}, func(d *listener.Datagram) { d.Uid = 8 }, 1, nil, export.KindBeat},
-		{"allowed gid", Options{KernelCredentials: true, SelfUID: 7, AllowGIDs: []uint32{50}}, func(d *listener.Datagram) { d.Uid, d.Gid = 8, 50 }, 1, nil, export.KindBeat},
+		{"allowed uid", Options{KernelCredentials: true, SelfUID: 7, AllowUIDs: []uint32{8}}, func(d *listener.Datagram) { d.Uid = 8 }, 1, nil, events.KindBeat},
+		{"allowed gid", Options{KernelCredentials: true, SelfUID: 7, AllowGIDs: []uint32{50}}, func(d *listener.Datagram) { d.Uid, d.Gid = 8, 50 }, 1, nil, events.KindBeat},
 		{"no credentials", Options{KernelCredentials: true, SelfUID: 7}, func(d *listener.Datagram) { d.HasCreds = false }, 0,
-			func(c *stats.Counters) uint64 { return c.IOErrors.Load() }, export.KindIO},
+			func(c *stats.Counters) uint64 { return c.IOErrors.Load() }, events.KindIO},
 		{"control truncated", Options{KernelCredentials: true, SelfUID: 7}, func(d *listener.Datagram) { d.CtrlTruncated = true }, 0,
-			func(c *stats.Counters) uint64 { return c.CtrlTruncated.Load() }, export.KindCtrunc},
+			func(c *stats.Counters) uint64 { return c.CtrlTruncated.Load() }, events.KindCtrunc},
 		{"pid spoofed", Options{KernelCredentials: true, SelfUID: 7}, func(d *listener.Datagram) { d.Pid++ }, 0,
-			func(c *stats.Counters) uint64 { return c.FrameAuthFailures.Load() }, export.KindMismatch},
+			func(c *stats.Counters) uint64 { return c.FrameAuthFailures.Load() }, events.KindMismatch},
 		{"short", Options{KernelCredentials: true, SelfUID: 7}, func(d *listener.Datagram) { d.Len, d.Data = 31, d.Data[:31] }, 0,
 			func(c *stats.Counters) uint64 { return c.TruncatedDatagrams.Load() }, 0},
 		{"bad crc", Options{KernelCredentials: true, SelfUID: 7}, func(d *listener.Datagram) { d.Data[30] ^= 1 }, 0,
-			func(c *stats.Counters) uint64 { return c.DecodeErrors[vlp.KindBadCrc].Load() }, export.KindDecode},
+			func(c *stats.Counters) uint64 { return c.DecodeErrors[vlp.KindBadCrc].Load() }, events.KindDecode},
 		{"global bucket empty", Options{KernelCredentials: true, SelfUID: 7, GlobalRate: 1, GlobalBurst: 0.5}, nil, 0,
 			func(c *stats.Counters) uint64 { return c.RateLimited[stats.RateLimitGlobal].Load() }, 0},
 	} {
@@ -358,7 +358,7 @@ func TestDyingGaspPassesEmptyBucket(t *testing.T) {
 	send(vlp.Frame{Pid: 200, Status: vlp.StatusCritical, Nonce: vlp.NonceTerminal, Timestamp: 1}) // unknown pid: refused
 	var nonces []uint64
 	for _, e := range *ev {
-		if e.Kind == export.KindBeat {
+		if e.Kind == events.KindBeat {
 			nonces = append(nonces, e.Nonce)
 		}
 	}

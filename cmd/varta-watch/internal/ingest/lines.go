@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/varta-go/varta/cmd/varta-watch/internal/export"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/events"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
 	"github.com/varta-go/varta/pkg/logthrottle"
 )
@@ -35,9 +35,9 @@ type lineBucket struct {
 	started     bool
 }
 
-var lineKinds = [stats.NumLineKinds]export.Kind{export.KindDecode, export.KindIO, export.KindCtrunc, export.KindMismatch}
+var lineKinds = [stats.NumLineKinds]events.Kind{events.KindDecode, events.KindIO, events.KindCtrunc, events.KindMismatch}
 
-func lineKindOf(k export.Kind) (stats.LineKind, bool) {
+func lineKindOf(k events.Kind) (stats.LineKind, bool) {
 	for i, v := range lineKinds {
 		if v == k {
 			return stats.LineKind(i), true
@@ -48,7 +48,7 @@ func lineKindOf(k export.Kind) (stats.LineKind, bool) {
 
 // anomaly emits an events-file line about refused traffic, subject to the
 // per-kind rate limit.
-func (p *Pipeline) anomaly(ev export.Event) {
+func (p *Pipeline) anomaly(ev events.Event) {
 	k, ok := lineKindOf(ev.Kind)
 	if !ok {
 		p.emit.Emit(ev)
@@ -76,22 +76,22 @@ func (p *Pipeline) anomaly(ev export.Event) {
 }
 
 // summaryLocked returns the summary line due for kind k at now, if any.
-func (p *Pipeline) summaryLocked(k stats.LineKind, now int64) export.Event {
+func (p *Pipeline) summaryLocked(k stats.LineKind, now int64) events.Event {
 	b := &p.lines.kinds[k]
 	if b.lim.Suppressed() == 0 || now-b.lastSummary < SummaryEvery {
-		return export.Event{}
+		return events.Event{}
 	}
 	text := "suppressed " + strconv.FormatUint(b.lim.TakeSuppressed(), 10) + " " + k.Label() + " lines (rate limit " +
 		strconv.Itoa(LineRate) + "/s)"
 	b.lastSummary = now
-	return export.Event{Kind: lineKinds[k], Ns: uint64(now), Text: text}
+	return events.Event{Kind: lineKinds[k], Ns: uint64(now), Text: text}
 }
 
 // FlushSuppressed writes the summary lines that are due at now (stall
 // clock), so that the count of a flood that stopped is not held back
 // until the next refused datagram. The observer calls it every tick.
 func (p *Pipeline) FlushSuppressed(now int64) {
-	var due [stats.NumLineKinds]export.Event
+	var due [stats.NumLineKinds]events.Event
 	p.lines.mu.Lock()
 	for k := range due {
 		due[k] = p.summaryLocked(stats.LineKind(k), now)

@@ -3,7 +3,7 @@ package ingest
 import (
 	"testing"
 
-	"github.com/varta-go/varta/cmd/varta-watch/internal/export"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/events"
 )
 
 // BenchmarkAnomalyLineFlood: the events-file line of a refused datagram
@@ -11,7 +11,7 @@ import (
 // per-kind rate limit: the cost the limiter adds to every refusal.
 func BenchmarkAnomalyLineFlood(b *testing.B) {
 	p, _, _ := newPipe(b, Options{}, 16)
-	ev := export.Event{Kind: export.KindDecode, Text: "BadCrc"}
+	ev := events.Event{Kind: events.KindDecode, Text: "BadCrc"}
 	b.ReportAllocs()
 	for i := range b.N {
 		ev.Ns = uint64(1e9 + int64(i)*1000)

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/clock"
-	"github.com/varta-go/varta/cmd/varta-watch/internal/export"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/events"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/ingest"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/lifecycle"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/listener"
@@ -43,7 +43,7 @@ type Observer struct {
 	tr    *tracker.Tracker
 	pipe  *ingest.Pipeline
 	unix  *listener.Unix
-	exp   *export.Writer
+	exp   *events.Writer
 	notif *lifecycle.Notifier
 	hb    *lifecycle.HeartbeatFile
 	hw    *lifecycle.HardwareWatchdog
@@ -184,7 +184,7 @@ func Start(opts Options) (_ *Observer, err error) {
 			// happened on the stall clock.
 			eo.Wall = func(ns uint64) time.Time { return time.Now().Add(-time.Duration(o.clk.Now() - int64(ns))) }
 		}
-		o.exp, err = export.Open(eo, o.c)
+		o.exp, err = events.Open(eo, o.c)
 		if err != nil {
 			return nil, err
 		}
@@ -512,7 +512,7 @@ func (o *Observer) surface() {
 		o.c.StallDetectionLag.Observe(time.Duration(s.Surfaced - s.Deadline))
 		o.c.StallsSurfaced.Add(1)
 		if o.exp != nil {
-			o.exp.Emit(export.Event{Kind: export.KindStall, Ns: uint64(s.Surfaced), Pid: s.Pid, Nonce: s.Nonce, Ident: s.Ident})
+			o.exp.Emit(events.Event{Kind: events.KindStall, Ns: uint64(s.Surfaced), Pid: s.Pid, Nonce: s.Nonce, Ident: s.Ident})
 		}
 		o.svc.NoteStall(s.Pid, s.Ident, s.Surfaced)
 		o.story.stall(s, time.Duration(s.Threshold))

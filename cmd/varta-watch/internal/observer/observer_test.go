@@ -11,7 +11,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/varta-go/varta/cmd/varta-watch/internal/export"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/events"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/tracker"
 	"github.com/varta-go/varta/pkg/vlp"
 )
@@ -25,13 +25,13 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func TestObserverInProcess(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "s.sock")
-	events := filepath.Join(dir, "events.tsv")
+	eventsPath := filepath.Join(dir, "events.tsv")
 	o, err := Start(Options{
 		Threshold:       100 * time.Millisecond,
 		TrackerCapacity: 16,
 		MaxBeatRate:     100,
 		TickInterval:    20 * time.Millisecond,
-		Export:          &export.Options{Path: events},
+		Export:          &events.Options{Path: eventsPath},
 		ShutdownGrace:   time.Second,
 		Unix:            unixOpts(sock),
 	})
@@ -82,7 +82,7 @@ func TestObserverInProcess(t *testing.T) {
 	if _, err := os.Stat(sock); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("socket left behind: %v", err)
 	}
-	b, err := os.ReadFile(events)
+	b, err := os.ReadFile(eventsPath)
 	if err != nil || len(b) == 0 {
 		t.Fatalf("events file: %v %q", err, b)
 	}
@@ -99,7 +99,7 @@ func TestStartFailureCleansUp(t *testing.T) {
 	if err := os.Symlink(target, link); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Start(Options{Threshold: time.Second, TrackerCapacity: 4, Unix: unixOpts(sock), Export: &export.Options{Path: link}})
+	_, err := Start(Options{Threshold: time.Second, TrackerCapacity: 4, Unix: unixOpts(sock), Export: &events.Options{Path: link}})
 	if err == nil {
 		t.Fatal("events file behind a symlink accepted")
 	}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/clock"
-	"github.com/varta-go/varta/cmd/varta-watch/internal/export"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/events"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/listener"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/metrics"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/policy"
@@ -50,7 +50,7 @@ type Options struct {
 	UDP *UDPOptions
 
 	// Export configures the events file; nil = none.
-	Export *export.Options
+	Export *events.Options
 
 	// Recovery configures the recovery runner, its defaults filled by the
 	// CLI layer (the outstanding capacity is --tracker-capacity) or by

@@ -3,7 +3,7 @@ package observer
 import (
 	"time"
 
-	"github.com/varta-go/varta/cmd/varta-watch/internal/export"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/events"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/identity"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/procfs"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/recovery"
@@ -97,7 +97,7 @@ func (o *Observer) resolveIdentities() {
 // it; the gauge follows from the budget).
 func (o *Observer) gaveUp(g service.GaveUp) {
 	if o.exp != nil {
-		o.exp.Emit(export.Event{Kind: export.KindGaveUp, Ns: uint64(g.Now), Pid: g.Pid, Text: g.Service, Ident: g.Ident})
+		o.exp.Emit(events.Event{Kind: events.KindGaveUp, Ns: uint64(g.Now), Pid: g.Pid, Text: g.Service, Ident: g.Ident})
 	}
 }
 

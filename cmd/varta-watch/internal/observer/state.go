@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/varta-go/varta/cmd/varta-watch/internal/export"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/events"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/state"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/tracker"
 	"github.com/varta-go/varta/pkg/vlp"
@@ -193,7 +193,7 @@ func (o *Observer) restoreAgents() {
 		stalled++
 		o.c.StallsSurfaced.Add(1) // reported again, like its events line
 		if o.exp != nil {
-			o.exp.Emit(export.Event{Kind: export.KindStall, Ns: uint64(clk), Pid: pid, Nonce: snap.LastNonce})
+			o.exp.Emit(events.Event{Kind: events.KindStall, Ns: uint64(clk), Pid: pid, Nonce: snap.LastNonce})
 		}
 		if !recovered[pid] {
 			o.st.resubmit = append(o.st.resubmit, tracker.Stall{

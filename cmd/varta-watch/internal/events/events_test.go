@@ -1,4 +1,4 @@
-package export
+package events
 
 import (
 	"bytes"
@@ -91,7 +91,7 @@ func settledWriterGoroutines(t *testing.T, want int) int {
 func writerGoroutines() int {
 	buf := make([]byte, 1<<20)
 	buf = buf[:runtime.Stack(buf, true)]
-	return bytes.Count(buf, []byte("internal/export.(*Writer).run("))
+	return bytes.Count(buf, []byte("internal/events.(*Writer).run("))
 }
 
 func TestGoldenAllKinds(t *testing.T) {

@@ -1,4 +1,4 @@
-// Package export owns the observer's events file (docs/events-file.md): one
+// Package events owns the observer's events file (docs/events-file.md): one
 // TAB-separated, LF-terminated line per beat, stall, decode error, I/O error,
 // truncated control message, identity mismatch and eviction.
 //
@@ -16,4 +16,4 @@
 // The package must not decide what an event means, read flags, the
 // environment or signals (the caller calls Reopen on SIGHUP), or slow down
 // its caller: liveness tracking comes first, the file second.
-package export
+package events
