@@ -1,9 +1,9 @@
 package metrics
 
 import (
+	"cmp"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -83,38 +83,86 @@ func (r reservedDescs) Describe(ch chan<- *prometheus.Desc) {
 
 func (reservedDescs) Collect(chan<- prometheus.Metric) {}
 
-// gather walks the table once and returns the tracker's families.
-func (g *agentGatherer) gather() []*dto.MetricFamily {
+// pidRow is one agent's per-pid values, snapshotted for a scrape. key
+// orders rows as their decimal pid strings sort (see pidSortKey).
+type pidRow struct {
+	key           uint64
+	beats, stalls uint64
+	pid, payload  uint32
+	status        vlp.Status
+}
+
+// pidSortKey maps pid to a number that orders like the decimal string of
+// pid (the order a prometheus.Registry gives label values): the digits,
+// left-aligned in 10 base-11 places, each digit d stored as d+1 and a
+// missing place as 0, so a prefix sorts before its extensions. 11^10 fits
+// in a uint64.
+func pidSortKey(pid uint32) uint64 {
+	var digits [10]byte
+	i := len(digits)
+	for {
+		i--
+		digits[i] = byte(pid % 10)
+		pid /= 10
+		if pid == 0 {
+			break
+		}
+	}
+	var key uint64
+	for place := range 10 {
+		key *= 11
+		if j := i + place; j < len(digits) {
+			key += uint64(digits[j]) + 1
+		}
+	}
+	return key
+}
+
+// snapshot walks the table once and returns the aggregate families and,
+// with per-pid series on, one row per pid sorted by label value. A pid
+// listed twice (which the Source contract rules out) keeps one row.
+func (g *agentGatherer) snapshot() ([]*dto.MetricFamily, []pidRow) {
 	var counts [len(agentStates)]uint64
-	var views []AgentView
+	var rows []pidRow
 	tracked, capacity := 0, 0
 	if g.src != nil {
 		if g.perPid {
-			views = make([]AgentView, 0, max(0, g.src.Tracked()))
+			rows = make([]pidRow, 0, max(0, g.src.Tracked()))
 		}
 		g.src.EachAgent(func(a AgentView) {
 			if int(a.Status) < len(counts) {
 				counts[a.Status]++
 			}
 			if g.perPid {
-				views = append(views, a)
+				rows = append(rows, pidRow{
+					key: pidSortKey(a.Pid), beats: a.Beats, stalls: a.Stalls,
+					pid: a.Pid, payload: a.Payload, status: a.Status,
+				})
 			}
 		})
 		tracked, capacity = g.src.Tracked(), g.src.Capacity()
 	}
+	slices.SortFunc(rows, func(a, b pidRow) int { return cmp.Compare(a.key, b.key) })
+	rows = slices.CompactFunc(rows, func(a, b pidRow) bool { return a.key == b.key })
 
 	stateName := "state"
 	agents := make([]*dto.Metric, 0, len(agentStates))
 	for _, st := range agentStatesByLabel {
 		agents = append(agents, gaugeMetric(float64(counts[st]), &dto.LabelPair{Name: &stateName, Value: &agentStates[st]}))
 	}
-	out := []*dto.MetricFamily{
+	return []*dto.MetricFamily{
 		famAgents.family(agents),
 		famTracked.family([]*dto.Metric{gaugeMetric(float64(tracked))}),
 		famCapacity.family([]*dto.Metric{gaugeMetric(float64(capacity))}),
-	}
-	if len(views) > 0 {
-		out = append(out, perPidFamilies(views)...)
+	}, rows
+}
+
+// gather walks the table once and returns the tracker's families, the
+// per-pid ones materialised as protobuf objects (see perPidFamilies).
+func (g *agentGatherer) gather() []*dto.MetricFamily {
+	out, rows := g.snapshot()
+	if len(rows) > 0 {
+		out = append(out, perPidFamilies(rows)...)
 	}
 	return out
 }
@@ -128,41 +176,54 @@ func gaugeMetric(v float64, labels ...*dto.LabelPair) *dto.Metric {
 	return &dto.Metric{Label: labels, Gauge: &dto.Gauge{Value: &v}}
 }
 
+// perPidFams are the four per-pid families, in the order of
+// perPidFamilies' result.
+var perPidFams = [...]familyMeta{famBeats, famStalls, famStatus, famPayload}
+
+// value returns row r's sample in perPidFams[k].
+func (r *pidRow) value(k int) float64 {
+	switch k {
+	case 0:
+		return float64(r.beats)
+	case 1:
+		return float64(r.stalls)
+	case 2:
+		return float64(r.status)
+	default:
+		return float64(r.payload)
+	}
+}
+
 // perPidFamilies builds varta_beats_total, varta_stalls_total, varta_status
-// and varta_agent_payload for views, each ordered by label value as a
-// prometheus.Registry orders its output. A pid listed twice (which the
-// Source contract rules out) is exported once. Every object is carved out
-// of a few slices sized for the table, so a scrape makes a fixed number of
-// allocations whatever the number of agents.
-func perPidFamilies(views []AgentView) []*dto.MetricFamily {
+// and varta_agent_payload as protobuf objects from rows (sorted and unique,
+// as snapshot returns them). Every object is carved out of a few slices
+// sized for the table, so a scrape makes a fixed number of allocations
+// whatever the number of agents; they still cost about 1.7 KB per agent,
+// which is why the HTTP handler streams the text exposition instead
+// (stream.go) and uses this only for the protobuf formats.
+func perPidFamilies(rows []pidRow) []*dto.MetricFamily {
+	n := len(rows)
 	// Label values: all pids in one string, sliced.
-	buf := make([]byte, 0, 10*len(views))
-	ends := make([]int, len(views))
-	for i, v := range views {
-		buf = strconv.AppendUint(buf, uint64(v.Pid), 10)
+	buf := make([]byte, 0, 10*n)
+	ends := make([]int, n)
+	for i := range rows {
+		buf = strconv.AppendUint(buf, uint64(rows[i].pid), 10)
 		ends[i] = len(buf)
 	}
 	all := string(buf)
-	type row struct {
-		pid string
-		v   AgentView
-	}
-	rows := make([]row, len(views))
+	pids := make([]string, n)
 	start := 0
-	for i, v := range views {
-		rows[i] = row{all[start:ends[i]], v}
+	for i := range rows {
+		pids[i] = all[start:ends[i]]
 		start = ends[i]
 	}
-	slices.SortFunc(rows, func(a, b row) int { return strings.Compare(a.pid, b.pid) })
-	rows = slices.CompactFunc(rows, func(a, b row) bool { return a.pid == b.pid })
-	n := len(rows)
 
 	pidName := "pid"
 	pairs := make([]dto.LabelPair, n)
 	labels := make([]*dto.LabelPair, n)
 	for i := range rows {
 		pairs[i].Name = &pidName
-		pairs[i].Value = &rows[i].pid
+		pairs[i].Value = &pids[i]
 		labels[i] = &pairs[i]
 	}
 
@@ -173,12 +234,11 @@ func perPidFamilies(views []AgentView) []*dto.MetricFamily {
 	ptrs := make([]*dto.Metric, 4*n)
 	counters := make([]dto.Counter, 2*n)
 	gauges := make([]dto.Gauge, 2*n)
-	for i, r := range rows {
+	for i := range rows {
 		lbl := labels[i : i+1 : i+1]
-		nums[i], nums[n+i], nums[2*n+i], nums[3*n+i] =
-			float64(r.v.Beats), float64(r.v.Stalls), float64(r.v.Status), float64(r.v.Payload)
 		for k := range 4 {
 			j := k*n + i
+			nums[j] = rows[i].value(k)
 			m := &metrics[j]
 			m.Label = lbl
 			if k < 2 {
@@ -191,10 +251,9 @@ func perPidFamilies(views []AgentView) []*dto.MetricFamily {
 			ptrs[j] = m
 		}
 	}
-	return []*dto.MetricFamily{
-		famBeats.family(ptrs[0:n:n]),
-		famStalls.family(ptrs[n : 2*n : 2*n]),
-		famStatus.family(ptrs[2*n : 3*n : 3*n]),
-		famPayload.family(ptrs[3*n : 4*n : 4*n]),
+	out := make([]*dto.MetricFamily, len(perPidFams))
+	for k, f := range perPidFams {
+		out[k] = f.family(ptrs[k*n : (k+1)*n : (k+1)*n])
 	}
+	return out
 }

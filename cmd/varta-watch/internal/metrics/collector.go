@@ -99,10 +99,24 @@ func NewRegistry(c *stats.Counters, src Source, opts Options) *Registry {
 // plus the tracker's, sorted by name. Like the embedded registry, it
 // returns what it could gather together with any error.
 func (r *Registry) Gather() ([]*dto.MetricFamily, error) {
-	mfs, err := r.Registry.Gather()
-	mfs = append(mfs, r.agents.gather()...)
-	slices.SortFunc(mfs, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
+	mfs, _, err := r.gatherScrape(false)
 	return mfs, err
+}
+
+// gatherScrape is Gather for the HTTP handler. With stream false it
+// returns what Gather returns. With stream true the per-pid families are
+// left out of the families and their rows (sorted, unique) returned
+// instead, for the handler to write straight to the response.
+func (r *Registry) gatherScrape(stream bool) ([]*dto.MetricFamily, []pidRow, error) {
+	mfs, err := r.Registry.Gather()
+	agg, rows := r.agents.snapshot()
+	mfs = append(mfs, agg...)
+	if !stream && len(rows) > 0 {
+		mfs = append(mfs, perPidFamilies(rows)...)
+		rows = nil
+	}
+	slices.SortFunc(mfs, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
+	return mfs, rows, err
 }
 
 // scalarCounter is one unlabelled counter read from stats.Counters.

@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
@@ -33,7 +32,7 @@ const (
 	idleTimeout    = 60 * time.Second
 	maxHeaderBytes = 8 << 10
 	// maxInFlight bounds concurrent scrapes (an HA pair plus a human);
-	// more get 503 from promhttp.
+	// more get 503.
 	maxInFlight = 4
 	// shutdownGrace is how long Close waits for in-flight scrapes.
 	shutdownGrace = 5 * time.Second
@@ -153,14 +152,10 @@ func NewServer(opts ServerOptions, reg *Registry, c *stats.Counters) (*Server, e
 		s.limiter = newIPLimiter(opts.RateLimitPerSec, opts.RateLimitBurst, maxClients)
 	}
 	errLog := log.New(newScrapeErrorFilter(logfWriter(logf)), "metrics endpoint: ", 0)
-	s.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog: errLog,
-		// One inconsistent series (for example a pid listed twice during
-		// a concurrent table change) must not blank out the whole scrape.
-		ErrorHandling:       promhttp.ContinueOnError,
-		Registry:            reg,
-		MaxRequestsInFlight: maxInFlight,
-	})
+	// One inconsistent series (for example a pid listed twice during a
+	// concurrent table change) must not blank out the whole scrape: the
+	// handler logs, counts and goes on, as promhttp's ContinueOnError.
+	s.metrics = newScrapeHandler(reg, errLog)
 	s.srv = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: readHeaderTimeout,
