@@ -45,7 +45,8 @@ func bigTable(n int) tableSource {
 // "gather" is Registry.Gather (what the collectors cost, per-pid families
 // materialised as protobuf objects), "http" a full request through the
 // server's handler with the text encoding Prometheus negotiates, which
-// streams the per-pid families, and "http-gzip" the same compressed.
+// streams the per-pid families, "http-gzip" the same compressed and
+// "http-protobuf" the delimited protobuf format (streamed too).
 // B/agent is the memory allocated per scrape divided by 65,536. "const-reference" gathers the same per-pid families the
 // generic way (MustNewConstMetric on a plain prometheus.Registry), the
 // design the fast path replaced. Run:
@@ -85,8 +86,12 @@ func BenchmarkScrape65536(b *testing.B) {
 				}
 			})
 		}
-		for _, encoding := range []string{"", "gzip"} {
-			b.Run(name+"/http"+map[string]string{"": "", "gzip": "-gzip"}[encoding], func(b *testing.B) {
+		for _, v := range []struct{ name, accept, encoding string }{
+			{"http", string(expfmt.NewFormat(expfmt.TypeTextPlain)), ""},
+			{"http-gzip", string(expfmt.NewFormat(expfmt.TypeTextPlain)), "gzip"},
+			{"http-protobuf", string(expfmt.NewFormat(expfmt.TypeProtoDelim)), ""},
+		} {
+			b.Run(name+"/"+v.name, func(b *testing.B) {
 				s, err := metrics.NewServer(metrics.ServerOptions{Addr: "127.0.0.1:0", TokenFile: writeToken(b)}, reg, c)
 				if err != nil {
 					b.Fatal(err)
@@ -94,9 +99,9 @@ func BenchmarkScrape65536(b *testing.B) {
 				defer s.Close()
 				req := httptest.NewRequest("GET", "/metrics", nil)
 				req.Header.Set("Authorization", "Bearer "+testToken)
-				req.Header.Set("Accept", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
-				if encoding != "" {
-					req.Header.Set("Accept-Encoding", encoding)
+				req.Header.Set("Accept", v.accept)
+				if v.encoding != "" {
+					req.Header.Set("Accept-Encoding", v.encoding)
 				}
 				b.ReportAllocs()
 				var size int64

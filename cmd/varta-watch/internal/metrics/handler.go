@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"bytes"
 	"compress/gzip"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"log"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -25,12 +23,12 @@ import (
 // same content-type and content-encoding negotiation (identity and gzip),
 // Vary headers, name[] filter, error counter
 // (promhttp_metric_handler_errors_total), log lines and 503 at the
-// in-flight limit. The difference is memory: in the text formats the
-// per-pid families are written straight from a sorted snapshot of the
-// table (about 40 bytes per agent) instead of being built as protobuf
-// objects first (about 1.7 KB per agent); see docs/benchmarks.md, "Scrape
-// memory". The protobuf formats, which no Prometheus asks for unless
-// native histograms are on, still materialise them.
+// in-flight limit. The difference is memory: in the text format and the
+// delimited protobuf format the per-pid families are written straight
+// from a sorted snapshot of the table (about 40 bytes per agent) instead
+// of being built as protobuf objects first (about 1.7 KB per agent); see
+// stream.go and docs/benchmarks.md, "Scrape memory". The protobuf text
+// formats (debugging aids no scraper negotiates) still materialise them.
 type scrapeHandler struct {
 	reg      *Registry
 	errLog   *log.Logger
@@ -85,15 +83,7 @@ func (h *scrapeHandler) ServeHTTP(rsp http.ResponseWriter, req *http.Request) {
 		return
 	}
 	format := expfmt.NegotiateAccept(req.Header, expfmt.DefaultAcceptedFormats()...)
-	var templates [len(perPidFams)]lineTemplate
-	stream := format.FormatType() == expfmt.TypeTextPlain
-	if stream {
-		for k, f := range perPidFams {
-			if templates[k], stream = newLineTemplate(format, f); !stream {
-				break
-			}
-		}
-	}
+	streamers, stream := newStreamers(format)
 	mfs, rows, err := h.reg.gatherScrape(stream)
 	if err != nil {
 		h.errLog.Println("error gathering metrics:", err)
@@ -155,7 +145,7 @@ func (h *scrapeHandler) ServeHTTP(rsp http.ResponseWriter, req *http.Request) {
 			if buf == nil {
 				buf = make([]byte, 0, streamChunk+256)
 			}
-			buf, err = templates[it.k].write(w, rows, it.k, buf)
+			buf, err = streamers[it.k].write(w, rows, it.k, buf)
 		}
 		if err != nil {
 			// ContinueOnError: log, count, go on with the next family.
@@ -169,79 +159,4 @@ func (h *scrapeHandler) ServeHTTP(rsp http.ResponseWriter, req *http.Request) {
 			h.errCnt.WithLabelValues("encoding").Inc()
 		}
 	}
-}
-
-// lineTemplate is how the negotiated encoder writes one per-pid family:
-// header (HELP and TYPE lines), then per pid prefix, the pid, infix, the
-// value and a newline.
-type lineTemplate struct {
-	header, prefix, infix []byte
-}
-
-// templatePid is the label value of the sample family newLineTemplate
-// encodes; its value is templateValue.
-const (
-	templatePid   = "4294967295"
-	templateValue = 1234.5
-)
-
-// newLineTemplate encodes a one-series family f in format with the real
-// encoder and cuts its output into a template. It reports false when the
-// output does not have the shape the template assumes (one HELP, one
-// TYPE and one sample line ending in `pid="<pid>"} <value>`), and the
-// caller then materialises the families instead.
-func newLineTemplate(format expfmt.Format, f familyMeta) (lineTemplate, bool) {
-	var out bytes.Buffer
-	pidName, pid, v := "pid", templatePid, templateValue
-	m := &dto.Metric{Label: []*dto.LabelPair{{Name: &pidName, Value: &pid}}}
-	if f.typ == dto.MetricType_COUNTER {
-		m.Counter = &dto.Counter{Value: &v}
-	} else {
-		m.Gauge = &dto.Gauge{Value: &v}
-	}
-	if err := expfmt.NewEncoder(&out, format).Encode(f.family([]*dto.Metric{m})); err != nil {
-		return lineTemplate{}, false
-	}
-	text := out.Bytes()
-	nl := bytes.LastIndexByte(text[:max(0, len(text)-1)], '\n')
-	if nl < 0 || bytes.Count(text, []byte("\n")) != 3 {
-		return lineTemplate{}, false
-	}
-	header, sample := text[:nl+1], text[nl+1:]
-	want := fmt.Sprintf(`{pid="%s"} %s`+"\n", templatePid, strconv.FormatFloat(templateValue, 'g', -1, 64))
-	if string(sample) != f.name+want {
-		return lineTemplate{}, false
-	}
-	return lineTemplate{
-		header: header,
-		prefix: []byte(f.name + `{pid="`),
-		infix:  []byte(`"} `),
-	}, true
-}
-
-// write writes per-pid family k of rows to w through buf, which it returns
-// for reuse. Values are formatted as the text encoder formats them
-// (strconv 'g', shortest; the encoder's special cases 0, 1, -1, NaN and
-// ±Inf give the same bytes or cannot occur for unsigned counts).
-func (t lineTemplate) write(w io.Writer, rows []pidRow, k int, buf []byte) ([]byte, error) {
-	buf = append(buf[:0], t.header...)
-	for i := range rows {
-		buf = append(buf, t.prefix...)
-		buf = strconv.AppendUint(buf, uint64(rows[i].pid), 10)
-		buf = append(buf, t.infix...)
-		buf = strconv.AppendFloat(buf, rows[i].value(k), 'g', -1, 64)
-		buf = append(buf, '\n')
-		if len(buf) >= streamChunk {
-			if _, err := w.Write(buf); err != nil {
-				return buf[:0], err
-			}
-			buf = buf[:0]
-		}
-	}
-	if len(buf) > 0 {
-		if _, err := w.Write(buf); err != nil {
-			return buf[:0], err
-		}
-	}
-	return buf[:0], nil
 }
