@@ -8,13 +8,12 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 	"github.com/varta-go/varta/pkg/vlp"
 )
 
@@ -43,7 +42,7 @@ func BenchmarkScrapeMemory65536(b *testing.B) {
 	raisePidMax(b, agents+2)
 	for b.Loop() {
 		dir := newDir(b)
-		port := freeUDPPort(b)
+		port := testsupport.FreeUDPPort(b)
 		d := startScrapeBenchDaemon(b, dir, "--threshold-ms", "600000",
 			"--tracker-capacity", strconv.Itoa(agents), "--udp-port", port, "--i-accept-plaintext-udp",
 			"--udp-bind-addr", "127.0.0.1", "--global-beat-rate", "0", "--max-beat-rate", "0")
@@ -67,7 +66,7 @@ func BenchmarkScrapeMemory65536(b *testing.B) {
 		}
 		c.Close()
 		time.Sleep(time.Second)
-		pid := d.cmd.Process.Pid
+		pid := d.Cmd.Process.Pid
 		rssBefore, _ := procStatusKB(b, pid)
 
 		var size int64
@@ -100,17 +99,12 @@ func startScrapeBenchDaemon(b *testing.B, dir string, extra ...string) *daemon {
 	if bin == "" {
 		bin = fastBinary(b)
 	}
-	d := &daemon{t: b, dir: dir, socket: filepath.Join(dir, "s.sock"), stdout: &lockedBuf{}, stderr: &lockedBuf{}}
+	d := &daemon{Daemon: testsupport.NewDaemon(b, dir), t: b}
 	pa, token, tf := promArgs(b, dir)
-	args := append(append([]string{"--socket", d.socket}, extra...), pa...)
+	args := append(append([]string{"--socket", d.Socket}, extra...), pa...)
 	args = append(args, "--prom-rate-limit-per-sec", "0")
-	d.cmd = exec.Command(bin, args...)
-	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
-	if err := d.cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { d.cmd.Process.Signal(syscall.SIGKILL); d.cmd.Wait() })
-	waitSocket(b, d.socket)
+	d.Run(exec.Command(bin, args...))
+	d.WaitSocket(20 * time.Second)
 	d.usePromAddr(token, tf)
 	return d
 }

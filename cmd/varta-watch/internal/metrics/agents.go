@@ -157,16 +157,6 @@ func (g *agentGatherer) snapshot() ([]*dto.MetricFamily, []pidRow) {
 	}, rows
 }
 
-// gather walks the table once and returns the tracker's families, the
-// per-pid ones materialised as protobuf objects (see perPidFamilies).
-func (g *agentGatherer) gather() []*dto.MetricFamily {
-	out, rows := g.snapshot()
-	if len(rows) > 0 {
-		out = append(out, perPidFamilies(rows)...)
-	}
-	return out
-}
-
 func (f familyMeta) family(ms []*dto.Metric) *dto.MetricFamily {
 	name, help, typ := f.name, f.help, f.typ
 	return &dto.MetricFamily{Name: &name, Help: &help, Type: &typ, Metric: ms}

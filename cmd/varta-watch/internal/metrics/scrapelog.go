@@ -10,9 +10,9 @@ import (
 	"github.com/varta-go/varta/pkg/logthrottle"
 )
 
-// scrapeErrorPrefix starts the line promhttp logs for every metric family
-// it fails to send; a scraper that goes away mid-response produces one such
-// line per family.
+// scrapeErrorPrefix starts the line the scrape handler logs (in promhttp's
+// words) for every metric family it fails to send; a scraper that goes
+// away mid-response produces one such line per family.
 var scrapeErrorPrefix = []byte("error encoding and sending metric family:")
 
 // scrapeErrorWindow: repeats within this long of the last reported line
