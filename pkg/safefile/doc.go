@@ -15,5 +15,7 @@
 // sentinels (ErrSymlink, ErrNotRegular, ErrOwner, ErrHardLinks, ErrMode);
 // its fields carry what was found, so callers can word the refusal in
 // their own terms (pkg/secretfile, pkg/audit and the events file of
-// varta-watch do). Datasync is fdatasync(2) retried on EINTR.
+// varta-watch do). Datasync is fdatasync(2) retried on EINTR. Replace
+// rewrites a small file atomically through an exclusively created
+// temporary file (secret files, varta-watch's state and heartbeat files).
 package safefile

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"sync"
 
-	"golang.org/x/sys/unix"
+	"github.com/varta-go/varta/pkg/safefile"
 )
 
 // HeartbeatFile rewrites a small file with the observer's tick count and
@@ -71,34 +71,8 @@ func (h *HeartbeatFile) Write(tick, observerNs uint64) error {
 	h.buf = strconv.AppendUint(h.buf, observerNs, 10)
 	h.buf = append(h.buf, '\n')
 
-	fd, err := h.createTemp()
-	if err != nil {
-		return fmt.Errorf("heartbeat file %q: create %q: %w", h.path, h.tmp, err)
-	}
-	_, werr := unix.Write(fd, h.buf)
-	cerr := unix.Close(fd)
-	if err := errors.Join(werr, cerr); err != nil {
-		unix.Unlink(h.tmp)
-		return fmt.Errorf("heartbeat file %q: write %q: %w", h.path, h.tmp, err)
-	}
-	if err := unix.Rename(h.tmp, h.path); err != nil {
-		unix.Unlink(h.tmp)
-		return fmt.Errorf("heartbeat file %q: rename %q: %w", h.path, h.tmp, err)
+	if err := safefile.Replace(h.path, h.tmp, h.buf, false); err != nil {
+		return fmt.Errorf("heartbeat file %q: %w", h.path, err)
 	}
 	return nil
-}
-
-// createTemp creates the temporary file exclusively. A leftover from a
-// crash (or anything else planted at that name, a symlink included) is
-// unlinked once and the creation retried.
-func (h *HeartbeatFile) createTemp() (int, error) {
-	const flags = unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NOCTTY
-	fd, err := unix.Open(h.tmp, flags, 0o600)
-	if errors.Is(err, unix.EEXIST) {
-		if uerr := unix.Unlink(h.tmp); uerr != nil && !errors.Is(uerr, unix.ENOENT) {
-			return -1, uerr
-		}
-		fd, err = unix.Open(h.tmp, flags, 0o600)
-	}
-	return fd, err
 }

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/varta-go/varta/pkg/safefile"
 	"github.com/varta-go/varta/pkg/secretfile"
 )
 
@@ -79,44 +80,11 @@ func (d *Dir) Read(name string, limit int64) ([]byte, error) {
 // same directory, is fsynced, and is renamed over name; the directory is
 // fsynced last. On any error the temporary file is removed and the old
 // file is left as it was.
-func (d *Dir) Write(name string, data []byte) (err error) {
+func (d *Dir) Write(name string, data []byte) error {
 	target := d.File(name)
 	tmp := d.File("." + name + ".tmp" + strconv.Itoa(os.Getpid()))
-	fd, err := unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-	if errors.Is(err, unix.EEXIST) {
-		// Left over by a crash of a daemon that had our pid: ours to remove.
-		unix.Unlink(tmp)
-		fd, err = unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-	}
-	if err != nil {
-		return fmt.Errorf("state file %q: create %s: %w", target, tmp, err)
-	}
-	f := os.NewFile(uintptr(fd), tmp)
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("state file %q: write: %w", target, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("state file %q: fsync: %w", target, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("state file %q: close: %w", target, err)
-	}
-	if err = os.Rename(tmp, target); err != nil {
-		return fmt.Errorf("state file %q: rename: %w", target, err)
-	}
-	dir, derr := os.Open(d.path)
-	if derr != nil {
-		return fmt.Errorf("state file %q: open directory for fsync: %w", target, derr)
-	}
-	defer dir.Close()
-	if derr := dir.Sync(); derr != nil {
-		return fmt.Errorf("state file %q: fsync directory: %w", target, derr)
+	if err := safefile.Replace(target, tmp, data, true); err != nil {
+		return fmt.Errorf("state file %q: %w", target, err)
 	}
 	return nil
 }
