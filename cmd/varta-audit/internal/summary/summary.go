@@ -65,17 +65,19 @@ type Service struct {
 	IdentityUnsafe uint64 `json:"refused_identity_unsafe"`
 }
 
-// Policy refusal reasons carry the service after a colon.
-var serviceReasons = []string{"backoff", "gave_up", "identity_unsafe"}
-
-// ServiceOfReason splits a policy refusal reason into its reason and
-// service; ok is false for every other reason.
-func ServiceOfReason(reason string) (base, service string, ok bool) {
-	base, service, ok = strings.Cut(reason, ":")
-	if !ok || service == "" || !slices.Contains(serviceReasons, base) {
-		return "", "", false
+// ServiceOfReason splits a restart-budget or placeholder refusal of the
+// policy file (backoff:NAME, gave_up:NAME, identity_unsafe:NAME; pkg/audit's
+// reason table) into its reason and service; ok is false for every other
+// reason.
+func ServiceOfReason(column string) (reason audit.Reason, service string, ok bool) {
+	r, svc, ok := audit.ParseReason(column)
+	switch {
+	case !ok || svc == "":
+		return audit.ReasonNone, "", false
+	case r == audit.ReasonBackoff, r == audit.ReasonGaveUp, r == audit.ReasonIdentityUnsafe:
+		return r, svc, true
 	}
-	return base, service, true
+	return audit.ReasonNone, "", false
 }
 
 // ServiceOfSource returns the rule name of a spawn source PATH#NAME.
@@ -226,9 +228,9 @@ func (b *Builder) Add(r *audit.Record) {
 		if base, name, ok := ServiceOfReason(r.Refused.Reason); ok {
 			sv := b.service(name)
 			switch base {
-			case "backoff":
+			case audit.ReasonBackoff:
 				sv.Backoff++
-			case "gave_up":
+			case audit.ReasonGaveUp:
 				sv.GaveUp++
 			default:
 				sv.IdentityUnsafe++

@@ -97,3 +97,28 @@ func TestRank(t *testing.T) {
 		}
 	}
 }
+
+// TestServiceOfReason: only the restart-budget and placeholder refusals of
+// the policy file name a service for the per-service figures; a snooze,
+// a reason without its service and unknown reasons do not.
+func TestServiceOfReason(t *testing.T) {
+	for _, tc := range []struct {
+		column  string
+		reason  audit.Reason
+		service string
+	}{
+		{"backoff:web", audit.ReasonBackoff, "web"},
+		{"gave_up:billing.service", audit.ReasonGaveUp, "billing.service"},
+		{"identity_unsafe:evil", audit.ReasonIdentityUnsafe, "evil"},
+		{"snoozed:web", audit.ReasonNone, ""},
+		{"backoff:", audit.ReasonNone, ""},
+		{"backoff", audit.ReasonNone, ""},
+		{"debounced", audit.ReasonNone, ""},
+		{"future:reason", audit.ReasonNone, ""},
+	} {
+		r, svc, ok := ServiceOfReason(tc.column)
+		if r != tc.reason || svc != tc.service || ok != (tc.reason != audit.ReasonNone) {
+			t.Errorf("ServiceOfReason(%q) = %v, %q, %v; want %v, %q", tc.column, r, svc, ok, tc.reason, tc.service)
+		}
+	}
+}
