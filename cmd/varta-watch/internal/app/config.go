@@ -83,11 +83,9 @@ func options(c *cli.Context, environ func(string) string) (observer.Options, err
 	}
 	o.Unix.RcvBuf = int(rcv)
 
-	th, err := flagThreshold.get(c)
-	if err != nil {
+	if o.Threshold, err = flagThreshold.millis(c); err != nil {
 		return o, err
 	}
-	o.Threshold = time.Duration(th) * time.Millisecond
 	capacity, err := flagTrackerCapacity.get(c)
 	if err != nil {
 		return o, err
@@ -222,11 +220,9 @@ func lifecycleOptions(c *cli.Context, environ func(string) string, o *observer.O
 		return err
 	}
 	o.ShutdownAfter = time.Duration(sa) * time.Second
-	sg, err := flagShutdownGrace.get(c)
-	if err != nil {
+	if o.ShutdownGrace, err = flagShutdownGrace.millis(c); err != nil {
 		return err
 	}
-	o.ShutdownGrace = time.Duration(sg) * time.Millisecond
 	if c.IsSet(flagTestClockJump.name) {
 		if o.ClockJumpThreshold, err = flagTestClockJump.millis(c); err != nil {
 			return err
@@ -321,10 +317,8 @@ func serviceOptions(c *cli.Context, o *observer.Options) error {
 		return err
 	}
 	o.PromMaxServices = int(ms)
-	retry, err := flagRecoveryRetry.get(c)
-	if err != nil {
+	if o.RecoveryRetry, err = flagRecoveryRetry.millis(c); err != nil {
 		return err
 	}
-	o.RecoveryRetry = time.Duration(retry) * time.Millisecond
 	return nil
 }

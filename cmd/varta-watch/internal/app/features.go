@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -213,16 +212,12 @@ func auditOptions(c *cli.Context, o *observer.Options) error {
 		return err
 	}
 	ao.SyncEvery = int(se)
-	fb, err := flagAuditFsyncBudget.get(c)
-	if err != nil {
+	if ao.FsyncBudget, err = flagAuditFsyncBudget.millis(c); err != nil {
 		return err
 	}
-	ao.FsyncBudget = time.Duration(fb) * time.Millisecond
-	si, err := flagAuditSyncInterval.get(c)
-	if err != nil {
+	if ao.SyncInterval, err = flagAuditSyncInterval.millis(c); err != nil {
 		return err
 	}
-	ao.SyncInterval = time.Duration(si) * time.Millisecond
 	o.Audit = ao
 	return nil
 }
