@@ -280,6 +280,7 @@ func TestSnoozeLifecycle(t *testing.T) {
 		t.Fatalf("a local agent has no service name: %q", svc)
 	}
 	const window = 8 * time.Second
+	asked := time.Now()
 	out, errOut, code := cli(t, nil, "snooze", svc, "--for", window.String(), "--reason", "deploy 4711", "--socket", d.Socket)
 	snoozedAt := time.Now()
 	if code != 0 || !strings.HasPrefix(out, "snoozed "+svc+" until ") {
@@ -341,11 +342,13 @@ func TestSnoozeLifecycle(t *testing.T) {
 	})
 
 	// The snooze ends by itself; the next stall is recovered.
-	time.Sleep(time.Until(snoozedAt.Add(window + 200*time.Millisecond)))
-	testsupport.Eventually(t, 5*time.Second, "the snooze to end", func() bool {
+	testsupport.Eventually(t, time.Until(snoozedAt.Add(window+5*time.Second)), "the snooze to end", func() bool {
 		out, _, _ := cli(t, nil, "services", "--socket", d.Socket, "--format", "json")
 		return !strings.Contains(out, "deploy 4711")
 	})
+	if early := window - time.Since(asked); early > 0 {
+		t.Fatalf("the snooze ended %v before its window", early)
+	}
 	// The agent that stalled while snoozed and is still silent is
 	// recovered when the window ends, without a new stall.
 	testsupport.Eventually(t, 5*time.Second, "recovery of the held stall after the snooze ended", func() bool {
