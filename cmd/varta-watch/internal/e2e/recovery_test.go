@@ -91,10 +91,13 @@ func readAudit(t *testing.T, path string) []audit.Record {
 func waitAudit(t *testing.T, path string, what string, match func([]audit.Record) bool) []audit.Record {
 	t.Helper()
 	var recs []audit.Record
-	testsupport.Eventually(t, 20*time.Second, what, func() bool {
-		recs = readAudit(t, path)
-		return match(recs)
-	})
+	if !testsupport.Poll(20*time.Second, func() bool { recs = readAudit(t, path); return match(recs) }) {
+		var b strings.Builder
+		for _, r := range recs {
+			fmt.Fprintf(&b, "\n  %+v", r)
+		}
+		t.Fatalf("timed out after 20s waiting for %s; the audit log has:%s", what, b.String())
+	}
 	return recs
 }
 
@@ -150,12 +153,18 @@ func TestRecoveryRunsOnceWithPidAndCleanEnvironment(t *testing.T) {
 		"--recovery-env", "FOO=bar", "--recovery-env", "EMPTY=",
 		"--recovery-debounce-ms", "60000",
 		"--recovery-audit-file", r.audit)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	// Beat, stall, beat again, stall again: the second stall of the same
-	// process falls inside the debounce window.
-	_, pid := d.agent(ctx, "self", "1,+700ms,2", 30*time.Second, nil)
+	// process (this test's) falls inside the debounce window. The second
+	// beat is sent once the first stall was recovered: a daemon starved on
+	// a loaded machine reads both beats before it decides any stall.
+	pid := os.Getpid()
 	spid := strconv.Itoa(pid)
+	s := d.dial()
+	s.beat(1)
+	waitAudit(t, r.audit, "spawn and complete", func(rs []audit.Record) bool {
+		return len(ofKind(rs, audit.KindSpawn)) == 1 && len(ofKind(rs, audit.KindComplete)) == 1
+	})
+	s.beat(2)
 	recs := waitAudit(t, r.audit, "spawn, complete and a debounced refusal", func(rs []audit.Record) bool {
 		return len(ofKind(rs, audit.KindSpawn)) == 1 && len(ofKind(rs, audit.KindComplete)) == 1 && refusals(rs, "debounced") == 1
 	})
@@ -210,7 +219,11 @@ func TestRecoveryInFlightChildDebouncesSecondStall(t *testing.T) {
 	r := newRecoveryEnv(t)
 	d := startIn(t, r.dir, nil, "--threshold-ms", "200", "--recovery-debounce-ms", "0",
 		"--recovery-exec", r.exec(5000, 0, "{pid}"), "--recovery-audit-file", r.audit)
-	d.agent(context.Background(), "self", "1,+700ms,2", 30*time.Second, nil)
+	// Beat, stall (the child runs for 5 s), beat again, stall again.
+	s := d.dial()
+	s.beat(1)
+	waitAudit(t, r.audit, "the first spawn", func(rs []audit.Record) bool { return len(ofKind(rs, audit.KindSpawn)) == 1 })
+	s.beat(2)
 	recs := waitAudit(t, r.audit, "outstanding_in_flight refusal", func(rs []audit.Record) bool {
 		return refusals(rs, "outstanding_in_flight") == 1
 	})
@@ -254,7 +267,11 @@ func TestRecoveryMissingProgramDoesNotConsumeDebounce(t *testing.T) {
 	r := newRecoveryEnv(t)
 	d := startIn(t, r.dir, nil, "--threshold-ms", "200", "--recovery-debounce-ms", "60000",
 		"--recovery-exec", filepath.Join(r.dir, "no-such-program")+" {pid}", "--recovery-audit-file", r.audit)
-	d.agent(context.Background(), "self", "1,+700ms,2", 30*time.Second, nil)
+	// Beat, stall, beat again, stall again.
+	s := d.dial()
+	s.beat(1)
+	waitAudit(t, r.audit, "a spawn_failed refusal", func(rs []audit.Record) bool { return refusals(rs, "spawn_failed") == 1 })
+	s.beat(2)
 	recs := waitAudit(t, r.audit, "two spawn_failed refusals", func(rs []audit.Record) bool { return refusals(rs, "spawn_failed") == 2 })
 	if refusals(recs, "debounced") != 0 || len(ofKind(recs, audit.KindSpawn)) != 0 {
 		t.Fatalf("records %+v", recs)
