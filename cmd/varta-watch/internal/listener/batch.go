@@ -1,6 +1,16 @@
 package listener
 
-import "net/netip"
+import (
+	"net/netip"
+	"time"
+)
+
+// epoch anchors Now.
+var epoch = time.Now()
+
+// Now reads the listeners' clock (monotonic nanoseconds), the clock of
+// Settled.
+func Now() int64 { return int64(time.Since(epoch)) }
 
 // BufSize is the receive buffer per datagram: large enough for every valid
 // VLP datagram (32, 60, 64 bytes) so that any other size is seen as such.

@@ -102,6 +102,14 @@ type reader struct {
 	hold   bool
 	held   sync.Mutex
 	locked bool
+	// caught is the start (Now) of the latest receive that emptied the
+	// queue (it returned less than a full batch, or nothing) and whose
+	// batch has been handed on: every datagram that arrived before it has
+	// been read and processed. The receiving goroutine publishes it
+	// (pending until its batch is released); settled reads it.
+	caught    atomic.Int64
+	pendingAt int64
+	pending   bool
 }
 
 func (r *reader) init(raw syscall.RawConn, isUnix bool) {
@@ -134,17 +142,29 @@ func (r *reader) recv(fd uintptr) bool {
 		h.Flags = 0
 		b.sys.hdrs[i].Len = 0
 	}
+	at := Now()
 	n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.sys.hdrs[0])),
 		BatchSize, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC|unix.MSG_TRUNC, 0, 0)
 	if e == unix.EAGAIN || e == unix.EINTR {
 		r.release()
+		if e == unix.EAGAIN {
+			// Nothing was queued at at: the earlier batches, all handed
+			// on, held everything that arrived before it.
+			r.caught.Store(at)
+		}
 		return false // wait for readiness
 	}
 	r.n, r.errno = int(n), e
+	if e == 0 && n < BatchSize {
+		// This receive took everything that had arrived before at; that
+		// is settled once this batch has been handed on.
+		r.pendingAt, r.pending = at, true
+	}
 	return true
 }
 
 func (r *reader) read(b *Batch) (int, error) {
+	r.publish() // the previous batch has been handed on
 	r.batch = b
 	r.n, r.errno = 0, 0
 	if r.closed.Load() {
@@ -240,8 +260,18 @@ func parseControl(buf []byte, d *Datagram) {
 	}
 }
 
+// publish makes the pending receive's start the caught-up mark (the
+// batch it read has been handed on).
+func (r *reader) publish() {
+	if r.pending {
+		r.pending = false
+		r.caught.Store(r.pendingAt)
+	}
+}
+
 // release ends the hold of the last Read.
 func (r *reader) release() {
+	r.publish()
 	if r.locked {
 		r.locked = false
 		r.held.Unlock()
@@ -256,6 +286,13 @@ func (r *reader) quiet() bool {
 	}
 	defer r.held.Unlock()
 	return !queued(r.raw)
+}
+
+// settled reports that every datagram that arrived before since (Now) has
+// been read and handed on: a receive begun at or after since emptied the
+// queue and its batch was released, or the listener is quiet now.
+func (r *reader) settled(since int64) bool {
+	return r.caught.Load() >= since || r.quiet()
 }
 
 // queued reports whether a datagram is waiting in the socket's receive

@@ -89,9 +89,11 @@ func (r *reader) read(b *Batch) (int, error) {
 	return 1, nil
 }
 
-// release and quiet: holding is Linux-only; quiet reports true.
-func (r *reader) release()    {}
-func (r *reader) quiet() bool { return true }
+// release, quiet and settled: holding is Linux-only; quiet and settled
+// report true.
+func (r *reader) release()           {}
+func (r *reader) quiet() bool        { return true }
+func (r *reader) settled(int64) bool { return true }
 
 // queued is unknown here: it reports false (no wait before stall
 // decisions).

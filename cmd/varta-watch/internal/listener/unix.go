@@ -154,6 +154,15 @@ func (u *Unix) Release() { u.rd.release() }
 // handed on.
 func (u *Unix) Quiet() bool { return u.rd.quiet() }
 
+// Settled reports that every datagram that reached the socket before since
+// (a Now reading) has been read and handed on (released, with
+// HoldBatches): a receive that began at or after since found less than a
+// full batch queued and its batch has been released, or the listener is
+// Quiet. Unlike Quiet it holds under a steady stream of datagrams, which
+// keeps the queue from ever being empty: datagrams that arrived after since
+// do not matter.
+func (u *Unix) Settled(since int64) bool { return u.rd.settled(since) }
+
 // Queued reports whether a datagram is waiting to be read.
 func (u *Unix) Queued() bool { return queued(u.raw) }
 

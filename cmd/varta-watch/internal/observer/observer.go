@@ -368,15 +368,19 @@ func suppressedAttr(l *logthrottle.Limiter) []any {
 // hand on what is queued on the sockets (a flood keeps a queue busy).
 const drainBudget = 50 * time.Millisecond
 
-// drain waits, at most drainBudget, until every listener is quiet: no
-// datagram waits in a receive queue and no batch read from one is still
-// being processed. A beat that is waiting in a queue when a stall is due
-// is thereby taken (at its kernel arrival time) before the stall is
-// decided.
+// drain waits, at most drainBudget, until every listener has settled:
+// every datagram that reached a socket before drain was called has been
+// read and processed (listener.Settled). A beat that is waiting in a queue
+// when a stall is due is thereby taken (at its kernel arrival time) before
+// the stall is decided. Datagrams that arrive during the wait do not
+// prolong it: under a steady stream (a large fleet) a queue is never
+// empty, and waiting for an empty one would cost every decision the whole
+// budget.
 func (o *Observer) drain() {
+	since := listener.Now()
 	var deadline time.Time
 	for {
-		quiet := o.unix.Quiet() && (o.udp == nil || o.udp.l.Quiet())
+		quiet := o.unix.Settled(since) && (o.udp == nil || o.udp.l.Settled(since))
 		if quiet {
 			return
 		}
@@ -502,13 +506,19 @@ func (o *Observer) checkClock() {
 	o.lastNow = now
 }
 
-// surface reports every due stall, after the beats waiting in the socket
-// queues have been read.
+// surface reports every stall due by the time it is called, after the
+// beats that had reached the socket queues by then have been read. Stalls
+// that fall due during the drain are left for the next call (the timer
+// fires at once): a beat that arrived meanwhile may not have been read
+// yet. Each stall is stamped with the time it is surfaced, after the
+// drain.
 func (o *Observer) surface() {
+	cutoff := o.clk.Now()
 	o.drain()
 	now := o.clk.Now()
 	o.pending = o.pending[:0]
-	o.tr.Due(now, func(s tracker.Stall) {
+	o.tr.Due(cutoff, func(s tracker.Stall) {
+		s.Surfaced = now
 		o.c.StallDetectionLag.Observe(time.Duration(s.Surfaced - s.Deadline))
 		o.c.StallsSurfaced.Add(1)
 		if o.exp != nil {
