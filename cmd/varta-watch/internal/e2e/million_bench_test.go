@@ -24,6 +24,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 	"github.com/varta-go/varta/pkg/vlp"
 )
 
@@ -289,7 +290,7 @@ func runMillion(b *testing.B, bin string, n, stop int) {
 		b.Cleanup(func() { os.RemoveAll(dir) })
 	}
 	events := filepath.Join(dir, "events.tsv")
-	port := freeUDPPort(b)
+	port := testsupport.FreeUDPPort(b)
 	notify := filepath.Join(dir, "notify.sock")
 	nc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notify, Net: "unixgram"})
 	if err != nil {
@@ -297,7 +298,7 @@ func runMillion(b *testing.B, bin string, n, stop int) {
 	}
 	defer nc.Close()
 	pa, token, tf := promArgs(b, dir)
-	args := append([]string{"--socket", filepath.Join(dir, "s.sock"),
+	args := append([]string{
 		"--threshold-ms", strconv.Itoa(int(millionThreshold / time.Millisecond)),
 		"--tracker-capacity", strconv.Itoa(n),
 		"--udp-port", port, "--i-accept-plaintext-udp", "--udp-bind-addr", "127.0.0.1",
@@ -307,22 +308,11 @@ func runMillion(b *testing.B, bin string, n, stop int) {
 	load0 := loadAvg()
 
 	restore := raisePidMax(b, millionPidMax)
-	d := &daemon{t: b, dir: dir, stdout: &lockedBuf{}, stderr: &lockedBuf{}, done: make(chan struct{})}
-	d.cmd = exec.Command(bin, args...)
-	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
-	d.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify)
+	d := &daemon{Daemon: testsupport.NewDaemon(b, dir), t: b}
+	cmd := exec.Command(bin, append([]string{"--socket", d.Socket}, args...)...)
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify)
 	began := time.Now()
-	if err := d.cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	go func() { d.exitErr = d.cmd.Wait(); close(d.done) }()
-	b.Cleanup(func() {
-		d.cmd.Process.Signal(syscall.SIGKILL)
-		<-d.done
-		if b.Failed() {
-			b.Logf("varta-watch stderr:\n%s", d.stderr.String())
-		}
-	})
+	d.Run(cmd)
 	// Start time: exec until READY=1 (every listener, file and the
 	// tracker's table are up).
 	nc.SetReadDeadline(time.Now().Add(60 * time.Second))
@@ -330,7 +320,7 @@ func runMillion(b *testing.B, bin string, n, stop int) {
 	for {
 		k, err := nc.Read(buf)
 		if err != nil {
-			b.Fatalf("no READY=1 from varta-watch: %v\n%s", err, d.stderr.String())
+			b.Fatalf("no READY=1 from varta-watch: %v\n%s", err, d.Stderr.String())
 		}
 		if bytes.Contains(buf[:k], []byte("READY=1")) {
 			break
@@ -347,7 +337,7 @@ func runMillion(b *testing.B, bin string, n, stop int) {
 		}
 	}()
 	d.usePromAddr(token, tf)
-	pid := d.cmd.Process.Pid
+	pid := d.Cmd.Process.Pid
 	rssBefore := procStatus(b, pid, "VmRSS")
 	drops0 := udpDrops(b, port)
 
@@ -382,7 +372,7 @@ func runMillion(b *testing.B, bin string, n, stop int) {
 	cpu1, cpuSelf1 := cpuTicks(b, pid), selfCPU()
 
 	// Wait for every stall (at most the threshold more).
-	waitFor(b, millionThreshold, "every stall", func() bool {
+	testsupport.Eventually(b, millionThreshold, "every stall", func() bool {
 		return d.scrape()["varta_stalls_surfaced_total"] >= float64(stop)
 	})
 	time.Sleep(time.Second) // let the events file flush (every 250 ms)
@@ -392,14 +382,14 @@ func runMillion(b *testing.B, bin string, n, stop int) {
 
 	// Shutdown time: SIGTERM to exit, with the full table.
 	t0 = time.Now()
-	d.cmd.Process.Signal(syscall.SIGTERM)
+	d.Cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-d.done:
+	case <-d.Done:
 	case <-time.After(60 * time.Second):
 		b.Fatal("varta-watch did not exit within 60 s of SIGTERM")
 	}
 	shutdown := time.Since(t0)
-	if code := d.cmd.ProcessState.ExitCode(); code != 0 {
+	if code := d.Cmd.ProcessState.ExitCode(); code != 0 {
 		b.Errorf("varta-watch exited %d after SIGTERM", code)
 	}
 
