@@ -45,11 +45,11 @@ const (
 // pidMaxPath is the host's pid_max.
 const pidMaxPath = "/proc/sys/kernel/pid_max"
 
-// raisePidMax writes v to pid_max and returns the function that puts the
+// raisePidMaxForStart writes v to pid_max and returns the function that puts the
 // old value back (idempotent). The restore also runs from b.Cleanup and
 // when the test process is interrupted (SIGINT, SIGTERM), so the host is
 // never left with the raised value.
-func raisePidMax(b *testing.B, v int) (restore func()) {
+func raisePidMaxForStart(b *testing.B, v int) (restore func()) {
 	b.Helper()
 	raw, err := os.ReadFile(pidMaxPath)
 	if err != nil {
@@ -310,7 +310,7 @@ func runMillion(b *testing.B, bin string, n, stop int) {
 		"--prom-per-pid=false", "--prom-rate-limit-per-sec", "0"}, pa...)
 	load0 := loadAvg()
 
-	restore := raisePidMax(b, millionPidMax)
+	restore := raisePidMaxForStart(b, millionPidMax)
 	d := &daemon{Daemon: testsupport.NewDaemon(b, dir), t: b}
 	argv := append([]string{bin, "--socket", d.Socket}, args...)
 	nice := os.Getenv(millionNiceEnv)
