@@ -228,23 +228,41 @@ func compareResponses(t *testing.T, what string, got, want *httptest.ResponseRec
 			t.Fatalf("%s: protobuf exposition differs from promhttp's (families %q, promhttp %q)", what, gn, wn)
 		}
 	default:
-		// The protobuf text formats go through the same encoder in both;
-		// compact-text has one family per line.
-		var gk, wk []string
-		for _, l := range strings.Split(string(gb), "\n") {
-			if !strings.Contains(l, `name:"go_`) && !strings.Contains(l, `name:"process_`) {
-				gk = append(gk, l)
-			}
-		}
-		for _, l := range strings.Split(string(wb), "\n") {
-			if !strings.Contains(l, `name:"go_`) && !strings.Contains(l, `name:"process_`) {
-				wk = append(wk, l)
-			}
-		}
-		if !slices.Equal(gk, wk) {
+		// The protobuf text formats: every family starts with a line
+		// "name: ..." at the top level.
+		g, w := protoTextFamilies(gb), protoTextFamilies(wb)
+		if !slices.Equal(g, w) {
 			t.Fatalf("%s (%s): body differs from promhttp's", what, ct)
 		}
+		if got.Code == http.StatusOK && !strings.Contains(strings.Join(g, ""), "varta_") && !strings.Contains(what, "name[]") {
+			t.Fatalf("%s (%s): no varta_ family found in the body", what, ct)
+		}
 	}
+}
+
+// protoTextFamilies splits a protobuf text exposition into families and
+// drops the volatile ones.
+func protoTextFamilies(body []byte) []string {
+	var out []string
+	var cur strings.Builder
+	keep := true
+	done := func() {
+		if cur.Len() > 0 && keep {
+			out = append(out, cur.String())
+		}
+		cur.Reset()
+	}
+	for _, l := range strings.SplitAfter(string(body), "\n") {
+		if strings.HasPrefix(l, "name:") {
+			done()
+			v := strings.TrimSpace(strings.TrimPrefix(l, "name:"))
+			name, _, _ := strings.Cut(strings.Trim(v, `"`), `"`)
+			keep = !volatile(name)
+		}
+		cur.WriteString(l)
+	}
+	done()
+	return out
 }
 
 func body(t *testing.T, rec *httptest.ResponseRecorder) []byte {
@@ -459,4 +477,43 @@ func (w *blockingWriter) Write(p []byte) (int, error) {
 		}
 	})
 	return len(p), nil
+}
+
+// FuzzScrapeNegotiation sends arbitrary Accept and Accept-Encoding headers
+// (network input) to the endpoint and to promhttp.HandlerFor on the same
+// registry: the handler must never panic and must answer exactly as
+// promhttp (status, Content-Type, Content-Encoding, Vary and body).
+func FuzzScrapeNegotiation(f *testing.F) {
+	for _, s := range [][2]string{
+		{"", ""}, {"text/plain;version=0.0.4", "gzip"}, {"*/*", "*;q=0"},
+		{"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited", "gzip;q=0.5, identity;q=0.6"},
+		{"application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,text/plain;q=0.4", "br, gzip"},
+		{"text/plain;escaping=dots", "gzip;q=0."},
+	} {
+		f.Add(s[0], s[1])
+	}
+	c := stats.New()
+	src := &fakeSource{capacity: 64}
+	src.set(scrapeTable(20)...)
+	reg := metrics.NewRegistry(c, src, fixedOptions(true))
+	s, err := metrics.NewServer(metrics.ServerOptions{Addr: "127.0.0.1:0", TokenFile: writeToken(f)}, reg, c)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { s.Close() })
+	ref := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog: log.New(io.Discard, "", 0), ErrorHandling: promhttp.ContinueOnError, Registry: reg, MaxRequestsInFlight: 4,
+	})
+	f.Fuzz(func(t *testing.T, accept, encoding string) {
+		var recs [2]*httptest.ResponseRecorder
+		for i, h := range []http.Handler{s, ref} {
+			req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+			req.Header.Set("Authorization", "Bearer "+testToken)
+			req.Header["Accept"] = []string{accept}
+			req.Header["Accept-Encoding"] = []string{encoding}
+			recs[i] = httptest.NewRecorder()
+			h.ServeHTTP(recs[i], req)
+		}
+		compareResponses(t, accept+" | "+encoding, recs[0], recs[1])
+	})
 }
