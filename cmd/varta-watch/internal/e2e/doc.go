@@ -5,6 +5,8 @@
 //
 // Under -short (make test-unit) the package builds nothing and runs
 // nothing. Tests that start their own daemon in their own directory run
-// in parallel; those that measure timing or change the machine say why
-// they do not. The package has no non-test code besides this comment.
+// in parallel; those that measure timing or depend on a quick restart say
+// why they do not, in a "// Not parallel:" comment at their start
+// (TestEveryTestSaysWhetherItIsParallel holds new tests to this). The
+// package has no non-test code besides this comment.
 package e2e
