@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 	"github.com/varta-go/varta/pkg/logthrottle"
 	"github.com/varta-go/varta/pkg/vlp"
 )
@@ -62,18 +63,6 @@ func lines(s string) []string {
 		l = l[:len(l)-1]
 	}
 	return l
-}
-
-// eventually polls cond until it holds or a generous deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // settledWriterGoroutines waits until the number of writer goroutines stops
@@ -382,7 +371,7 @@ func TestSyncEvery(t *testing.T) {
 			for i := range tt.emit {
 				w.Emit(beat(i))
 			}
-			eventually(t, "writer to format every line", func() bool { return w.written.Load() == uint64(tt.emit) })
+			testsupport.Eventually(t, 10*time.Second, "writer to format every line", func() bool { return w.written.Load() == uint64(tt.emit) })
 			if got := w.syncs.Load(); got != tt.wantSyncs {
 				t.Fatalf("fdatasyncs before Close = %d, want %d", got, tt.wantSyncs)
 			}
@@ -549,14 +538,14 @@ func TestFlushedWithinInterval(t *testing.T) {
 	w := openT(t, Options{Path: path}, nil) // default 250 ms
 	start := time.Now()
 	w.Emit(Event{Kind: KindStall, Ns: 1, Pid: 2, Nonce: 3})
-	eventually(t, "the line to reach the file", func() bool {
+	testsupport.Eventually(t, 10*time.Second, "the line to reach the file", func() bool {
 		b, _ := os.ReadFile(path)
 		return string(b) == "1\tstall\t2\t3\tstall\t-\n"
 	})
 	t.Logf("visible to a reader after %v", time.Since(start))
 	// A later line after an idle period is flushed too.
 	w.Emit(Event{Kind: KindEviction, Ns: 4, Pid: 2})
-	eventually(t, "the second line to reach the file", func() bool {
+	testsupport.Eventually(t, 10*time.Second, "the second line to reach the file", func() bool {
 		return len(lines(readFile(t, path))) == 2
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 )
 
 // TestWriteErrorLeavesNoTornLine makes a real write fail half way through a
@@ -53,7 +54,7 @@ func TestWriteErrorLeavesNoTornLine(t *testing.T) {
 	for i := range 60 {
 		w.Emit(Event{Kind: KindBeat, Ns: uint64(1_000_000_000 + i), Pid: 4242, Nonce: uint64(i), Payload: 1})
 	}
-	eventually(t, "the first 60 lines to be processed", func() bool { return w.written.Load() == 60 })
+	testsupport.Eventually(t, 10*time.Second, "the first 60 lines to be processed", func() bool { return w.written.Load() == 60 })
 	first := lines(readFile(t, path))
 	if len(first) == 0 || len(first) >= 60 {
 		t.Fatalf("%d lines on disk after the failing write, want some but not all", len(first))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/metrics"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/stats"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 )
 
 // rawConn dials the server at base ("http://HOST:PORT").
@@ -91,7 +92,7 @@ func TestIdleConnectionsAreEvicted(t *testing.T) {
 	for i := range conns {
 		conns[i] = rawConn(t, base)
 	}
-	waitUntil(t, "evictions", func() bool {
+	testsupport.Eventually(t, 10*time.Second, "evictions", func() bool {
 		return c.PromConnectionsDropped[stats.PromDropConnectionEvicted].Load() == idle-limit
 	})
 	// The oldest connections were the ones closed.
@@ -168,17 +169,6 @@ func TestBusyConnectionsRefuseNew(t *testing.T) {
 	}
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestFloodingClientEvictsItsOwn: a client flooding silent connections
 // evicts its own, never the older idle connection of another address.
 func TestFloodingClientEvictsItsOwn(t *testing.T) {
@@ -193,7 +183,7 @@ func TestFloodingClientEvictsItsOwn(t *testing.T) {
 	for range 40 {
 		rawConn(t, base)
 	}
-	waitUntil(t, "evictions", func() bool {
+	testsupport.Eventually(t, 10*time.Second, "evictions", func() bool {
 		return c.PromConnectionsDropped[stats.PromDropConnectionEvicted].Load() == 40-(limit-1)
 	})
 	if closedByServer(other, 100*time.Millisecond) {
