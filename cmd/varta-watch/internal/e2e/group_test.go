@@ -27,12 +27,19 @@ func TestSocketGroupLetsOtherUsersIn(t *testing.T) {
 	audit := filepath.Join(dir, "audit.log")
 	d := startIn(t, dir, nil, "--threshold-ms", "60000", "--socket-group", strconv.Itoa(gid),
 		"--allow-gid", strconv.Itoa(gid), "--files-group-readable", "--recovery-audit-file", audit)
-	fi, err := os.Lstat(d.Socket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st := fi.Sys().(*syscall.Stat_t); st.Gid != gid || fi.Mode().Perm() != 0o660 {
-		t.Fatalf("socket gid %d mode %04o, want %d 0660", st.Gid, fi.Mode().Perm(), gid)
+	// The socket is bound owner-only and handed to the group just after
+	// (so it is never open to the wrong group); wait for its final state.
+	var sgid uint32
+	var mode os.FileMode
+	if !testsupport.Poll(10*time.Second, func() bool {
+		fi, err := os.Lstat(d.Socket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sgid, mode = fi.Sys().(*syscall.Stat_t).Gid, fi.Mode().Perm()
+		return sgid == gid && mode == 0o660
+	}) {
+		t.Fatalf("socket gid %d mode %04o, want %d 0660", sgid, mode, gid)
 	}
 	member := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 4343, Gid: gid}}
 	_, pid := d.agent(context.Background(), "self", "1", 0, member)
