@@ -50,6 +50,19 @@ func parseIDs(flag string, vals []string) ([]uint32, error) {
 	return out, nil
 }
 
+// drainInterval reads --drain-interval-ms: within its flag bounds and at
+// most a quarter of the threshold (observer.MaxDrainInterval).
+func drainInterval(c *cli.Context, threshold time.Duration) (time.Duration, error) {
+	d, err := flagDrainInterval.millis(c)
+	if err != nil {
+		return 0, err
+	}
+	if hi := observer.MaxDrainInterval(threshold); d > hi {
+		return 0, fmt.Errorf("--drain-interval-ms %d: must be at most a quarter of --threshold-ms %d (%d)", d.Milliseconds(), threshold.Milliseconds(), hi.Milliseconds())
+	}
+	return d, nil
+}
+
 // options turns the parsed flags (and the environment the daemon got from
 // its service manager) into observer.Options. Every error is a
 // configuration error.
@@ -84,6 +97,9 @@ func options(c *cli.Context, environ func(string) string) (observer.Options, err
 	o.Unix.RcvBuf = int(rcv)
 
 	if o.Threshold, err = flagThreshold.millis(c); err != nil {
+		return o, err
+	}
+	if o.DrainInterval, err = drainInterval(c, o.Threshold); err != nil {
 		return o, err
 	}
 	capacity, err := flagTrackerCapacity.get(c)

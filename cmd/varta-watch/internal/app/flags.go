@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/varta-go/varta/cmd/varta-watch/internal/listener"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/recovery"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/tracker"
 )
@@ -105,6 +106,10 @@ var (
 	// Unix socket.
 	flagUDSRcvBuf = &intFlag{name: "uds-rcvbuf-bytes", usage: "SO_RCVBUF request in `BYTES` (0 = kernel default)", cat: catSocket,
 		def: 1048576, min: 0, max: 1 << 30}
+	// flagDrainInterval is also bounded by a quarter of --threshold-ms
+	// (drainInterval).
+	flagDrainInterval = &intFlag{name: "drain-interval-ms", usage: "at low beat rates read the sockets at most every `MS` milliseconds (and always before deciding a stall) instead of once per datagram; beats keep their kernel arrival times (0 = read every datagram at once; at most 1000 and a quarter of --threshold-ms)", cat: catSocket,
+		def: 0, min: 0, max: listener.MaxDrainInterval.Milliseconds()}
 
 	// Tracking.
 	flagThreshold = &intFlag{name: "threshold-ms", usage: "an agent silent for `MS` milliseconds is stalled (>= 10)", cat: catTracker,
@@ -177,7 +182,7 @@ var (
 // intFlags lists every integer flag (a test checks that flags() has no
 // other).
 var intFlags = []*intFlag{
-	flagUDSRcvBuf, flagThreshold, flagTrackerCapacity, flagMaxBeatRate, flagGlobalBeatRate, flagGlobalBeatBurst,
+	flagUDSRcvBuf, flagDrainInterval, flagThreshold, flagTrackerCapacity, flagMaxBeatRate, flagGlobalBeatRate, flagGlobalBeatBurst,
 	flagExportMaxBytes, flagExportSyncEvery,
 	flagPromRate, flagPromBurst, flagPromMaxConns, flagPromMaxServices,
 	flagUDPPort,
@@ -208,6 +213,7 @@ func flags() []cli.Flag {
 		list("allow-uid", "also accept beats from senders with this `UID` (repeatable)", catSocket),
 		list("allow-gid", "also accept beats from senders with this `GID` (repeatable)", catSocket),
 		flagUDSRcvBuf.cli(),
+		flagDrainInterval.cli(),
 
 		// Tracking.
 		flagThreshold.cli(),

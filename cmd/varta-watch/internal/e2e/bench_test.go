@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/varta-go/varta/cmd/varta-watch/internal/listener"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 	"github.com/varta-go/varta/pkg/vlp"
@@ -225,58 +227,122 @@ func BenchmarkUnixIngestThroughput(b *testing.B) {
 	}
 }
 
-// BenchmarkIdleCPU50Agents measures the daemon's CPU time with 50 agent
-// processes beating once a second over the Unix socket, and, in the same
-// run, the CPU time of the minimal receiver process (batched recvmmsg,
-// counting only) under the same 50 agents: the floor for a Go receiver on
-// this machine.
+// BenchmarkIdleCPU50Agents measures the CPU time of a receiver process
+// while 50 agent processes beat once a second over its Unix socket, each
+// at its own phase (spread evenly over the second, so that no two beats
+// arrive together: the worst case for coalescing). Sub-benchmarks: the
+// daemon with each --drain-interval-ms (0 = a read per datagram), and
+// two floors under the same fleet: the minimal Go receiver (the daemon's
+// batched recvmmsg through the runtime's poller, counting only) and the
+// minimal C receiver (testdata/minrecv.c: blocking recvmmsg and a CRC-32C
+// check; skipped without a C compiler). CPU time is the process's CPU
+// clock (nanoseconds, every thread), read before and after a 15 s window.
 func BenchmarkIdleCPU50Agents(b *testing.B) {
+	for _, ms := range []int{0, 100, 250} {
+		b.Run(fmt.Sprintf("daemon/drain=%dms", ms), func(b *testing.B) {
+			for b.Loop() {
+				d := startFast(b, newDir(b), false, "--threshold-ms", "5000", "--drain-interval-ms", strconv.Itoa(ms))
+				b.ReportMetric(idleCPU(b, d.Socket, d.Cmd.Process.Pid), "cpu-%")
+			}
+		})
+	}
+	b.Run("minimal-go", func(b *testing.B) {
+		for b.Loop() {
+			msock := filepath.Join(newDir(b), "min.sock")
+			mr := exec.Command(agentPath)
+			mr.Env = append(os.Environ(), minRecvEnv+"="+msock+"|1000000000")
+			b.ReportMetric(idleCPU(b, msock, startReceiver(b, mr, msock)), "cpu-%")
+		}
+	})
+	b.Run("minimal-c", func(b *testing.B) {
+		bin := minimalC(b)
+		for b.Loop() {
+			msock := filepath.Join(newDir(b), "min.sock")
+			b.ReportMetric(idleCPU(b, msock, startReceiver(b, exec.Command(bin, msock), msock)), "cpu-%")
+		}
+	})
+}
+
+// idleCPU starts 50 agents beating once a second at evenly spread phases
+// on sock and returns the CPU use of process pid meanwhile, in percent
+// of one core.
+func idleCPU(b *testing.B, sock string, pid int) float64 {
 	const agents = 50
 	const beats = 20
-	var sched []string
-	for i := 1; i <= beats; i++ {
-		sched = append(sched, strconv.Itoa(i), "+1s")
-	}
-	spec := strings.Join(sched, ",")
-	measure := func(sock string, pid int) float64 {
-		var procs []*exec.Cmd
-		for i := 0; i < agents; i++ {
-			p := exec.Command(agentPath)
-			p.Env = append(os.Environ(), agentEnv+"="+strings.Join([]string{sock, "self", spec, "0s"}, "|"))
-			if err := p.Start(); err != nil {
-				b.Fatal(err)
-			}
-			procs = append(procs, p)
+	var procs []*exec.Cmd
+	defer func() {
+		for _, p := range procs {
+			p.Process.Kill()
+			p.Wait()
 		}
-		defer func() {
-			for _, p := range procs {
-				p.Process.Kill()
-				p.Wait()
-			}
-		}()
-		time.Sleep(2 * time.Second) // settle: first contacts done
-		t0, w0 := cpuTicks(b, pid), time.Now()
-		time.Sleep(15 * time.Second)
-		t1, w1 := cpuTicks(b, pid), time.Now()
-		const hz = 100 // USER_HZ
-		return 100 * float64(t1-t0) / hz / w1.Sub(w0).Seconds()
-	}
-	for b.Loop() {
-		dir := newDir(b)
-		d := startFast(b, dir, false, "--threshold-ms", "5000")
-		b.ReportMetric(measure(d.Socket, d.Cmd.Process.Pid), "cpu-%")
-
-		msock := filepath.Join(dir, "min.sock")
-		mr := exec.Command(agentPath)
-		mr.Env = append(os.Environ(), minRecvEnv+"="+msock+"|1000000000")
-		if err := mr.Start(); err != nil {
+	}()
+	for i := 0; i < agents; i++ {
+		sched := []string{fmt.Sprintf("+%dms", i*1000/agents)}
+		for n := 1; n <= beats; n++ {
+			sched = append(sched, strconv.Itoa(n), "+1s")
+		}
+		p := exec.Command(agentPath)
+		p.Env = append(os.Environ(), agentEnv+"="+strings.Join([]string{sock, "self", strings.Join(sched, ","), "0s"}, "|"))
+		if err := p.Start(); err != nil {
 			b.Fatal(err)
 		}
-		waitSocket(b, msock)
-		b.ReportMetric(measure(msock, mr.Process.Pid), "minimal-cpu-%")
-		mr.Process.Kill()
-		mr.Wait()
+		procs = append(procs, p)
 	}
+	time.Sleep(2 * time.Second) // settle: first contacts done
+	t0, w0 := cpuNanos(b, pid), time.Now()
+	time.Sleep(15 * time.Second)
+	t1, w1 := cpuNanos(b, pid), time.Now()
+	return 100 * float64(t1-t0) / float64(w1.Sub(w0))
+}
+
+// startReceiver starts a minimal receiver process binding sock, waits
+// until it is bound and returns its pid; it is killed at cleanup.
+func startReceiver(b *testing.B, cmd *exec.Cmd, sock string) int {
+	b.Helper()
+	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitSocket(b, sock)
+	return cmd.Process.Pid
+}
+
+var (
+	minCOnce sync.Once
+	minCBin  string
+	minCErr  error
+)
+
+// minimalC builds testdata/minrecv.c with cc, or skips without one.
+func minimalC(b *testing.B) string {
+	b.Helper()
+	cc, err := exec.LookPath("cc")
+	if err != nil {
+		b.Skip("no C compiler (cc) for the minimal C receiver")
+	}
+	minCOnce.Do(func() {
+		minCBin = filepath.Join(filepath.Dir(binPath), "minrecv-c")
+		out, err := exec.Command(cc, "-O2", "-o", minCBin, "testdata/minrecv.c").CombinedOutput()
+		if err != nil {
+			minCErr = fmt.Errorf("cc testdata/minrecv.c: %v: %s", err, out)
+		}
+	})
+	if minCErr != nil {
+		b.Fatal(minCErr)
+	}
+	return minCBin
+}
+
+// cpuNanos is the CPU time process pid has used, all threads, in
+// nanoseconds: its process CPU-time clock (clock_getcpuclockid), finer
+// than the 10 ms ticks of /proc/PID/stat.
+func cpuNanos(b *testing.B, pid int) int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(int32((^pid)<<3|2), &ts); err != nil { // CPUCLOCK_SCHED of the process
+		b.Fatalf("cpu clock of pid %d: %v", pid, err)
+	}
+	return ts.Nano()
 }
 
 func cpuTicks(b *testing.B, pid int) uint64 {

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/events"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/listener"
@@ -159,7 +160,7 @@ func TestAnomalyLinesLimited(t *testing.T) {
 // arrival time, guarded by the last read that emptied the socket and by
 // the read time.
 func TestBeatTimeFromArrival(t *testing.T) {
-	p, _, ev := newPipe(t, Options{KernelCredentials: true, SelfUID: 7}, 16)
+	p, c, ev := newPipe(t, Options{KernelCredentials: true, SelfUID: 7}, 16)
 	var late []int64
 	p.opts.LateBound = 100e6
 	p.OnLate = func(now, delay int64) { late = append(late, delay) }
@@ -188,6 +189,9 @@ func TestBeatTimeFromArrival(t *testing.T) {
 	}
 	if len(late) != 2 || late[0] != 12e9 || late[1] != 1e9 {
 		t.Fatalf("late reports %v, want 12 s (the wall-clock step: a grace, never a stall) and 1 s", late)
+	}
+	if n := c.BeatTimeClamped.Load(); n != 2 {
+		t.Fatalf("clamped beat times counted %d, want 2 (before the empty read, after the read)", n)
 	}
 }
 
@@ -248,5 +252,40 @@ func TestUDPSourceCarryingManyAgents(t *testing.T) {
 	p.UDPBatch(b, n, 100e6, 0)
 	if got := c.SenderThrottled[stats.TransportUDP].Load(); got != 40-SenderPenaltyBurst {
 		t.Fatalf("garbage: throttled %d", got)
+	}
+}
+
+// TestArrivalTime: the guarded move of a kernel arrival time (wall clock)
+// onto the stall clock, with the offset taken at the read, for reads that
+// are coalesced (--drain-interval-ms) or late.
+func TestArrivalTime(t *testing.T) {
+	const (
+		now  = int64(50e9)            // stall clock at the read
+		wall = int64(1_700_000_000e9) // wall clock at the same moment
+		off  = now - wall             // stall = wall + off
+		prev = now - int64(250*1e6)   // last read that found the socket empty
+		ms   = int64(time.Millisecond)
+	)
+	for _, tc := range []struct {
+		name             string
+		arrival, drained int64
+		want             int64
+		clamped          bool
+	}{
+		{"no arrival time: the read time", 0, prev, now, false},
+		{"socket never drained: the read time", wall - 100*ms, -1, now, false},
+		{"queued 100 ms before the drain", wall - 100*ms, prev, now - 100*ms, false},
+		{"arrived just as the read began", wall, prev, now, false},
+		{"arrived just after the previous drain", prev - off + ms, prev, prev + ms, false},
+		{"within the slack before the previous drain", prev - off - ClampSlack/2, prev, prev - ClampSlack/2, false},
+		{"before the previous drain (wall clock stepped forward): clamped", wall - 10e9, prev, prev, true},
+		{"after the read (wall clock stepped back): clamped", wall + 5e9, prev, now, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, clamped := arrivalTime(tc.arrival, now, wall, tc.drained)
+			if got != tc.want || clamped != tc.clamped {
+				t.Fatalf("arrivalTime = %d (clamped %v), want %d (clamped %v)", got, clamped, tc.want, tc.clamped)
+			}
+		})
 	}
 }

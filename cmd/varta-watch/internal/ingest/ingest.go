@@ -202,21 +202,46 @@ func (b *batch) end() {
 	}
 }
 
-// beatTime is when datagram i arrived, on the stall clock: the kernel's
-// arrival time (SO_TIMESTAMPNS) moved onto the stall clock with the offset
-// between the two clocks at the read, for a beat read late (a busy or
-// paused daemon). The offset is guarded: the result is never after the
-// read, and never before the last read that found the socket empty (the
-// datagram was not queued then), so a wall-clock step between arrival and
-// read cannot make a beat look older than it is. Without an arrival time,
-// or before the socket was first drained, it is the read time.
+// beatTime is when datagram i arrived, on the stall clock (arrivalTime),
+// counting a guarded conversion.
 func (b *batch) beatTime(i int) int64 {
-	a := b.b.D[i].Arrival
-	if a == 0 || b.drained < 0 || b.wall == 0 {
-		return b.now
+	t, clamped := arrivalTime(b.b.D[i].Arrival, b.now, b.wall, b.drained)
+	if clamped {
+		b.p.c.BeatTimeClamped.Add(1)
 	}
-	t := b.now - (b.wall - a)
-	return min(max(t, b.drained), b.now)
+	return t
+}
+
+// ClampSlack is how far before the last read that emptied a socket a
+// datagram read later may be stamped before its arrival time is taken as
+// wrong: the time of that read is taken after the receive call returned,
+// so a datagram may have arrived a little earlier.
+const ClampSlack = int64(time.Millisecond)
+
+// arrivalTime moves a datagram's kernel arrival time (SO_TIMESTAMPNS,
+// wall clock, arrival ns) onto the stall clock, for a datagram read at
+// now (stall clock) and wall (wall clock, sampled together with now):
+// the offset between the two clocks at the read, now − wall, is added to
+// the arrival. Reads are coalesced (--drain-interval-ms) or late (a busy
+// or paused daemon), so a wall-clock step between arrival and read would
+// move the result; it is guarded. It is never after the read (now), and
+// never more than ClampSlack before drained, the last read that found the
+// socket empty (the datagram was not queued then); a result outside is
+// clamped to that bound and reported (clamped). Without an arrival time,
+// or before the socket was first drained (drained < 0), it is the read
+// time, not counted as clamped.
+func arrivalTime(arrival, now, wall, drained int64) (t int64, clamped bool) {
+	if arrival == 0 || drained < 0 || wall == 0 {
+		return now, false
+	}
+	t = arrival + (now - wall)
+	switch {
+	case t > now:
+		return now, true
+	case t < drained-ClampSlack:
+		return min(drained, now), true
+	}
+	return t, false
 }
 
 // throttled reports (and counts) a datagram whose sender spent its

@@ -9,7 +9,7 @@ import (
 )
 
 // TestCloseWakesRead: Close wakes a Read blocked on an idle socket, which
-// then reports net.ErrClosed, for both kinds of listener.
+// then reports net.ErrClosed, for both kinds of listener, paced or not.
 func TestCloseWakesRead(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -25,6 +25,26 @@ func TestCloseWakesRead(t *testing.T) {
 		{"udp", func(t *testing.T) (func(*Batch) (int, error), func() error) {
 			u, err := ListenUDP("127.0.0.1:0", 0)
 			if err != nil {
+				t.Fatal(err)
+			}
+			return u.Read, u.Close
+		}},
+		{"unix paced", func(t *testing.T) (func(*Batch) (int, error), func() error) {
+			u, err := ListenUnix(UnixOptions{Path: filepath.Join(t.TempDir(), "s.sock"), Mode: 0o600})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := u.Pace(time.Second, 11); err != nil {
+				t.Fatal(err)
+			}
+			return u.Read, u.Close
+		}},
+		{"udp paced", func(t *testing.T) (func(*Batch) (int, error), func() error) {
+			u, err := ListenUDP("127.0.0.1:0", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := u.Pace(time.Second); err != nil {
 				t.Fatal(err)
 			}
 			return u.Read, u.Close

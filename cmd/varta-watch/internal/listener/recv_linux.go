@@ -3,8 +3,10 @@ package listener
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -110,19 +112,153 @@ type reader struct {
 	caught    atomic.Int64
 	pendingAt int64
 	pending   bool
+
+	// Paced reads (startPacing, --drain-interval-ms): the socket is taken
+	// out of the runtime's poller, whose edge-triggered registration
+	// would wake a thread for every datagram even while the goroutine
+	// pauses, and waited on through a private epoll instance with a
+	// one-shot registration, armed only when a read found the socket
+	// empty: one wake-up per arming, however many datagrams follow. The
+	// private instance sits in the runtime's poller itself.
+	pace   *Pacer
+	pmu    sync.RWMutex // read-held around every use of pfd; Stop closes it
+	pfd    int          // the socket in paced mode; -1 once stopped
+	ep     *os.File     // the private epoll instance
+	epRaw  syscall.RawConn
+	evs    [1]unix.EpollEvent
+	waitFn func(fd uintptr) bool // r.epReady, bound once
+	armFn  func(fd uintptr)      // r.arm, bound once
+	armErr error
 }
 
 func (r *reader) init(raw syscall.RawConn, isUnix bool) {
 	r.raw = raw
 	r.unix = isUnix
 	r.fn = r.recv
+	r.pfd = -1
 }
 
+// startPacing switches to paced reads with p (see the reader's fields);
+// closeConn closes the socket's original descriptor, which removes it
+// from the runtime's poller (a duplicate keeps the socket open). With a
+// zero interval nothing changes. Call it before the first Read.
+func (r *reader) startPacing(p *Pacer, closeConn func() error) error {
+	if p.Interval() <= 0 {
+		return nil
+	}
+	if err := r.pacedSocket(closeConn); err != nil {
+		p.Close()
+		return err
+	}
+	r.pace = p
+	return nil
+}
+
+// pacedSocket takes the socket out of the runtime's poller (startPacing).
+func (r *reader) pacedSocket(closeConn func() error) error {
+	var dup int
+	var derr error
+	if err := r.raw.Control(func(fd uintptr) { dup, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); err != nil || derr != nil {
+		return fmt.Errorf("drain interval: duplicate the socket: %w", errors.Join(err, derr))
+	}
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		unix.Close(dup)
+		return fmt.Errorf("drain interval: epoll_create1: %w", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: int32(dup)}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, dup, &ev); err != nil {
+		unix.Close(dup)
+		unix.Close(epfd)
+		return fmt.Errorf("drain interval: epoll_ctl: %w", err)
+	}
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(dup)
+		unix.Close(epfd)
+		return fmt.Errorf("drain interval: %w", err)
+	}
+	ep := os.NewFile(uintptr(epfd), "varta-drain-epoll")
+	epRaw, err := ep.SyscallConn()
+	if err != nil {
+		unix.Close(dup)
+		ep.Close()
+		return fmt.Errorf("drain interval: %w", err)
+	}
+	closeConn()
+	r.pfd, r.ep, r.epRaw = dup, ep, epRaw
+	r.waitFn, r.armFn = r.epReady, r.arm
+	return nil
+}
+
+// paced reports paced reads.
+func (r *reader) paced() bool { return r.ep != nil }
+
 // shutdown marks the reader closed and runs closeFn (closing the socket
-// wakes a parked reader with net.ErrClosed).
+// wakes a parked reader with net.ErrClosed). In paced mode it closes the
+// private epoll instance (waking a parked reader), ends a pause and
+// closes the socket once no read uses it.
 func (r *reader) shutdown(closeFn func() error) error {
 	r.closed.Store(true)
-	return closeFn()
+	if !r.paced() {
+		return closeFn()
+	}
+	r.ep.Close()
+	r.pace.Close()
+	r.pmu.Lock()
+	defer r.pmu.Unlock()
+	if r.pfd < 0 {
+		return nil
+	}
+	err := unix.Close(r.pfd)
+	r.pfd = -1
+	return err
+}
+
+// epReady consumes the private epoll instance's event: true once the
+// socket became readable (its one-shot registration fired).
+func (r *reader) epReady(fd uintptr) bool {
+	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&r.evs[0])), 1, 0, 0, 0)
+	return e == 0 && n > 0
+}
+
+// arm re-arms the socket's one-shot registration (pmu read-held). If a
+// datagram is already queued the kernel reports it at once.
+func (r *reader) arm(fd uintptr) {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: int32(r.pfd)}
+	r.armErr = unix.EpollCtl(int(fd), unix.EPOLL_CTL_MOD, r.pfd, &ev)
+}
+
+// readPaced is read in paced mode: receive what is queued; when nothing
+// is, arm the one-shot registration and park until it fires.
+func (r *reader) readPaced() error {
+	for {
+		if r.closed.Load() {
+			return net.ErrClosed
+		}
+		r.pmu.RLock()
+		if r.pfd < 0 {
+			r.pmu.RUnlock()
+			return net.ErrClosed
+		}
+		if r.recv(uintptr(r.pfd)) {
+			r.pmu.RUnlock()
+			return nil
+		}
+		err := r.epRaw.Control(r.armFn)
+		r.pmu.RUnlock()
+		if err == nil {
+			err = r.armErr
+		}
+		if err == nil {
+			err = r.epRaw.Read(r.waitFn)
+		}
+		if err != nil {
+			if r.closed.Load() {
+				return net.ErrClosed
+			}
+			return err
+		}
+	}
 }
 
 func (r *reader) recv(fd uintptr) bool {
@@ -170,7 +306,13 @@ func (r *reader) read(b *Batch) (int, error) {
 	if r.closed.Load() {
 		return 0, net.ErrClosed
 	}
-	if err := r.raw.Read(r.fn); err != nil {
+	var err error
+	if r.paced() {
+		err = r.readPaced()
+	} else {
+		err = r.raw.Read(r.fn)
+	}
+	if err != nil {
 		r.release()
 		return 0, err
 	}
@@ -285,7 +427,7 @@ func (r *reader) quiet() bool {
 		return false
 	}
 	defer r.held.Unlock()
-	return !queued(r.raw)
+	return !r.queued()
 }
 
 // settled reports that every datagram that arrived before since (Now) has
@@ -297,9 +439,17 @@ func (r *reader) settled(since int64) bool {
 
 // queued reports whether a datagram is waiting in the socket's receive
 // queue (SIOCINQ: the size of the next datagram, 0 when none).
-func queued(raw syscall.RawConn) bool {
+func (r *reader) queued() bool {
 	n := 0
-	if err := raw.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ) }); err != nil {
+	if r.paced() {
+		r.pmu.RLock()
+		defer r.pmu.RUnlock()
+		if r.pfd >= 0 {
+			n, _ = unix.IoctlGetInt(r.pfd, unix.SIOCINQ)
+		}
+		return n > 0
+	}
+	if err := r.raw.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ) }); err != nil {
 		return false
 	}
 	return n > 0

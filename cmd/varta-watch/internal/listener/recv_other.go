@@ -44,10 +44,21 @@ type reader struct {
 	fn   func(fd uintptr) bool
 	err  error
 	hold bool
+	pace *Pacer
+}
+
+// startPacing keeps the runtime's poller here: the reads are paced, but
+// a datagram arriving during a pause still wakes a thread.
+func (r *reader) startPacing(p *Pacer, _ func() error) error {
+	r.pace = p
+	return nil
 }
 
 // shutdown closes the socket; closing wakes the poller.
-func (r *reader) shutdown(closeFn func() error) error { return closeFn() }
+func (r *reader) shutdown(closeFn func() error) error {
+	r.pace.Close()
+	return closeFn()
+}
 
 func (r *reader) init(raw syscall.RawConn, isUnix bool) {
 	r.raw, r.unix = raw, isUnix
@@ -97,4 +108,4 @@ func (r *reader) settled(int64) bool { return true }
 
 // queued is unknown here: it reports false (no wait before stall
 // decisions).
-func queued(syscall.RawConn) bool { return false }
+func (r *reader) queued() bool { return false }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"syscall"
+	"time"
 )
 
 // UDP is a bound UDP socket for plain or secure beats.
@@ -74,7 +75,25 @@ func (u *UDP) Quiet() bool { return u.rd.quiet() }
 func (u *UDP) Settled(since int64) bool { return u.rd.settled(since) }
 
 // Queued reports whether a datagram is waiting to be read.
-func (u *UDP) Queued() bool { return queued(u.raw) }
+func (u *UDP) Queued() bool { return u.rd.queued() }
+
+// Pace makes the reads coalesce at low rates (Unix.Pace); the queue's
+// capacity is estimated from the granted receive buffer
+// (UDPDatagramCost per datagram).
+func (u *UDP) Pace(interval time.Duration) error {
+	p, err := NewPacer(interval, u.rcvbuf/UDPDatagramCost)
+	if err != nil {
+		return err
+	}
+	return u.rd.startPacing(p, u.conn.Close)
+}
+
+// After is told by the receiving goroutine that a Read returned n
+// datagrams, already handed on; it may pause (Pace).
+func (u *UDP) After(n int) { u.rd.pace.After(n) }
+
+// Kick ends a pause of the receiving goroutine at once (Pace).
+func (u *UDP) Kick() { u.rd.pace.Kick() }
 
 // Read blocks until at least one datagram arrives and fills b.
 func (u *UDP) Read(b *Batch) (int, error) { return u.rd.read(b) }

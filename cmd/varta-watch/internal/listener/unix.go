@@ -7,7 +7,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -164,7 +167,27 @@ func (u *Unix) Quiet() bool { return u.rd.quiet() }
 func (u *Unix) Settled(since int64) bool { return u.rd.settled(since) }
 
 // Queued reports whether a datagram is waiting to be read.
-func (u *Unix) Queued() bool { return queued(u.raw) }
+func (u *Unix) Queued() bool { return u.rd.queued() }
+
+// Pace makes the reads coalesce at low rates: After pauses up to interval
+// after a read that emptied the socket, and a datagram arriving meanwhile
+// wakes nobody (Pacer); capacity is how many datagrams the queue holds
+// (UnixQueueCapacity). interval 0 keeps a read per readiness. Call it
+// before the first Read.
+func (u *Unix) Pace(interval time.Duration, capacity int) error {
+	p, err := NewPacer(interval, capacity)
+	if err != nil {
+		return err
+	}
+	return u.rd.startPacing(p, u.conn.Close)
+}
+
+// After is told by the receiving goroutine that a Read returned n
+// datagrams, already handed on; it may pause (Pace).
+func (u *Unix) After(n int) { u.rd.pace.After(n) }
+
+// Kick ends a pause of the receiving goroutine at once (Pace).
+func (u *Unix) Kick() { u.rd.pace.Kick() }
 
 // Read blocks until at least one datagram arrives and fills b, returning
 // how many datagrams it holds. It returns net.ErrClosed after Close.
@@ -196,4 +219,23 @@ func (u *Unix) Close() error {
 		}
 	}
 	return err
+}
+
+// unixQlenPath holds the kernel's limit of queued datagrams per Unix
+// datagram socket (per network namespace).
+const unixQlenPath = "/proc/sys/net/unix/max_dgram_qlen"
+
+// UnixQueueCapacity is how many datagrams a Unix datagram socket queues
+// before senders get EAGAIN: net.unix.max_dgram_qlen + 1 (docs/deploy.md),
+// read now; 0 when unknown (not Linux, or /proc unreadable).
+func UnixQueueCapacity() int {
+	raw, err := os.ReadFile(unixQlenPath)
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n + 1
 }

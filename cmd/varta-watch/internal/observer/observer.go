@@ -167,6 +167,14 @@ func Start(opts Options) (_ *Observer, err error) {
 	o.unix.HoldBatches()
 	o.closeFns = append(o.closeFns, func() { o.unix.Close() })
 	o.c.UDSRcvbufBytes.Store(int64(o.unix.RcvBuf()))
+	qcap := listener.UnixQueueCapacity()
+	if err := o.unix.Pace(opts.DrainInterval, qcap); err != nil {
+		return nil, err
+	}
+	if opts.DrainInterval > 0 && qcap > 0 && qcap < smallUnixQueue {
+		o.log.Warn("net.unix.max_dgram_qlen is small: with --drain-interval-ms the Unix socket is read as soon as a quarter of its queue may have filled, so reads are coalesced only at low beat rates; raise it (docs/deploy.md)",
+			"queued_datagrams", qcap, "drain_interval", opts.DrainInterval.String())
+	}
 	if err := o.startUDP(); err != nil {
 		return nil, err
 	}
@@ -216,7 +224,7 @@ func Start(opts Options) (_ *Observer, err error) {
 		PidMax:            pidMax,
 		StrictNamespace:   opts.StrictNamespace,
 		KernelCredentials: listener.KernelCredentials,
-		LateBound:         int64(LateBound(opts.Threshold)),
+		LateBound:         int64(LateBound(opts.Threshold, opts.DrainInterval)),
 		UDPOrigin:         udpOrigin,
 		Opener:            opener,
 		OnNewStream:       o.onNewStream,
@@ -319,7 +327,7 @@ func (o *Observer) Run(ctx context.Context) error {
 	o.stat = lifecycle.NewStatusSender(o.notif, lifecycle.StatusInterval)
 	o.updateStatus()
 	o.log.Info("observing", "socket", o.unix.Path(), "socket_activated", o.unix.Inherited(), "threshold", o.opts.Threshold.String(),
-		"capacity", o.opts.TrackerCapacity, "clock", o.opts.ClockSource.String())
+		"capacity", o.opts.TrackerCapacity, "clock", o.opts.ClockSource.String(), "drain_interval", o.opts.DrainInterval.String())
 
 	err := o.loop(ctx, hup)
 	o.log.Info("shutting down", "reason", shutdownReason(ctx, err, o.opts.ShutdownAfter))
@@ -347,6 +355,7 @@ func (o *Observer) receiveUnix() {
 		}
 		o.pipe.UnixBatch(b, n, o.clk.Now(), time.Now().UnixNano())
 		o.unix.Release()
+		o.unix.After(n)
 	}
 }
 
@@ -364,6 +373,11 @@ func suppressedAttr(l *logthrottle.Limiter) []any {
 	return nil
 }
 
+// smallUnixQueue: below this many queued datagrams per Unix socket the
+// daemon warns at start that --drain-interval-ms coalesces little (the
+// kernel default is 10 + 1).
+const smallUnixQueue = 64
+
 // drainBudget bounds how long a stall decision waits for the receivers to
 // hand on what is queued on the sockets (a flood keeps a queue busy).
 const drainBudget = 50 * time.Millisecond
@@ -376,11 +390,21 @@ const drainBudget = 50 * time.Millisecond
 // prolong it: under a steady stream (a large fleet) a queue is never
 // empty, and waiting for an empty one would cost every decision the whole
 // budget.
+// A receiver pausing between drains (--drain-interval-ms) that has not
+// settled is woken to read at once.
 func (o *Observer) drain() {
 	since := listener.Now()
 	var deadline time.Time
 	for {
-		quiet := o.unix.Settled(since) && (o.udp == nil || o.udp.l.Settled(since))
+		us := o.unix.Settled(since)
+		if !us {
+			o.unix.Kick()
+		}
+		quiet := us
+		if o.udp != nil && !o.udp.l.Settled(since) {
+			o.udp.l.Kick()
+			quiet = false
+		}
 		if quiet {
 			return
 		}
@@ -585,8 +609,10 @@ func (o *Observer) shutdown() {
 		o.ctl.srv.Close() // no operator action while shutting down
 	}
 	o.unix.Stop() // stop receiving; the socket file goes last (closeAll)
+	o.unix.Kick()
 	if o.udp != nil {
 		o.udp.l.Close()
+		o.udp.l.Kick()
 	}
 	o.wg.Wait()
 	if o.stat != nil {

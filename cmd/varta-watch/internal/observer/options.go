@@ -107,6 +107,13 @@ type Options struct {
 	// not take seconds to stage.
 	ClockJumpThreshold time.Duration
 
+	// DrainInterval is --drain-interval-ms: at low rates the sockets are
+	// read at most this often (and always right before a stall is
+	// decided) instead of once per datagram; beats keep their kernel
+	// arrival times. 0 = read on every readiness (docs/observer.md, "Drain
+	// interval").
+	DrainInterval time.Duration
+
 	Logger *slog.Logger
 	// Stdout receives the bound metrics address.
 	Stdout io.Writer
@@ -138,9 +145,18 @@ type ControlOptions struct {
 // LateBound is how long a datagram may wait in a socket queue before the
 // daemon concludes it was not reading (stopped or starved) and gives
 // every agent one threshold of grace: a quarter of the threshold, at least
-// 100 ms. Beats sent meanwhile may have been refused by a full queue (a
-// Unix socket queues about ten datagrams), so silence during that time is
-// no evidence of a stall.
-func LateBound(threshold time.Duration) time.Duration {
-	return max(threshold/4, 100*time.Millisecond)
+// 100 ms, plus the drain interval (a datagram may wait that long by
+// design). Beats sent meanwhile may have been refused by a full queue (a
+// Unix socket queues about ten datagrams by default), so silence during
+// that time is no evidence of a stall.
+func LateBound(threshold, drain time.Duration) time.Duration {
+	return max(threshold/4, 100*time.Millisecond) + drain
+}
+
+// MaxDrainInterval is the largest --drain-interval-ms for a threshold: a
+// quarter of the threshold, at most listener.MaxDrainInterval (1 s), so
+// that a beat is always read well before the stall it would prevent is
+// due, and is in the events file within a quarter of the threshold.
+func MaxDrainInterval(threshold time.Duration) time.Duration {
+	return min(threshold/4, listener.MaxDrainInterval)
 }

@@ -83,6 +83,9 @@ func (o *Observer) startUDP() error {
 	}
 	l.HoldBatches()
 	st.l = l
+	if err := l.Pace(o.opts.DrainInterval); err != nil {
+		return err
+	}
 	o.udp = st
 	o.closeFns = append(o.closeFns, func() { l.Close() })
 	mode := "plain"
@@ -122,5 +125,6 @@ func (o *Observer) receiveUDP() {
 			o.pipe.SecureBatch(b, n, now, wall)
 		}
 		st.l.Release()
+		st.l.After(n)
 	}
 }

@@ -214,6 +214,11 @@ type Counters struct {
 	// ObserverPauses: times the control loop found it had not run for
 	// longer than the pause bound and gave every agent one threshold.
 	ObserverPauses atomic.Uint64
+	// BeatTimeClamped: beats whose kernel arrival time, moved onto the
+	// stall clock, fell outside the window in which the datagram can have
+	// arrived (after the read, or before the previous read that emptied
+	// the socket: the wall clock was stepped) and was clamped to it.
+	BeatTimeClamped atomic.Uint64
 
 	// Secure UDP.
 	FrameDecryptFailures atomic.Uint64

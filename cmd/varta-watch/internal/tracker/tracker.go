@@ -908,6 +908,12 @@ func (t *Tracker) Sweep(max int, alive func(pid uint32) bool) {
 	defer t.scanMu.Unlock()
 	t.mu.Lock()
 	t.checks = t.checks[:0]
+	if t.stalled.Load() == 0 {
+		// Nothing to check: do not walk every slot each tick (an idle
+		// daemon's housekeeping stays cheap at any capacity).
+		t.mu.Unlock()
+		return
+	}
 	n := len(t.slots)
 	for i := 0; i < n && len(t.checks) < max; i++ {
 		idx := t.sweepCursor

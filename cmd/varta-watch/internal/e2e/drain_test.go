@@ -1,0 +1,110 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
+)
+
+// TestDrainIntervalKeepsArrivalTimes: with --drain-interval-ms the
+// socket is read at most once per interval at low rates, yet each beat
+// is recorded at its kernel arrival time, not at the drain that read it.
+// A beat sent while the receiver pauses reaches the events file late (so
+// the reads are coalesced), and the gap between the two beats' times is
+// the gap between their sends, not the interval.
+func TestDrainIntervalKeepsArrivalTimes(t *testing.T) {
+	const interval = time.Second
+	d := start(t, "--threshold-ms", "60000", "--drain-interval-ms", strconv.Itoa(int(interval/time.Millisecond)))
+	s := d.dial()
+	pid := strconv.Itoa(os.Getpid())
+	s.beat(1) // read at once (the receiver was waiting); a pause follows
+	sentA := time.Now()
+	d.WaitEvents(5*time.Second, "first beat", func(evs []event) bool { return len(testsupport.Filter(evs, "beat", pid)) == 1 })
+	time.Sleep(100 * time.Millisecond)
+	s.beat(2)
+	sentB := time.Now()
+	evs := d.WaitEvents(10*time.Second, "second beat", func(evs []event) bool { return len(testsupport.Filter(evs, "beat", pid)) == 2 })
+	seenB := time.Since(sentB)
+	beats := testsupport.Filter(evs, "beat", pid)
+	gotGap := time.Duration(beats[1].NS - beats[0].NS)
+	sentGap := sentB.Sub(sentA)
+	t.Logf("beat 2 in the events file %v after its send; recorded gap %v, sent gap %v", seenB, gotGap, sentGap)
+	if seenB < interval/4 {
+		// Without coalescing it is read at once and flushed within 250 ms;
+		// with it, it waits for the drain ~900 ms after its send.
+		t.Fatalf("beat 2 appeared %v after its send: the read was not coalesced", seenB)
+	}
+	if diff := gotGap - sentGap; diff < -50*time.Millisecond || diff > 50*time.Millisecond {
+		t.Fatalf("recorded gap %v, sent gap %v: the beat time is not the arrival time", gotGap, sentGap)
+	}
+}
+
+// TestDrainIntervalNoFalseStall: while steady traffic keeps the receiver
+// pausing between drains, an agent's beat that arrives shortly before its
+// deadline waits in the queue past that deadline; the daemon drains before
+// deciding, so no stall is surfaced. When the agent then falls silent its
+// stall comes at its deadline, not at the next drain.
+func TestDrainIntervalNoFalseStall(t *testing.T) {
+	const (
+		threshold = 800 * time.Millisecond
+		interval  = 200 * time.Millisecond // the largest for this threshold
+		period    = 750 * time.Millisecond // each beat 50 ms before the deadline
+		beats     = 7
+	)
+	d := start(t, "--threshold-ms", strconv.Itoa(int(threshold/time.Millisecond)),
+		"--drain-interval-ms", strconv.Itoa(int(interval/time.Millisecond)))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Filler: beats every 150 ms from the test process, so that every
+	// read is followed by a pause and the socket is read only once per
+	// interval.
+	s := d.dial()
+	fillerDone := make(chan struct{})
+	go func() {
+		defer close(fillerDone)
+		for n := uint64(1); ctx.Err() == nil; n++ {
+			s.beat(n)
+			time.Sleep(150 * time.Millisecond)
+		}
+	}()
+	defer func() { cancel(); <-fillerDone }()
+	time.Sleep(300 * time.Millisecond)
+	var sched []string
+	for n := 1; n <= beats; n++ {
+		if n > 1 {
+			sched = append(sched, "+"+period.String())
+		}
+		sched = append(sched, strconv.Itoa(n))
+	}
+	_, apid := d.agent(ctx, "self", strings.Join(sched, ","), 5*time.Second, nil)
+	agent := strconv.Itoa(apid)
+	evs := d.WaitEvents(time.Duration(beats)*period+10*time.Second, "the agent's stall after its last beat",
+		func(evs []event) bool { return len(testsupport.Filter(evs, "stall", agent)) > 0 })
+	got := testsupport.Filter(evs, "beat", agent)
+	if len(got) != beats {
+		t.Fatalf("stall surfaced after %d of the agent's %d beats: a false stall while it was beating", len(got), beats)
+	}
+	stall := testsupport.Filter(evs, "stall", agent)[0]
+	last := got[len(got)-1]
+	if stall.NS < last.NS {
+		t.Fatalf("stall surfaced before the agent's last beat (%d < %d): a false stall while it was beating", stall.NS, last.NS)
+	}
+	for i := 1; i < len(got); i++ {
+		if gap := time.Duration(got[i].NS - got[i-1].NS); gap >= threshold {
+			t.Fatalf("beats %d and %d recorded %v apart (>= the threshold): their times are not the arrival times", i, i+1, gap)
+		}
+	}
+	lag := time.Duration(stall.NS - last.NS - uint64(threshold))
+	t.Logf("stall lag %v (drain interval %v)", lag, interval)
+	if int64(stall.NS-last.NS) < int64(threshold) {
+		t.Fatalf("stall surfaced %v before its deadline", -lag)
+	}
+	if lag >= interval {
+		t.Fatalf("stall lag %v: the stall waited for a drain tick instead of coming at its deadline", lag)
+	}
+}
