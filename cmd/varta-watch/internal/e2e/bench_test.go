@@ -77,7 +77,16 @@ func startFast(b *testing.B, dir string, prom bool, extra ...string) *daemon {
 // its deadline (last accepted beat + threshold) each stall is surfaced,
 // using the observer's own timestamps from the events file. It fails if a
 // single stall is surfaced early.
+//
+// Sub-benchmarks: --drain-interval-ms 0 and 100 (the stalls must come at
+// their deadlines, not at the next drain).
 func BenchmarkStallDetectionLag(b *testing.B) {
+	for _, ms := range []int{0, 100} {
+		b.Run(fmt.Sprintf("drain=%dms", ms), func(b *testing.B) { benchStallDetectionLag(b, ms) })
+	}
+}
+
+func benchStallDetectionLag(b *testing.B, drainMS int) {
 	const agents = 10000
 	const threshold = 500 * time.Millisecond
 	for b.Loop() {
@@ -86,7 +95,7 @@ func BenchmarkStallDetectionLag(b *testing.B) {
 		events := filepath.Join(dir, "events.tsv")
 		startFast(b, dir, false, "--threshold-ms", strconv.Itoa(int(threshold/time.Millisecond)),
 			"--tracker-capacity", "16384", "--udp-port", port, "--i-accept-plaintext-udp", "--udp-bind-addr", "127.0.0.1",
-			"--uds-rcvbuf-bytes", strconv.Itoa(32<<20), "--export-file", events)
+			"--uds-rcvbuf-bytes", strconv.Itoa(32<<20), "--export-file", events, "--drain-interval-ms", strconv.Itoa(drainMS))
 		c, err := net.Dial("udp", "127.0.0.1:"+port)
 		if err != nil {
 			b.Fatal(err)
@@ -153,7 +162,16 @@ func BenchmarkStallDetectionLag(b *testing.B) {
 // compared. Unix datagram sockets block the sender while the receiver is
 // behind, so the time the sender takes is the pair's throughput; the
 // receivers' CPU time per datagram (their capacity) is reported too.
+//
+// Sub-benchmarks: the daemon with --drain-interval-ms 0 and 100 (a burst
+// keeps the reads full, so pacing must cost nothing here).
 func BenchmarkUnixIngestThroughput(b *testing.B) {
+	for _, ms := range []int{0, 100} {
+		b.Run(fmt.Sprintf("drain=%dms", ms), func(b *testing.B) { benchUnixIngestThroughput(b, ms) })
+	}
+}
+
+func benchUnixIngestThroughput(b *testing.B, drainMS int) {
 	const rounds = 7
 	const perRound = 100000
 	for b.Loop() {
@@ -182,7 +200,8 @@ func BenchmarkUnixIngestThroughput(b *testing.B) {
 
 		// The daemon: no events file, rate limits off so that every frame
 		// is accepted.
-		d := startFast(b, newDir(b), true, "--threshold-ms", "60000", "--max-beat-rate", "0", "--global-beat-rate", "0")
+		d := startFast(b, newDir(b), true, "--threshold-ms", "60000", "--max-beat-rate", "0", "--global-beat-rate", "0",
+			"--drain-interval-ms", strconv.Itoa(drainMS))
 		sock2 := d.Socket
 		var minRates, daemonRates []float64
 		var minCPU, daemonCPU uint64

@@ -120,9 +120,12 @@ type reader struct {
 	// one-shot registration, armed only when a read found the socket
 	// empty: one wake-up per arming, however many datagrams follow. The
 	// private instance sits in the runtime's poller itself.
-	pace   *Pacer
-	pmu    sync.RWMutex // read-held around every use of pfd; Stop closes it
-	pfd    int          // the socket in paced mode; -1 once stopped
+	pace *Pacer
+	// pmu is read-held by the receiving goroutine around its system
+	// calls on pfd, and held by shutdown to close it. Lock order: pmu,
+	// then held; quiet takes held alone and reads pfd atomically.
+	pmu    sync.RWMutex
+	pfd    atomic.Int32 // the socket in paced mode; -1 when not paced or stopped
 	ep     *os.File     // the private epoll instance
 	epRaw  syscall.RawConn
 	evs    [1]unix.EpollEvent
@@ -135,7 +138,7 @@ func (r *reader) init(raw syscall.RawConn, isUnix bool) {
 	r.raw = raw
 	r.unix = isUnix
 	r.fn = r.recv
-	r.pfd = -1
+	r.pfd.Store(-1)
 }
 
 // startPacing switches to paced reads with p (see the reader's fields);
@@ -185,7 +188,8 @@ func (r *reader) pacedSocket(closeConn func() error) error {
 		return fmt.Errorf("drain interval: %w", err)
 	}
 	closeConn()
-	r.pfd, r.ep, r.epRaw = dup, ep, epRaw
+	r.pfd.Store(int32(dup))
+	r.ep, r.epRaw = ep, epRaw
 	r.waitFn, r.armFn = r.epReady, r.arm
 	return nil
 }
@@ -206,12 +210,11 @@ func (r *reader) shutdown(closeFn func() error) error {
 	r.pace.Close()
 	r.pmu.Lock()
 	defer r.pmu.Unlock()
-	if r.pfd < 0 {
+	fd := r.pfd.Swap(-1)
+	if fd < 0 {
 		return nil
 	}
-	err := unix.Close(r.pfd)
-	r.pfd = -1
-	return err
+	return unix.Close(int(fd))
 }
 
 // epReady consumes the private epoll instance's event: true once the
@@ -224,8 +227,9 @@ func (r *reader) epReady(fd uintptr) bool {
 // arm re-arms the socket's one-shot registration (pmu read-held). If a
 // datagram is already queued the kernel reports it at once.
 func (r *reader) arm(fd uintptr) {
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: int32(r.pfd)}
-	r.armErr = unix.EpollCtl(int(fd), unix.EPOLL_CTL_MOD, r.pfd, &ev)
+	sock := r.pfd.Load()
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: sock}
+	r.armErr = unix.EpollCtl(int(fd), unix.EPOLL_CTL_MOD, int(sock), &ev)
 }
 
 // readPaced is read in paced mode: receive what is queued; when nothing
@@ -236,11 +240,12 @@ func (r *reader) readPaced() error {
 			return net.ErrClosed
 		}
 		r.pmu.RLock()
-		if r.pfd < 0 {
+		sock := r.pfd.Load()
+		if sock < 0 {
 			r.pmu.RUnlock()
 			return net.ErrClosed
 		}
-		if r.recv(uintptr(r.pfd)) {
+		if r.recv(uintptr(sock)) {
 			r.pmu.RUnlock()
 			return nil
 		}
@@ -442,10 +447,11 @@ func (r *reader) settled(since int64) bool {
 func (r *reader) queued() bool {
 	n := 0
 	if r.paced() {
-		r.pmu.RLock()
-		defer r.pmu.RUnlock()
-		if r.pfd >= 0 {
-			n, _ = unix.IoctlGetInt(r.pfd, unix.SIOCINQ)
+		// Not under pmu (see the lock order); only a shutdown racing with
+		// this call could make it ask a descriptor number reused meanwhile,
+		// and the observer never drains while it shuts down.
+		if fd := r.pfd.Load(); fd >= 0 {
+			n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ)
 		}
 		return n > 0
 	}
