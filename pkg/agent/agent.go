@@ -28,7 +28,8 @@ type Agent struct {
 	dial   dialer
 	target string // observer address, for messages
 
-	clock func() int64 // ns since connect on the monotonic clock
+	epoch time.Time    // Connect's reading of the clock (with its monotonic part)
+	clock func() int64 // test hook replacing now; nil in use
 
 	nonce      uint64    // next regular nonce
 	lastTs     uint64    // highest timestamp of a sent frame
@@ -141,8 +142,7 @@ func Connect(opts Options) (*Agent, error) {
 			a.lazyRetry = int64(time.Second)
 		}
 	}
-	epoch := time.Now()
-	a.clock = func() int64 { return int64(time.Since(epoch)) }
+	a.epoch = time.Now()
 	return a, nil
 }
 
@@ -272,10 +272,18 @@ func (a *Agent) Stats() Stats {
 	return s
 }
 
+// now returns the ns since connect on the monotonic clock.
+func (a *Agent) now() int64 {
+	if a.clock != nil {
+		return a.clock()
+	}
+	return int64(time.Since(a.epoch))
+}
+
 // timestampLocked reads the clock and holds it at the last sent timestamp
 // if it went backwards.
 func (a *Agent) timestampLocked() uint64 {
-	ns := a.clock()
+	ns := a.now()
 	var ts uint64
 	if ns > 0 {
 		ts = uint64(ns)
@@ -313,7 +321,7 @@ func (a *Agent) sendLocked(f *vlp.Frame) Result {
 	if a.fd < 0 {
 		// A lazy Agent whose observer was not up yet: try to connect at
 		// most once per lazyRetry, else the beat is a NoObserver drop.
-		if now := a.clock(); now-a.lastDial >= a.lazyRetry {
+		if now := a.now(); now-a.lastDial >= a.lazyRetry {
 			a.lastDial = now
 			_ = a.reconnectLocked() // the outcome is counted in the stats
 		}
