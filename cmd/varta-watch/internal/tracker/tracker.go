@@ -225,7 +225,9 @@ type Tracker struct {
 	tracked        atomic.Int64
 	stalled        atomic.Int64 // length of the stalled list
 	graceUntil     int64
-	sweepCursor    int
+	// sweepNext is the stalled slot the next Sweep starts from (nilIdx:
+	// the head of the stalled list).
+	sweepNext int32
 }
 
 // New allocates a tracker with all of its slots up front, so steady-state
@@ -247,6 +249,7 @@ func New(opts Options, c *stats.Counters) (*Tracker, error) {
 		index:  make(map[uint32]int32),
 		free:   make([]int32, opts.Capacity),
 		stHead: nilIdx, stTail: nilIdx,
+		sweepNext: nilIdx,
 	}
 	for k := range t.liveHead {
 		t.liveHead[k], t.liveTail[k] = nilIdx, nilIdx
@@ -900,30 +903,35 @@ func (t *Tracker) stall(idx int32, now int64, fn func(Stall)) {
 	})
 }
 
+// sweepScan bounds how many stalled slots one Sweep looks at under the
+// lock.
+const sweepScan = 4096
+
 // Sweep retires up to max stalled slots whose process no longer exists
 // (kernel-attested slots only; alive reports existence). alive is called
-// without the lock.
+// without the lock. It walks the stalled list (at most sweepScan slots,
+// never more than once round it), going on where the previous Sweep
+// stopped, so its cost does not grow with the table: a full table of
+// agents that beat costs nothing.
 func (t *Tracker) Sweep(max int, alive func(pid uint32) bool) {
 	t.scanMu.Lock()
 	defer t.scanMu.Unlock()
 	t.mu.Lock()
 	t.checks = t.checks[:0]
-	if t.stalled.Load() == 0 {
-		// Nothing to check: do not walk every slot each tick (an idle
-		// daemon's housekeeping stays cheap at any capacity).
-		t.mu.Unlock()
-		return
+	idx := t.sweepNext
+	if idx == nilIdx || t.slots[idx].list != listStalled {
+		idx = t.stHead
 	}
-	n := len(t.slots)
-	for i := 0; i < n && len(t.checks) < max; i++ {
-		idx := t.sweepCursor
-		t.sweepCursor = (t.sweepCursor + 1) % n
+	for steps, limit := 0, min(int(t.stalled.Load()), sweepScan); idx != nilIdx && steps < limit && len(t.checks) < max; steps++ {
 		s := &t.slots[idx]
-		if s.list != listStalled || s.origin != vlp.OriginKernelAttested {
-			continue
+		if s.origin == vlp.OriginKernelAttested {
+			t.checks = append(t.checks, check{idx: idx, pid: s.pid.Load(), gen: s.generation, lastSeen: s.lastSeen})
 		}
-		t.checks = append(t.checks, check{idx: int32(idx), pid: s.pid.Load(), gen: s.generation, lastSeen: s.lastSeen})
+		if idx = s.next; idx == nilIdx {
+			idx = t.stHead
+		}
 	}
+	t.sweepNext = idx
 	t.mu.Unlock()
 	dead := 0
 	for i := range t.checks {
