@@ -13,6 +13,15 @@ const MaxDrainInterval = time.Second
 // goroutine waits for readiness instead (today's behaviour).
 const minPause = time.Millisecond
 
+// lowRateBatch is the most datagrams a drain may have read for the
+// receiver to pause after it: one receive batch per interval. Above it
+// the rate is not low (reads on readiness batch by themselves), and the
+// queue's true capacity may be smaller than the estimate: a Unix
+// datagram socket also holds at most about 270 datagrams of any one
+// sender (its send buffer), so a bulk sender would otherwise be paced to
+// that many per interval.
+const lowRateBatch = BatchSize
+
 // UDPDatagramCost is the receive-buffer space one small datagram is
 // assumed to take on a UDP socket (the kernel charges the buffer's
 // true size, not the 32 to 64 payload bytes): it turns the granted
@@ -25,10 +34,12 @@ const UDPDatagramCost = 2048
 // drain, up to the interval, instead of waking for every datagram; the
 // kernel's arrival time of each datagram (SO_TIMESTAMPNS) keeps the beat
 // times exact. The pause is shortened so that, at the rate the last
-// drain saw, at most a quarter of the queue fills meanwhile (a Unix
+// drain saw, at most one receive batch and at most a quarter of the
+// queue accumulate meanwhile (a Unix
 // datagram socket queues only net.unix.max_dgram_qlen + 1 datagrams, after
-// which senders get EAGAIN); below minPause the goroutine waits for
-// readiness as with no interval. Kick ends a pause at once: the control
+// which senders get EAGAIN); below minPause, or when the last drain read
+// more than one batch (lowRateBatch), the goroutine waits for readiness as
+// with no interval. Kick ends a pause at once: the control
 // loop drains every socket before it decides a stall.
 //
 // On Linux the pause is a timerfd waited on through the runtime's poller:
@@ -70,17 +81,27 @@ func (p *Pacer) Interval() time.Duration {
 
 // pauseFor is how long to pause after a read that emptied the socket,
 // when read datagrams arrived during elapsed: the interval, shortened so
-// that at that rate at most a quarter of a queue of capacity datagrams
-// fills; 0 = do not pause.
+// that at that rate at most one batch (lowRateBatch) and at most a
+// quarter of a queue of capacity datagrams accumulate; 0 = do not pause.
 func pauseFor(interval time.Duration, capacity, read int, elapsed time.Duration) time.Duration {
+	if read > lowRateBatch {
+		// Not a low rate: read on readiness, which batches by itself.
+		return 0
+	}
 	d := interval
-	if read > 0 && capacity > 0 {
+	if read > 0 {
+		// At the rate the last drain saw, let at most one batch, and at
+		// most a quarter of the queue, accumulate during the pause. In
+		// floating point: elapsed × room overflows an int64 for a long
+		// idle spell (the first read ever, since the zero time).
 		if elapsed < 0 {
 			elapsed = 0
 		}
-		// In floating point: elapsed × capacity overflows an int64 for
-		// a long idle spell (the first read ever, since the zero time).
-		if lim := float64(elapsed) * float64(capacity) / (4 * float64(read)); lim < float64(d) {
+		room := float64(lowRateBatch)
+		if capacity > 0 {
+			room = min(room, float64(capacity)/4)
+		}
+		if lim := float64(elapsed) * room / float64(read); lim < float64(d) {
 			d = time.Duration(lim)
 		}
 	}

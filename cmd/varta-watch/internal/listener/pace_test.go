@@ -19,15 +19,25 @@ func TestPauseFor(t *testing.T) {
 		want     time.Duration
 	}{
 		{"nothing read: the whole interval", iv, 11, 0, time.Second, iv},
-		{"unknown capacity: the whole interval", iv, 0, 1000, time.Millisecond, iv},
+		{"unknown capacity: one batch's time", iv, 0, 40, 10 * time.Millisecond, 16 * time.Millisecond},
 		{"low rate: the whole interval", iv, 65537, 12, 250 * time.Millisecond, iv},
+		// 200/s: one batch (64) accumulates in 320 ms.
+		{"200/s: the whole interval", iv, 65537, 50, iv, iv},
+		// 1,000/s: one batch accumulates in 64 ms.
+		{"1,000/s: one batch's time", iv, 65537, 10, 10 * time.Millisecond, 64 * time.Millisecond},
+		// 250,000/s (a bulk sender read on readiness): 0.26 ms, no pause.
+		{"bulk sender: no pause", iv, 65537, 5, 20 * time.Microsecond, 0},
 		// 50 datagrams/s into a queue of 11: a quarter (2.75) fills in 55 ms.
 		{"default Unix queue at 50/s: shortened", iv, 11, 50, time.Second, 55 * time.Millisecond},
 		// 10,000/s into a queue of 11: 0.275 ms, below minPause.
-		{"high rate: no pause", iv, 11, 100, 10 * time.Millisecond, 0},
+		{"high rate: no pause", iv, 11, 50, 10 * time.Millisecond, 0},
 		{"interval below minPause", 500 * time.Microsecond, 0, 0, 0, 0},
 		{"clock went back: no pause", iv, 11, 5, -time.Second, 0},
 		{"huge elapsed does not overflow", iv, 1 << 20, 1, 100 * 365 * 24 * time.Hour, iv},
+		{"one batch per interval: still low", iv, 65537, BatchSize, iv, iv},
+		// A bulk sender (or a fleet above a batch per interval) is read
+		// on readiness, whatever the queue's capacity.
+		{"more than a batch per drain: no pause", iv, 65537, BatchSize + 1, time.Second, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := pauseFor(tc.interval, tc.capacity, tc.read, tc.elapsed); got != tc.want {
