@@ -18,6 +18,8 @@ import (
 // the reads are coalesced), and the gap between the two beats' times is
 // the gap between their sends, not the interval.
 func TestDrainIntervalKeepsArrivalTimes(t *testing.T) {
+	// Not parallel: it judges a 1 s pause and sends bracketed to the
+	// millisecond, which other tests' load on 2 cores would blur.
 	const interval = time.Second
 	d := start(t, "--threshold-ms", "60000", "--drain-interval-ms", strconv.Itoa(int(interval/time.Millisecond)))
 	s := d.dial()
@@ -62,6 +64,8 @@ func TestDrainIntervalKeepsArrivalTimes(t *testing.T) {
 // surfaced. When the agent then falls silent its
 // stall comes at its deadline, not at the next drain.
 func TestDrainIntervalNoFalseStall(t *testing.T) {
+	// Not parallel: an agent beats 80 ms before each deadline; other
+	// tests' load would make it oversleep and leave no conclusion.
 	const (
 		threshold = 800 * time.Millisecond
 		interval  = 200 * time.Millisecond // the largest for this threshold
