@@ -412,7 +412,7 @@ func runMillion(b *testing.B, bin string, n, stop int) {
 	}
 	rssFleet := procStatus(b, pid, "VmRSS")
 	t0 := time.Now()
-	m := d.scrape()
+	d.scrape()
 	scrapeTime := time.Since(t0)
 	rssScrape := procStatus(b, pid, "VmRSS")
 	<-loadDone
@@ -427,7 +427,7 @@ func runMillion(b *testing.B, bin string, n, stop int) {
 		return d.scrape()["varta_stalls_surfaced_total"] >= float64(stop)
 	})
 	time.Sleep(time.Second) // let the events file flush (every 250 ms)
-	m = d.scrape()
+	m := d.scrape()
 	rssEnd, hwm := procStatus(b, pid, "VmRSS"), procStatus(b, pid, "VmHWM")
 	drops := udpDrops(b, port) - drops0
 
