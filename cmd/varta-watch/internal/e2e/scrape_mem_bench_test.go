@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
-	"github.com/varta-go/varta/pkg/vlp"
 )
 
 // BenchmarkScrapeMemory65536 measures the resident memory a scrape costs
@@ -46,25 +44,7 @@ func BenchmarkScrapeMemory65536(b *testing.B) {
 		d := startScrapeBenchDaemon(b, dir, "--threshold-ms", "600000",
 			"--tracker-capacity", strconv.Itoa(agents), "--udp-port", port, "--i-accept-plaintext-udp",
 			"--udp-bind-addr", "127.0.0.1", "--global-beat-rate", "0", "--max-beat-rate", "0")
-		c, err := net.Dial("udp", "127.0.0.1:"+port)
-		if err != nil {
-			b.Fatal(err)
-		}
-		// Three rounds, so that a datagram the socket dropped in one
-		// round is made up for by the next.
-		var w [vlp.FrameSize]byte
-		for round := uint64(1); round <= 3; round++ {
-			for pid := uint32(2); pid < agents+2; pid++ {
-				f := vlp.Frame{Pid: pid, Nonce: round}
-				f.Encode(&w)
-				c.Write(w[:])
-				if pid%200 == 0 {
-					time.Sleep(time.Millisecond)
-				}
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-		c.Close()
+		beatUDPFleet(b, port, agents, udpPace{every: 200, pause: time.Millisecond, roundGap: 200 * time.Millisecond})
 		time.Sleep(time.Second)
 		pid := d.Cmd.Process.Pid
 		rssBefore, _ := procStatusKB(b, pid)
