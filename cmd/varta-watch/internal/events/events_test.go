@@ -108,19 +108,7 @@ func TestGoldenAllKinds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "events.golden")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("events file differs from %s:\n got:\n%s\nwant:\n%s", golden, got, want)
-	}
+	checkGolden(t, got, "events.golden")
 }
 
 func TestOpenCreatesPrivateFileAndAppends(t *testing.T) {
@@ -659,5 +647,23 @@ func TestStdout(t *testing.T) {
 	closeT(t, w)
 	if _, err := os.Stdout.Stat(); err != nil {
 		t.Fatalf("Close closed standard output: %v", err)
+	}
+}
+
+// checkGolden compares got with testdata/name (rewritten with -update).
+func checkGolden(t *testing.T, got []byte, name string) {
+	t.Helper()
+	golden := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("output differs from %s:\n got:\n%s\nwant:\n%s", golden, got, want)
 	}
 }

@@ -46,19 +46,7 @@ func TestGoldenJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "events.json.golden")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("events file differs from %s:\n got:\n%s\nwant:\n%s", golden, got, want)
-	}
+	checkGolden(t, got, "events.json.golden")
 
 	// Every line is one JSON object with every key, and the values say
 	// what the event said.

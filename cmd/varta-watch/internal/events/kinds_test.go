@@ -1,8 +1,6 @@
 package events
 
 import (
-	"bytes"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -78,19 +76,7 @@ func TestTerminalRendering(t *testing.T) {
 	for _, ev := range evs {
 		got = appendHumanLine(got, &ev, base.Add(time.Duration(ev.Ns)))
 	}
-	golden := filepath.Join("testdata", "terminal.golden")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("rendering differs from %s:\n got:\n%s\nwant:\n%s", golden, got, want)
-	}
+	checkGolden(t, got, "terminal.golden")
 	// Columns are aligned: the pid column starts at the same offset on
 	// every line.
 	for _, l := range strings.Split(strings.TrimSpace(string(got)), "\n") {
