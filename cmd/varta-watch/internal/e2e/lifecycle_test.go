@@ -71,6 +71,9 @@ func TestSIGHUPReopensEventsFile(t *testing.T) {
 		_, err := os.Stat(d.EventsFile)
 		return err == nil
 	})
+	// The beat that saw the new file may have been written before the
+	// reopen; this one is sent after it.
+	s.beat(nonceNow())
 	d.WaitEvents(10*time.Second, "beats in the new file", func(e []event) bool { return len(testsupport.Filter(e, "beat", selfPid)) >= 1 })
 	old, err := os.ReadFile(d.EventsFile + ".1")
 	if err != nil || len(old) == 0 {
