@@ -112,7 +112,13 @@ func TestWriterRotationSmallQueueBurst(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := w.Stats()
-	closeWriter(t, w)
+	// A burst into a 64-record queue drops records (their seqs are
+	// spent); when the last ones were dropped, Close reports them as a
+	// loss at the tail (recorded for the next boot). Any other error, or
+	// that one without drops, fails.
+	if err := w.Close(); err != nil && (st.Dropped == 0 || !strings.Contains(err.Error(), "could not be written")) {
+		t.Fatalf("Close: %v", err)
+	}
 	if st.Rotations == 0 {
 		t.Fatal("no rotation happened")
 	}
