@@ -1,0 +1,189 @@
+package e2e
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/varta-go/varta/cmd/varta-watch/internal/control"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
+	"github.com/varta-go/varta/pkg/vlp"
+)
+
+var updateGolden = flag.Bool("update-golden", false, "rewrite testdata/golden from the real binary's output")
+
+// maskColumns replaces the cells of the named columns of a table printed by
+// varta-watch agents with a right-aligned "~" of the same width (the width
+// of those columns is their header's: every value is shorter), so that a
+// table of a live daemon compares byte for byte with a golden file.
+func maskColumns(t *testing.T, table string, names ...string) string {
+	t.Helper()
+	lines := strings.Split(table, "\n")
+	var idx []int
+	for _, l := range lines {
+		cells := strings.Split(l, "│")
+		for i, c := range cells {
+			for _, n := range names {
+				if strings.TrimSpace(c) == n {
+					idx = append(idx, i)
+				}
+			}
+		}
+		if len(idx) > 0 {
+			break
+		}
+	}
+	if len(idx) != len(names) {
+		t.Fatalf("columns %q not all in the header:\n%s", names, table)
+	}
+	header := true
+	for li, l := range lines {
+		cells := strings.Split(l, "│")
+		if len(cells) < 3 {
+			continue
+		}
+		if header { // the first row with cells is the header
+			header = false
+			continue
+		}
+		for _, i := range idx {
+			w := len([]rune(cells[i]))
+			cells[i] = " " + fmt.Sprintf("%*s", w-2, "~") + " "
+		}
+		lines[li] = strings.Join(cells, "│")
+	}
+	return strings.Join(lines, "\n")
+}
+
+// compareGolden compares got with testdata/golden/name (rewritten with
+// -update-golden) and returns whether they are equal.
+func compareGolden(t *testing.T, name, got string) bool {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name)
+	if *updateGolden {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -run %s -update-golden)", err, t.Name())
+	}
+	return got == string(want)
+}
+
+// TestAgentsTableGolden: the tables the real varta-watch agents and
+// varta-watch services print for a real daemon with six agents — ok,
+// degraded, critical, stalled, stalled under a snooze, and healthy under
+// a snooze — match golden files byte for byte, with the two columns that
+// a live fleet cannot fix (the last beat's age and the beat count) masked.
+func TestAgentsTableGolden(t *testing.T) {
+	t.Parallel()
+	dir := newDir(t)
+	port := testsupport.FreeUDPPort(t)
+	d := startIn(t, dir, nil, "--threshold-ms", "1000", "--udp-port", port, "--i-accept-plaintext-udp",
+		"--udp-bind-addr", "127.0.0.1", "--max-beat-rate", "0", "--global-beat-rate", "0")
+	const first = 31001
+	// The snoozes come first, so that 31005 stalls while snoozed.
+	for _, p := range []string{"pid:31005", "pid:31006"} {
+		if out, errOut, code := cli(t, nil, "snooze", p, "--for", "forever", "--reason", "disk swap "+p, "--socket", d.Socket); code != 0 {
+			t.Fatalf("snooze %s: exit %d %q %s", p, code, out, errOut)
+		}
+	}
+	silent := func(i int) bool { return i == 3 || i == 4 }
+	status := func(i int) vlp.Status {
+		return map[int]vlp.Status{1: vlp.StatusDegraded, 2: vlp.StatusCritical}[i]
+	}
+	stop := make(chan struct{})
+	done := udpFleet(t, "127.0.0.1:"+port, first, 6, 100*time.Millisecond, silent, status, stop)
+	defer func() { close(stop); <-done }()
+
+	want := map[uint32]string{31001: "ok", 31002: "degraded", 31003: "critical", 31004: "stalled", 31005: "snoozed", 31006: "ok"}
+	var agents, services string
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		// States first (JSON), then the tables; a beat late on a loaded
+		// machine can change a state in between, so a mismatch is retried
+		// until the deadline.
+		out, errOut, code := cli(t, nil, "agents", "--socket", d.Socket, "--format", "json")
+		if code != 0 {
+			t.Fatalf("agents --format json: exit %d: %s", code, errOut)
+		}
+		var r control.AgentsReply
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("agents --format json does not parse: %v\n%s", err, out)
+		}
+		got := map[uint32]string{}
+		for _, a := range r.Agents {
+			got[a.Pid] = a.State
+		}
+		if fmt.Sprint(got) == fmt.Sprint(want) {
+			a, errA, codeA := cli(t, nil, "agents", "--socket", d.Socket)
+			s, errS, codeS := cli(t, nil, "services", "--socket", d.Socket)
+			if codeA != 0 || codeS != 0 {
+				t.Fatalf("agents: exit %d %s; services: exit %d %s", codeA, errA, codeS, errS)
+			}
+			agents, services = maskColumns(t, a, "last beat", "beats"), s
+			okA, okS := compareGolden(t, "agents.txt", agents), compareGolden(t, "services.txt", services)
+			if okA && okS {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no match with testdata/golden in 20 s (-update-golden to accept); last states %v\nagents:\n%s\nservices:\n%s",
+				got, agents, services)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestAgentsWatchOnTerminal: the real varta-watch agents --watch, run on a
+// pseudo-terminal (script(1)), clears the screen and redraws the table
+// every second, and exits 0 on SIGINT.
+func TestAgentsWatchOnTerminal(t *testing.T) {
+	t.Parallel()
+	script, err := exec.LookPath("script")
+	if err != nil {
+		t.Skipf("script(1) (util-linux) not found: %v", err)
+	}
+	d := start(t, "--threshold-ms", "60000")
+	ctx := t.Context()
+	_, pid := d.agent(ctx, "self", "1", time.Minute, nil)
+	testsupport.Eventually(t, 5*time.Second, "the agent in the listing", func() bool {
+		out, _, _ := cli(t, nil, "agents", "--socket", d.Socket)
+		return strings.Contains(out, "│ "+strconv.Itoa(pid)+" │")
+	})
+	// timeout sends one SIGINT after 3.5 s (--foreground: to varta-watch
+	// only, not to its own process group as well, which would deliver a
+	// second one) and, with --preserve-status, exits with varta-watch's
+	// status, which script -e passes on.
+	cmd := exec.Command(script, "-q", "-e", "-c",
+		fmt.Sprintf("timeout --foreground --preserve-status -s INT 3.5 %s agents --watch --socket %s", strconv.Quote(binPath), strconv.Quote(d.Socket)),
+		"/dev/null")
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "TERM=xterm"}
+	t0 := time.Now()
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("agents --watch on a terminal: %v\n%q", err, out)
+	}
+	if el := time.Since(t0); el > 15*time.Second {
+		t.Fatalf("agents --watch took %v to stop after SIGINT", el)
+	}
+	s := string(out)
+	clears := strings.Count(s, "\x1b[H\x1b[2J")
+	titles := strings.Count(s, "varta-watch agents (every 1s, Ctrl-C to stop)")
+	rows := strings.Count(s, "│ "+strconv.Itoa(pid)+" │")
+	if clears < 3 || clears > 5 || titles != clears || rows != clears {
+		t.Fatalf("%d screen clears, %d titles, %d rows of agent %d in 3.5 s on a terminal:\n%q", clears, titles, rows, pid, s)
+	}
+}
