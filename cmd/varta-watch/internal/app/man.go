@@ -22,19 +22,22 @@ var watchSections = []manpage.Section{
 		manpage.Item("2", "configuration or usage error (the message names the flag and the rule); also the self-watchdog's SIGABRT when the control loop stopped making progress."),
 	}},
 	{Title: "Signals", Blocks: []manpage.Block{
-		manpage.Item("SIGINT, SIGTERM", "shut down: stop receiving, send STOPPING=1, SIGKILL outstanding recovery children and wait up to --shutdown-grace-ms for them, close the metrics endpoint, flush and fdatasync the audit log and the events file, remove the socket file, disarm the hardware watchdog, exit 0. One log line names the reason."),
-		manpage.Item("SIGHUP", "reopen the events file (for logrotate's create mode)."),
+		manpage.Item("SIGINT, SIGTERM", "shut down: stop receiving, send STOPPING=1, SIGKILL outstanding recovery children and wait up to --shutdown-grace-ms for them, close the metrics endpoint, flush and fdatasync the audit log and the events file, remove the socket file if the daemon bound it (an inherited, socket-activated socket is only closed), disarm the hardware watchdog, exit 0. One log line names the reason."),
+		manpage.Item("SIGHUP", "reopen the events file (for logrotate's create mode) and reload --policy-file (on an error the previous policy stays in force)."),
 	}},
 	{Title: "Environment", Blocks: []manpage.Block{
 		manpage.P("Every flag may be given as VARTA_WATCH_<NAME>: the flag name in upper case with dashes as underscores, e.g. VARTA_WATCH_THRESHOLD_MS=1500. A flag on the command line wins over the environment."),
 		manpage.Item("NOTIFY_SOCKET", "systemd notification socket: READY=1 once every listener and file is up, STOPPING=1 at shutdown."),
-		manpage.Item("WATCHDOG_USEC, WATCHDOG_PID", "systemd service watchdog: WATCHDOG=1 every WATCHDOG_USEC/2 while the control loop makes progress; also turns the self-watchdog on (4 s)."),
+		manpage.Item("WATCHDOG_USEC, WATCHDOG_PID", "systemd service watchdog: WATCHDOG=1 every third of WATCHDOG_USEC while the control loop makes progress; also turns the self-watchdog on (4 s)."),
+		manpage.Item("LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES", "systemd socket activation: when LISTEN_PID is the daemon's pid, the beat socket is taken from file descriptor 3 instead of being bound. It must be one AF_UNIX SOCK_DGRAM socket bound to --socket, else the daemon exits 1 naming the rule; SO_PASSCRED is turned on, --socket-mode and --socket-group do not apply, and the socket file is never removed. Beats sent while the daemon restarts wait in the socket. The variables are removed from the environment of recovery programs."),
 	}},
 	{Title: "Files", Blocks: []manpage.Block{
 		manpage.Item("/run/varta/varta.sock", "the conventional socket path (--socket); agents default to it or to $VARTA_SOCKET."),
 		manpage.Item("/var/lib/varta/audit.log", "the conventional audit log (--recovery-audit-file), with rotated generations audit.log.1 ... audit.log.5; verify it with varta-audit(1)."),
 		manpage.Item("/var/log/varta/events.tsv", "the conventional events file (--export-file), with rotated generations events.tsv.1 ... events.tsv.5; one tab-separated line per beat, stall or eviction."),
 		manpage.Item("/etc/varta/prom.token", "the conventional bearer token file for the metrics endpoint (--prom-token-file): 64 hex digits, owned by the daemon's user, not readable by others."),
+		manpage.Item("/etc/default/varta-watch", "the configuration of varta-watch.service: every flag as a VARTA_WATCH_* variable."),
+		manpage.Item("/usr/lib/systemd/system/varta-watch.service, varta-watch.socket", "the systemd units of the Debian package: Type=notify with WatchdogSec=, a sandbox, and the beat socket held by systemd (socket activation)."),
 	}},
 	{Title: "Examples", Blocks: []manpage.Block{
 		manpage.P("Try it by hand: watch a socket in the current directory and print every event; beat into it from a second shell, stop the beat with Ctrl-C and see the stall 1.5 s later."),
@@ -51,6 +54,6 @@ var watchSections = []manpage.Section{
 		manpage.Example("VARTA_WATCH_SOCKET=/run/varta/varta.sock\nVARTA_WATCH_THRESHOLD_MS=2000\nVARTA_WATCH_RECOVERY_AUDIT_FILE=/var/lib/varta/audit.log"),
 	}},
 	{Title: "See also", Blocks: []manpage.Block{
-		manpage.P("varta-beat(1), varta-audit(1), systemd.service(5). The documents in the source tree: docs/guide.md (concepts and a first day), docs/observer.md, docs/recovery.md, docs/events-file.md, docs/metrics.md, docs/audit.md."),
+		manpage.P("varta-beat(1), varta-audit(1), systemd.service(5), systemd.socket(5). The documents in the source tree: docs/guide.md (concepts and a first day), docs/deploy.md (systemd units, the package), docs/fleet.md (Prometheus, Alertmanager, agents on other hosts), docs/observer.md, docs/recovery.md, docs/events-file.md, docs/metrics.md, docs/audit.md."),
 	}},
 }
