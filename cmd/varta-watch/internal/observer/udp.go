@@ -113,7 +113,7 @@ func (o *Observer) receiveUDP() {
 			}
 			o.pipe.ReceiveError(stats.TransportUDP, err, o.clk.Now())
 			if errLog.AllowAt(time.Now()) {
-				o.log.Warn("receive on udp socket failed", append([]any{"err", err}, suppressedAttr(&errLog)...)...)
+				o.warn("receive on udp socket failed", append([]any{"err", err}, suppressedAttr(&errLog)...)...)
 			}
 			time.Sleep(time.Millisecond)
 			continue
