@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -117,6 +118,37 @@ wait:
 	elapsed := time.Since(began)
 	if max := int(elapsed/(5*time.Second)) + 2; len(statuses) > max {
 		t.Fatalf("%d STATUS= lines in %v: %q", len(statuses), elapsed, statuses)
+	}
+	if code := d.Stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+// TestStatusLineLastError: the STATUS= line carries the last warning (here
+// the start-up warning about a recovery program that is not runnable), so
+// that `systemctl status` shows what went wrong.
+func TestStatusLineLastError(t *testing.T) {
+	t.Parallel()
+	dir := newDir(t)
+	nsock, msgs := fakeNotify(t, dir)
+	missing := filepath.Join(dir, "no-such-program")
+	d := startIn(t, dir, []string{"NOTIFY_SOCKET=" + nsock}, "--threshold-ms", "1000", "--recovery-exec", missing+" {pid}")
+	var statuses []string
+	deadline := time.After(10 * time.Second)
+wait:
+	for {
+		select {
+		case m := <-msgs:
+			if strings.HasPrefix(m.text, "STATUS=") {
+				statuses = append(statuses, m.text)
+				if strings.Contains(m.text, "0 agents, 0 stalled") && strings.Contains(m.text, "; last error: recovery program is not runnable now") &&
+					strings.Contains(m.text, missing) {
+					break wait
+				}
+			}
+		case <-deadline:
+			t.Fatalf("no STATUS= naming the last error; got %q", statuses)
+		}
 	}
 	if code := d.Stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit %d", code)
