@@ -217,3 +217,81 @@ func TestSystemdSocketActivate(t *testing.T) {
 		t.Fatalf("daemon did not report socket activation:\n%s", d.Stderr.String())
 	}
 }
+
+// TestSocketActivationWithStateKeepsTheFleet: socket activation and
+// --state-dir together make an observer restart invisible to the fleet. An
+// agent that keeps beating through the restart loses no beat (continuous
+// nonces, no stall, the agent reports no drop); an agent that was stalled
+// before the restart is still known and stalled the moment the new
+// observer is ready, although it sends nothing any more. Without the state
+// directory the new observer would not know it (TestRestartWithoutStateForgets).
+func TestSocketActivationWithStateKeepsTheFleet(t *testing.T) {
+	// Not parallel: as in TestSocketActivationRestartLosesNoBeat, the beats
+	// queued during the restart must fit the kernel queue.
+	dir := newDir(t)
+	n := listenNotify(t, dir)
+	path := filepath.Join(dir, "varta.sock")
+	sock := managerSocket(t, path)
+	pargs, token, tf := promArgs(t, dir)
+	args := append(pargs, "--threshold-ms", "1000",
+		"--state-dir", filepath.Join(dir, "state"), "--state-save-interval-ms", "200")
+
+	alive := exec.Command(beatPath, "run", "--socket", path, "--interval", "500ms")
+	aliveErr := &testsupport.Buffer{}
+	alive.Stderr = aliveErr
+	if err := alive.Start(); err != nil {
+		t.Fatal(err)
+	}
+	aliveDone := make(chan struct{})
+	go func() { alive.Wait(); close(aliveDone) }()
+	t.Cleanup(func() { alive.Process.Kill(); <-aliveDone })
+	hung := beatAgent(t, path, 100*time.Millisecond)
+	ap, hp := strconv.Itoa(alive.Process.Pid), strconv.Itoa(hung.Process.Pid)
+
+	d1 := startActivated(t, dir, sock, n, args...)
+	d1.usePromAddr(token, tf)
+	d1.WaitEvents(15*time.Second, "beats of both agents", func(e []event) bool {
+		return len(nonces(e, ap)) >= 2 && len(nonces(e, hp)) >= 2
+	})
+	hung.Process.Signal(syscall.SIGSTOP)
+	d1.WaitEvents(10*time.Second, "the stopped agent's stall", func(e []event) bool { return len(testsupport.Filter(e, "stall", hp)) == 1 })
+	d1.waitSaves(2) // a periodic save has seen the stall
+	if code := d1.Stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("first observer exit %d:\n%s", code, d1.Stderr.String())
+	}
+	before := nonces(d1.ReadEvents(), ap)
+
+	time.Sleep(1200 * time.Millisecond) // no observer; the alive agent keeps beating
+
+	d2 := startActivated(t, dir, sock, n, args...)
+	d2.usePromAddr(token, tf)
+	m := d2.scrape()
+	if m[`varta_agents{state="stalled"}`] != 1 || m["varta_state_agents_restored_total"] != 2 || m["varta_state_load_failures_total"] != 0 {
+		t.Fatalf("right after the restart: stalled %v, restored %v, load failures %v; want 1, 2, 0",
+			m[`varta_agents{state="stalled"}`], m["varta_state_agents_restored_total"], m["varta_state_load_failures_total"])
+	}
+	evs := d2.WaitEvents(15*time.Second, "the alive agent's beats after the restart", func(e []event) bool {
+		return len(nonces(e, ap)) >= len(before)+5
+	})
+	all := nonces(evs, ap)
+	for i := 1; i < len(all); i++ {
+		if all[i] != all[i-1]+1 {
+			t.Fatalf("alive agent's nonces not continuous across the restart at %d: %d after %d (%d before the restart)", i, all[i], all[i-1], len(before))
+		}
+	}
+	if st := testsupport.Filter(evs, "stall", ap); len(st) != 0 {
+		t.Fatalf("stall surfaced for the agent that kept beating: %+v", st)
+	}
+	if v := d2.metric(`varta_agents{state="stalled"}`); v != 1 {
+		t.Fatalf("stalled agents %v after the restart, want 1 (the stopped agent)", v)
+	}
+	if code := d2.Stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("second observer exit %d", code)
+	}
+	if _, err := os.Lstat(path); err != nil {
+		t.Fatalf("socket file removed on shutdown: %v", err)
+	}
+	if s := aliveErr.String(); s != "" {
+		t.Fatalf("the alive agent reported problems: %s", s)
+	}
+}

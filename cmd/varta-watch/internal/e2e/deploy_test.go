@@ -144,6 +144,13 @@ func TestSystemdUnitsVerify(t *testing.T) {
 		!strings.Contains(string(svc), "Environment=VARTA_WATCH_SOCKET="+listen+"\n") {
 		t.Fatalf("ListenDatagram=%s is not the VARTA_WATCH_SOCKET of the service and the defaults file", listen)
 	}
+	// The unit keeps the daemon's state across restarts, in a directory the
+	// sandbox lets it write (StateDirectory=varta is /var/lib/varta).
+	if v := unitSetting(t, filepath.Join(root, "deploy/systemd/varta-watch.service"), "StateDirectory"); v != "varta" ||
+		!strings.Contains(string(svc), "\nEnvironment=VARTA_WATCH_STATE_DIR=/var/lib/varta/state\n") ||
+		!strings.Contains(string(def), "\nVARTA_WATCH_STATE_DIR=/var/lib/varta/state\n") {
+		t.Fatalf("StateDirectory=%s: the service and the defaults file must set VARTA_WATCH_STATE_DIR=/var/lib/varta/state", v)
+	}
 	if v := unitSetting(t, filepath.Join(root, "deploy/systemd/varta-watch.socket"), "PassCredentials"); v != "yes" {
 		t.Fatalf("PassCredentials=%s: beats queued before the daemon runs would carry no credentials", v)
 	}
