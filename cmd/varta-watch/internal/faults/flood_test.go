@@ -43,6 +43,18 @@ func TestUnixFlood(t *testing.T) {
 	if v.stalls != 0 {
 		t.Errorf("%d false stalls of honest agents under the flood", v.stalls)
 	}
+	// The flood costs its sender: beyond its allowance (32 refused
+	// datagrams, then 4 a second) every datagram it sent is dropped on
+	// arrival and counted against it, and none reaches the global bucket
+	// the honest agents share.
+	throttled := after[`varta_sender_throttled_total{transport="unix"}`] - before[`varta_sender_throttled_total{transport="unix"}`]
+	allowance := 32 + 4*(dur+threshold+3*time.Second).Seconds()
+	if float64(sent)-throttled > allowance {
+		t.Errorf("%d datagrams flooded, %.0f dropped as their sender's: more than its allowance of %.0f got past the sender throttle", sent, throttled, allowance)
+	}
+	if g := after[`varta_rate_limited_total{reason="global"}`] - before[`varta_rate_limited_total{reason="global"}`]; g != 0 {
+		t.Errorf("the global bucket dropped %.0f frames under a one-process flood", g)
+	}
 }
 
 // TestSecureUDPFlood: one process floods the secure UDP port with random
@@ -82,6 +94,9 @@ func TestSecureUDPFlood(t *testing.T) {
 	t.Logf("counters:%s", delta(before, after, "varta_frame", "varta_rate_limited", "varta_sender", "varta_secure", "varta_truncated"))
 	if v.stalls != 0 {
 		t.Errorf("%d false stalls of honest agents under the flood", v.stalls)
+	}
+	if g := after[`varta_rate_limited_total{reason="global"}`] - before[`varta_rate_limited_total{reason="global"}`]; g != 0 {
+		t.Errorf("the global bucket dropped %.0f frames: unauthenticated garbage reached it", g)
 	}
 	if honest := float64(v.beats); aead > honest+2*float64(dur/time.Second+2)*4+64 {
 		t.Errorf("%.0f AEAD attempts for %d honest beats: the garbage is not bounded per source", aead, v.beats)
