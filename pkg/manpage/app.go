@@ -15,6 +15,10 @@ type AppPage struct {
 	// OmitCommands leaves the App's commands out of the page (its synopsis
 	// is then "[options]").
 	OmitCommands bool
+	// Synopsis replaces the synopsis derived from the commands (see
+	// Page.Synopsis), e.g. for a program that is a daemon without a
+	// command and a client with one.
+	Synopsis []string
 }
 
 // FromApp returns the Page of a urfave/cli/v2 program from its *cli.App:
@@ -37,6 +41,7 @@ func FromApp(app any, o AppPage) (Page, error) {
 		Section:     o.Section,
 		Summary:     f.str(a, "Usage"),
 		Description: f.str(a, "Description"),
+		Synopsis:    o.Synopsis,
 		Sections:    o.Sections,
 	}
 	if !o.OmitCommands {

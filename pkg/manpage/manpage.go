@@ -198,13 +198,13 @@ func options(w *strings.Builder, opts []Option, sub string) {
 		case o.Default != "":
 			facts = append(facts, "Default: "+code(o.Default)+".")
 		}
-		if o.Repeatable {
+		if o.Repeatable && !strings.Contains(o.Usage, "repeatable") {
 			facts = append(facts, "May be repeated.")
 		}
 		if len(o.Env) > 0 {
 			var env []string
 			for _, e := range o.Env {
-				env = append(env, breakable(bold(e)))
+				env = append(env, breakable(e))
 			}
 			facts = append(facts, "Environment: "+strings.Join(env, ", ")+".")
 		}
@@ -272,13 +272,15 @@ func code(s string) string { return guard(dashes(escape(s))) }
 
 func dashes(s string) string { return strings.ReplaceAll(s, "-", `\-`) }
 
-// breakable lets a long environment variable name break after an
-// underscore (no hyphen is printed) instead of overflowing the line.
-func breakable(s string) string {
-	if len(s) < 40 {
-		return s
+// breakable is an environment variable name in bold; a name too long for
+// a line of the indented option text may break after an underscore (no
+// hyphen is printed) instead of overflowing it, a shorter one stays whole
+// so that it can be copied.
+func breakable(name string) string {
+	if len(name) < 40 {
+		return bold(name)
 	}
-	return strings.ReplaceAll(s, "_", `_\:`)
+	return strings.ReplaceAll(bold(name), "_", `_\:`)
 }
 
 func bold(s string) string   { return `\fB` + dashes(escape(s)) + `\fR` }

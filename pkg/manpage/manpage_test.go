@@ -113,3 +113,28 @@ func TestRender(t *testing.T) {
 		}
 	}
 }
+
+// TestOptionFacts: an environment variable name that fits a line stays
+// whole (it can be copied), only a longer one may break after an
+// underscore; "May be repeated." is not added to a usage that already
+// says "repeatable".
+func TestOptionFacts(t *testing.T) {
+	var w strings.Builder
+	options(&w, []Option{
+		{Names: []string{"tracker-eviction-policy"}, Arg: "POLICY", Env: []string{"VARTA_WATCH_TRACKER_EVICTION_POLICY"}},
+		{Names: []string{"long"}, Env: []string{"VARTA_WATCH_SECURE_UDP_I_ACCEPT_RECOVERY_ON_UNAUTHENTICATED_TRANSPORT"}},
+		{Names: []string{"allow-uid"}, Arg: "UID", Usage: "also accept this UID (repeatable)", Repeatable: true},
+		{Names: []string{"env"}, Arg: "KEY=VALUE", Usage: "add KEY=VALUE", Repeatable: true},
+	}, "")
+	got := w.String()
+	for _, want := range []string{
+		`Environment: \fBVARTA_WATCH_TRACKER_EVICTION_POLICY\fR.`,
+		`\fBVARTA_\:WATCH_\:SECURE_\:UDP_\:I_\:ACCEPT_\:RECOVERY_\:ON_\:UNAUTHENTICATED_\:TRANSPORT\fR`,
+		"also accept this UID (repeatable).\n.TP",
+		"add KEY=VALUE.\n.br\nMay be repeated.\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("options page lacks %q:\n%s", want, got)
+		}
+	}
+}

@@ -42,7 +42,7 @@ const (
 // hold state, so each command gets fresh instances.
 func transportFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: flagSocket, Value: DefaultSocket, EnvVars: []string{EnvSocket}, Usage: "observer's Unix datagram socket `PATH` (environment: VARTA_SOCKET)", TakesFile: true},
+		&cli.StringFlag{Name: flagSocket, Value: DefaultSocket, EnvVars: []string{EnvSocket}, Usage: "observer's Unix datagram socket `PATH`", TakesFile: true},
 		&cli.StringFlag{Name: flagUDP, Usage: "send over UDP to `HOST:PORT` instead of the Unix socket"},
 		&cli.StringFlag{Name: flagKeyFile, Usage: "secure UDP with the pre-shared key in `FILE` (64 hex digits; owner-only permissions)", TakesFile: true},
 		&cli.StringFlag{Name: flagMasterKeyFile, Usage: "secure UDP with the per-agent key derived from the master key in `FILE`", TakesFile: true},

@@ -218,8 +218,8 @@ func flags() []cli.Flag {
 		// Tracking.
 		flagThreshold.cli(),
 		flagTrackerCapacity.cli(),
-		str("tracker-eviction-policy", "which silent slots may be evicted when full: `strict` (stall surfaced) or balanced", catTracker, "strict", false),
-		str("clock-source", "stall clock: `monotonic` (pauses during suspend) or boottime (counts suspend)", catTracker, "monotonic", false),
+		str("tracker-eviction-policy", "which slots a full table may evict for a new agent (`POLICY`): strict (silent over 10 x threshold, stall already surfaced) or balanced (silent over 10 x threshold)", catTracker, "strict", false),
+		str("clock-source", "stall clock (`SOURCE`): monotonic (pauses during suspend) or boottime (counts suspend)", catTracker, "monotonic", false),
 		flagMaxBeatRate.cli(),
 		flagGlobalBeatRate.cli(),
 		flagGlobalBeatBurst.cli(),
@@ -287,7 +287,7 @@ func flags() []cli.Flag {
 		str("hw-watchdog", "kick the hardware watchdog character device at `PATH` every tick", catLife, "", false),
 		flagShutdownAfter.cli(),
 		flagShutdownGrace.cli(),
-		str("log-format", "`text` (varta-watch: <message> on stderr) or json", catLife, "text", false),
+		str("log-format", "log line format (`FORMAT`) on stderr: text (varta-watch: <message> key=value ...) or json (one object per line)", catLife, "text", false),
 	}
 	// flagTestClockJump is for tests only: hidden from help and the man
 	// page, with no environment variable.

@@ -9,26 +9,32 @@ import (
 // other sections are written here.
 func ManPage() (string, error) {
 	return manpage.RenderApp(New(), manpage.AppPage{Section: 8, Sections: watchSections,
-		// The control-socket client commands (agents, services, snooze,
-		// resume) are documented in docs/control.md, not on this page.
-		OmitCommands: true,
+		// The daemon (no command) first, then the control-socket clients.
+		Synopsis: []string{
+			"--socket PATH --threshold-ms MS [options]",
+			"agents [options]",
+			"services [options]",
+			"snooze [options] --for DURATION --reason TEXT TARGET",
+			"resume [options] TARGET",
+			"reload [options]",
+		},
 	})
 }
 
 var watchSections = []manpage.Section{
 	{Title: "Exit status", Blocks: []manpage.Block{
-		manpage.Item("0", "clean exit: SIGINT, SIGTERM or --shutdown-after-secs."),
-		manpage.Item("1", "runtime failure: a socket could not be bound, a file, key or watchdog device could not be opened, --strict-namespace-check saw a sender from another PID namespace, or audit records could not be written by shutdown (the message names them)."),
+		manpage.Item("0", "clean exit: SIGINT, SIGTERM or --shutdown-after-secs; for a command, the daemon did what was asked."),
+		manpage.Item("1", "runtime failure: a socket could not be bound, a file, key or watchdog device could not be opened, --strict-namespace-check saw a sender from another PID namespace, or audit records could not be written by shutdown (the message names them); for a command, the daemon could not be reached or refused the request (reload: the new configuration was refused and the previous one stays)."),
 		manpage.Item("2", "configuration or usage error: one line naming the flag and the rule, and a --help hint, on standard error."),
 		manpage.Item("SIGABRT", "not an exit status: the self-watchdog (--self-watchdog-secs) found the control loop making no progress; the daemon prints a line naming the stage it is stuck in and dies of SIGABRT (a core dump where the core limit allows it; shells report status 134)."),
 	}},
 	{Title: "Signals", Blocks: []manpage.Block{
-		manpage.Item("SIGINT, SIGTERM", "shut down: stop receiving, send STOPPING=1, SIGKILL outstanding recovery children and wait up to --shutdown-grace-ms for them, close the metrics endpoint, flush and fdatasync the audit log and the events file, remove the socket file if the daemon bound it (an inherited, socket-activated socket is only closed), disarm the hardware watchdog, exit 0. One log line names the reason."),
-		manpage.Item("SIGHUP", "reopen the events file (for logrotate's create mode) and reload --policy-file (on an error the previous policy stays in force)."),
+		manpage.Item("SIGINT, SIGTERM", "shut down: stop receiving, send STOPPING=1, SIGKILL outstanding recovery children and wait up to --shutdown-grace-ms for them, close the metrics endpoint, flush and fdatasync the audit log and the events file, remove the socket file if the daemon bound it (an inherited, socket-activated socket is only closed), disarm the hardware watchdog, exit 0 (1 when audit records could not be written). One log line names the reason."),
+		manpage.Item("SIGHUP", "reopen the events file (for logrotate's create mode) and reload --policy-file (on an error the previous policy stays in force). varta-watch reload does the same over the control socket and prints the result."),
 	}},
 	{Title: "Environment", Blocks: []manpage.Block{
 		manpage.P("Every flag may be given as VARTA_WATCH_<NAME>: the flag name in upper case with dashes as underscores, e.g. VARTA_WATCH_THRESHOLD_MS=1500. A flag on the command line wins over the environment."),
-		manpage.Item("NOTIFY_SOCKET", "systemd notification socket: READY=1 once every listener and file is up, STOPPING=1 at shutdown."),
+		manpage.Item("NOTIFY_SOCKET", "systemd notification socket: READY=1 once every listener and file is up, a short STATUS= line when it changes (at most every 5 s), STOPPING=1 at shutdown."),
 		manpage.Item("WATCHDOG_USEC, WATCHDOG_PID", "systemd service watchdog: WATCHDOG=1 every third of WATCHDOG_USEC, from READY=1 on, while the control loop makes progress; also turns the self-watchdog on (4 s)."),
 		manpage.Item("LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES", "systemd socket activation: when LISTEN_PID is the daemon's pid, the beat socket is taken from file descriptor 3 instead of being bound. It must be one AF_UNIX SOCK_DGRAM socket bound to --socket, else the daemon exits 1 naming the rule; SO_PASSCRED is turned on, --socket-mode and --socket-group do not apply, and the socket file is never removed. Beats sent while the daemon restarts wait in the socket. The variables are removed from the environment of recovery programs."),
 	}},
@@ -51,6 +57,9 @@ var watchSections = []manpage.Section{
   --recovery-timeout-ms 30000 --recovery-capture-stdio \
   --recovery-audit-file /var/lib/varta/audit.log \
   --recovery-audit-max-bytes 67108864`),
+		manpage.P("Keep a deploy quiet: stalls of the service web are still detected and written for ten minutes, but not recovered and not alerted on; the snooze is audited."),
+		manpage.Example(`varta-watch snooze web --for 10m --reason "deploy 4711"
+varta-watch agents --state stalled`),
 		manpage.P("The same settings from the environment, as in a systemd EnvironmentFile:"),
 		manpage.Example("VARTA_WATCH_SOCKET=/run/varta/varta.sock\nVARTA_WATCH_THRESHOLD_MS=2000\nVARTA_WATCH_RECOVERY_AUDIT_FILE=/var/lib/varta/audit.log"),
 	}},
