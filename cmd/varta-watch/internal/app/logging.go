@@ -5,11 +5,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 )
 
-// textHandler writes "varta-watch: <message> key=value ..." lines.
+// textHandler writes "varta-watch: <message> key=value ..." lines. A value
+// that is empty or holds a space, '=', '"' or anything not printable
+// (a newline, bad UTF-8) is written as a Go-quoted string, so that every
+// line parses back into the same keys and values and no value — a
+// process's command name, a recovery program's output, an error text —
+// can start a line of its own.
 type textHandler struct {
 	mu    *sync.Mutex
 	w     io.Writer
@@ -30,7 +38,10 @@ func (h *textHandler) Handle(_ context.Context, r slog.Record) error {
 	}
 	b.WriteString(r.Message)
 	write := func(a slog.Attr) bool {
-		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value.Any())
+		b.WriteByte(' ')
+		b.WriteString(a.Key)
+		b.WriteByte('=')
+		b.WriteString(logValue(a.Value))
 		return true
 	}
 	for _, a := range h.attrs {
@@ -49,3 +60,35 @@ func (h *textHandler) WithAttrs(as []slog.Attr) slog.Handler {
 }
 
 func (h *textHandler) WithGroup(string) slog.Handler { return h }
+
+// logValue is v as the text handler writes it: quoted when needsQuote.
+func logValue(v slog.Value) string {
+	v = v.Resolve()
+	var s string
+	if v.Kind() == slog.KindString {
+		s = v.String()
+	} else {
+		s = fmt.Sprint(v.Any())
+	}
+	if needsQuote(s) {
+		return strconv.Quote(s)
+	}
+	return s
+}
+
+func needsQuote(s string) bool {
+	if s == "" {
+		return true
+	}
+	for i, r := range s {
+		if r == utf8.RuneError {
+			if _, n := utf8.DecodeRuneInString(s[i:]); n <= 1 {
+				return true
+			}
+		}
+		if r == ' ' || r == '=' || r == '"' || !unicode.IsPrint(r) {
+			return true
+		}
+	}
+	return false
+}

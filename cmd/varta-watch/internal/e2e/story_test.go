@@ -93,26 +93,14 @@ func logLines(t *testing.T, format, out string) []map[string]string {
 				}
 			}
 		} else {
-			rest := strings.TrimPrefix(line, "varta-watch: ")
-			rest = strings.TrimPrefix(strings.TrimPrefix(rest, "warn: "), "error: ")
-			// The message runs up to the first " key=" attribute.
-			i := strings.Index(rest, "=")
-			msg := rest
-			if i >= 0 {
-				msg = rest[:strings.LastIndex(rest[:i], " ")]
-				for _, kv := range strings.Fields(rest[len(msg):]) {
-					if k, v, ok := strings.Cut(kv, "="); ok {
-						m[k] = v
-					}
-				}
+			// Every value with a space, a quote or a control byte is quoted:
+			// a line that does not parse fails the test.
+			_, msg, attrs, err := testsupport.ParseLogLine(line)
+			if err != nil {
+				t.Fatal(err)
 			}
+			m = attrs
 			m["msg"] = msg
-			if j := strings.Index(rest, " line="); j >= 0 {
-				m["line"] = rest[j+len(" line="):] // the last attribute; may hold spaces
-			}
-			if strings.HasPrefix(msg, "shutting down") {
-				m["reason"] = rest
-			}
 		}
 		lines = append(lines, m)
 	}

@@ -138,3 +138,38 @@ func TestPollAndEventually(t *testing.T) {
 		t.Fatalf("fatal message %q", msg)
 	}
 }
+
+func TestParseLogLine(t *testing.T) {
+	for _, tc := range []struct {
+		name, in   string
+		level, msg string
+		attrs      map[string]string
+		err        string
+	}{
+		{"plain", "varta-watch: observing socket=/run/v.sock threshold=1.5s",
+			"info", "observing", map[string]string{"socket": "/run/v.sock", "threshold": "1.5s"}, ""},
+		{"warn with quoted values", `varta-watch: warn: recovery refused pid=7 why="the process is gone (a crash)" comm="a\nb"`,
+			"warn", "recovery refused", map[string]string{"pid": "7", "why": "the process is gone (a crash)", "comm": "a\nb"}, ""},
+		{"message only", "varta-watch: error: bind failed", "error", "bind failed", map[string]string{}, ""},
+		{"no prefix", "restarting 42", "", "", nil, "no \"varta-watch: \" prefix"},
+		{"unquoted value with an equals sign", "varta-watch: x a=b=c", "", "", nil, "unquoted value of a"},
+		{"bad quoting", `varta-watch: x a="b`, "", "", nil, "value of a"},
+		{"attribute twice", "varta-watch: x a=1 a=2", "", "", nil, "attribute a twice"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			level, msg, attrs, err := ParseLogLine(tc.in)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want one containing %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if level != tc.level || msg != tc.msg || fmt.Sprint(attrs) != fmt.Sprint(tc.attrs) {
+				t.Fatalf("got %q %q %q, want %q %q %q", level, msg, attrs, tc.level, tc.msg, tc.attrs)
+			}
+		})
+	}
+}
