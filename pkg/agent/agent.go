@@ -90,7 +90,9 @@ func (s Stats) TotalDropped() uint64 {
 }
 
 // Connect validates opts and connects to the observer. For a Unix socket, a
-// missing observer yields an error wrapping ErrNoObserver.
+// missing observer yields an error wrapping ErrNoObserver, unless
+// opts.Lazy: then the Agent starts unconnected and connects from Beat
+// once the observer is there (see Options.Lazy).
 func Connect(opts Options) (*Agent, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err

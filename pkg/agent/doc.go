@@ -22,6 +22,37 @@
 // Options.LazyRetry, from inside Beat.
 //
 // Beat from the loop that does the application's work, not from a separate
-// ticker goroutine: a beat must mean that the work makes progress (see the
-// package example and docs/guide.md).
+// ticker goroutine: a beat must mean that the work makes progress, and a
+// ticker goroutine keeps beating while the work loop is deadlocked. A
+// service's whole integration (the package example, runnable under go
+// test, has the same in full):
+//
+//	a, err := agent.Connect(agent.Options{
+//		SocketPath:     agent.DefaultSocket(), // $VARTA_SOCKET, else /run/varta/varta.sock
+//		ReconnectAfter: 3,
+//		Lazy:           true, // the service may start before the observer
+//	})
+//	if err != nil {
+//		log.Fatal(err) // with Lazy, only invalid options fail
+//	}
+//	defer a.Close()
+//	defer a.TerminalOnPanic()    // the dying gasp on a panic of main
+//	defer a.TerminalOnSignal()() // and on SIGTERM/SIGINT
+//
+//	wake := time.NewTicker(500 * time.Millisecond) // wakes an idle loop; never beats by itself
+//	next := time.Now()
+//	for {
+//		select {
+//		case job := <-jobs: // the service's work
+//			handle(job)
+//		case <-wake.C:
+//		}
+//		if now := time.Now(); !now.Before(next) { // at most one beat per 500 ms
+//			a.Beat(vlp.StatusOk, 0) // a drop is normal; only sustained silence is a stall
+//			next = now.Add(500 * time.Millisecond)
+//		}
+//	}
+//
+// The observer reports a stall when no beat arrived for its --threshold-ms
+// (choose at least four beat intervals); docs/guide.md explains the choice.
 package agent

@@ -19,28 +19,30 @@ import (
 // beating while the work is deadlocked. A drop is normal (the observer may
 // be restarting); only sustained silence is a stall.
 func Example() {
-	a, err := agent.Connect(agent.Options{SocketPath: agent.DefaultSocket(), ReconnectAfter: 3, Lazy: true})
+	a, err := agent.Connect(agent.Options{
+		SocketPath:     agent.DefaultSocket(), // $VARTA_SOCKET, else /run/varta/varta.sock
+		ReconnectAfter: 3,
+		Lazy:           true, // the service may start before the observer
+	})
 	if err != nil {
-		log.Fatalf("varta: %v", err) // with Lazy, only invalid options fail
+		log.Fatal(err) // with Lazy, only invalid options fail
 	}
 	defer a.Close()
-	defer a.TerminalOnPanic() // runs before Close: sends the gasp, re-panics
-	defer a.TerminalOnSignal()()
+	defer a.TerminalOnPanic()    // runs before Close: sends the gasp, re-panics
+	defer a.TerminalOnSignal()() // and on SIGTERM/SIGINT
 
 	jobs := make(chan string)                      // the service's work
-	wake := time.NewTicker(500 * time.Millisecond) // wakes an idle loop; it never beats by itself
+	wake := time.NewTicker(500 * time.Millisecond) // wakes an idle loop; never beats by itself
 	defer wake.Stop()
 	next := time.Now()
 	for {
 		select {
-		case job := <-jobs:
+		case job := <-jobs: // the service's work
 			handle(job)
 		case <-wake.C:
 		}
-		if now := time.Now(); !now.Before(next) {
-			if r := a.Beat(vlp.StatusOk, 0); !r.Sent() {
-				log.Printf("varta: %v", r)
-			}
+		if now := time.Now(); !now.Before(next) { // at most one beat per 500 ms
+			a.Beat(vlp.StatusOk, 0) // a drop is normal; only sustained silence is a stall
 			next = now.Add(500 * time.Millisecond)
 		}
 	}
