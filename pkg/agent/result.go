@@ -58,7 +58,7 @@ var dropReasonNames = [NumDropReasons]string{
 	"None", "KernelQueueFull", "NoObserver", "PeerGone", "StorageFull",
 }
 
-// String returns the spec name of r ("KernelQueueFull", ...).
+// String returns the name of r that docs/agent.md uses ("KernelQueueFull", ...).
 func (r DropReason) String() string {
 	if r < NumDropReasons {
 		return dropReasonNames[r]
@@ -160,8 +160,9 @@ func (e *DropError) Unwrap() error {
 }
 
 // Classify maps an error from sending a datagram to the Result an Agent
-// reports for it: the drop reasons of the specification for the errnos it
-// names, Failed with the errno for every other errno. It never allocates.
+// reports for it: a drop with its reason for the errnos listed in
+// docs/agent.md ("Integrating a Go service"), Failed with the errno for every
+// other errno. It never allocates.
 // Tools that build frames themselves (load generators) use it to count drops
 // the way the Agent does.
 func Classify(err error) Result {

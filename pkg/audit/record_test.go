@@ -180,8 +180,8 @@ func TestCanonicalUint(t *testing.T) {
 	}
 }
 
-// TestEnumColumnsRoundTrip checks that every boot reason and outcome the
-// spec names parses back to itself, and that near misses do not.
+// TestEnumColumnsRoundTrip checks that every boot reason and outcome
+// docs/audit.md names parses back to itself, and that near misses do not.
 func TestEnumColumnsRoundTrip(t *testing.T) {
 	for _, want := range []BootReason{"fresh", "resume", "corrupt_tail", "schema_drift", "legacy_v1", "rotation"} {
 		r, err := ParseLine([]byte("1\t2\t0\tboot\t5\t-\t" + string(want) + "\t-"))

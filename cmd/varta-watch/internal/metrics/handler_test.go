@@ -297,7 +297,7 @@ func firstDiff(got, want []byte) string {
 }
 
 // TestScrapeGolden checks the endpoint's own output, not the registry's:
-// the text body for the spec families of the populated table, plain and
+// the text body for the documented families (docs/metrics.md) of the populated table, plain and
 // gzip-compressed, is byte for byte testdata/populated.golden.
 func TestScrapeGolden(t *testing.T) {
 	c := stats.New()
