@@ -14,12 +14,17 @@ import (
 // "and §M") or by a quoted section title: docs/audit.md, "The file".
 var citation = regexp.MustCompile(`docs/([a-z-]+\.md)(?:,? \(?"([^"]+)"|((?: §\d+)(?:(?:,| and| to) §\d+)*))?`)
 
+// outsideSpec is the specification folder that may sit next to a checkout
+// (spelled in two parts so that this file does not name it).
+const outsideSpec = "shared" + "/spec"
+
 var sectionNumber = regexp.MustCompile(`§(\d+)`)
 
 // TestDocCitationsResolve: every docs/*.md a comment in the repository's Go
 // code cites exists, and so does every section it names (a "## N." heading
 // for §N, a heading with the quoted title otherwise). Comments cite the
-// project's own docs, never an outside specification.
+// project's own docs, never an outside specification: a numbered section
+// that is not part of a docs/NAME.md citation fails the test.
 func TestDocCitationsResolve(t *testing.T) {
 	root := filepath.Join("..", "..", "..", "..")
 	docs := map[string]string{}
@@ -31,12 +36,31 @@ func TestDocCitationsResolve(t *testing.T) {
 		if d.IsDir() && (d.Name() == ".git" || d.Name() == "testdata") {
 			return filepath.SkipDir
 		}
-		if d.IsDir() || !strings.HasSuffix(path, ".go") {
+		if d.IsDir() || !(strings.HasSuffix(path, ".go") || strings.HasSuffix(path, ".md")) {
 			return nil
 		}
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return err
+		}
+		// The specification folder next to a checkout is not part of the
+		// repository: nothing may point a reader at it.
+		if strings.Contains(string(b), outsideSpec) {
+			t.Errorf("%s names the specification folder outside the repository; cite docs/ instead", path)
+		}
+		if strings.HasSuffix(path, ".md") {
+			return nil
+		}
+		// A numbered section outside a docs/NAME.md citation cites something
+		// the repository does not hold (a section of a bare "observer.md").
+		if rest := citation.ReplaceAllStringFunc(string(b), func(m string) string {
+			return strings.Repeat("\n", strings.Count(m, "\n")) // keep the line numbers
+		}); sectionNumber.MatchString(rest) {
+			for i, line := range strings.Split(rest, "\n") {
+				if sectionNumber.MatchString(line) {
+					t.Errorf("%s:%d cites a section outside docs/NAME.md: %q", path, i+1, strings.TrimSpace(line))
+				}
+			}
 		}
 		for _, m := range citation.FindAllStringSubmatch(string(b), -1) {
 			n++
