@@ -190,3 +190,25 @@ func TestFloodingClientEvictsItsOwn(t *testing.T) {
 		t.Fatal("the other client's connection was evicted by the flood")
 	}
 }
+
+// TestSlowHeadersTimeOut: a connection that sends part of its headers and
+// then nothing is closed by the server once the header timeout (5 s)
+// passes, even below the connection limit, so a slow client cannot hold a
+// slot for ever.
+func TestSlowHeadersTimeOut(t *testing.T) {
+	base, _ := startServer(t, metrics.ServerOptions{})
+	conn := rawConn(t, base)
+	start := time.Now()
+	if _, err := io.WriteString(conn, "GET /metrics HTTP/1.1\r\nHost: x\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if closedByServer(conn, time.Second) {
+		t.Fatalf("closed after %v, before the header timeout", time.Since(start))
+	}
+	if !closedByServer(conn, 8*time.Second) {
+		t.Fatalf("still open %v after its last header byte", time.Since(start).Round(time.Millisecond))
+	}
+	if d := time.Since(start); d < 4*time.Second {
+		t.Fatalf("closed after %v, want the 5 s header timeout", d)
+	}
+}
