@@ -225,8 +225,9 @@ func view(pos audit.Position, r *audit.Record, loc *time.Location) recordView {
 
 // outputText describes the captured output of a child. The record does not
 // say whether capture was on; 0 and 0 means nothing was captured, either
-// because --recovery-capture-stdio was off (the default: the output went to
-// the daemon's stderr) or because the child printed nothing.
+// because --recovery-capture-stdio was off (the default: each line went to
+// the daemon's log as a "recovery child output" line) or because the child
+// printed nothing.
 func outputText(c *audit.CompleteRecord) string {
 	if c.StdoutLen == 0 && c.StderrLen == 0 && !c.Truncated {
 		return "no output captured"
