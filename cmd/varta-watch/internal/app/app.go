@@ -27,7 +27,8 @@ func New() *cli.App {
 			"(upper case, dashes as underscores), e.g. VARTA_WATCH_THRESHOLD_MS=1500.\n\n" +
 			"Without a command varta-watch runs the daemon (--socket and --threshold-ms are required).\n" +
 			"The commands agents, services, snooze, resume and reload are clients of a running\n" +
-			"daemon's control socket (--control-socket, or control.sock beside --socket).\n\n" +
+			"daemon's control socket (--control-socket, or control.sock beside --socket, else\n" +
+			"/run/varta/control.sock).\n\n" +
 			"Exit status: 0 clean exit, 1 runtime failure (bind, file, key, watchdog device,\n" +
 			"strict namespace violation; for a command: daemon unreachable or refusing),\n" +
 			"2 configuration or usage error.",

@@ -24,6 +24,15 @@ import (
 // ControlSocketName is the control socket's file name beside --socket.
 const ControlSocketName = "control.sock"
 
+// DefaultControlSocket is where the commands look for the daemon when
+// neither --control-socket nor --socket (nor their environment variables)
+// is given: control.sock beside the conventional beat socket
+// /run/varta/varta.sock, the one agents default to.
+const DefaultControlSocket = "/run/varta/" + ControlSocketName
+
+// defaultControlSocket is DefaultControlSocket; tests point it elsewhere.
+var defaultControlSocket = DefaultControlSocket
+
 // controlOff is the --control-socket value that disables the server.
 const controlOff = "off"
 
@@ -31,7 +40,7 @@ const controlOff = "off"
 // daemon, with the daemon's own names and environment variables.
 func clientFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "control-socket", Usage: "the daemon's control socket (`PATH`; default: control.sock beside --socket)", EnvVars: env("control-socket")},
+		&cli.StringFlag{Name: "control-socket", Usage: "the daemon's control socket (`PATH`; default: control.sock beside --socket, else " + DefaultControlSocket + ")", EnvVars: env("control-socket")},
 		&cli.StringFlag{Name: "socket", Usage: "the daemon's beat socket (`PATH`), to find control.sock beside it", EnvVars: env("socket")},
 	}
 }
@@ -62,7 +71,7 @@ func controlPath(c *cli.Context) (string, error) {
 	if s := lookup(c, "socket"); s != "" {
 		return filepath.Join(filepath.Dir(s), ControlSocketName), nil
 	}
-	return "", fmt.Errorf("no control socket: give --control-socket PATH or --socket PATH (or set VARTA_WATCH_CONTROL_SOCKET or VARTA_WATCH_SOCKET)")
+	return defaultControlSocket, nil
 }
 
 func parseFormat(c *cli.Context) (bool, error) {

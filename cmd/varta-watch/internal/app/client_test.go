@@ -16,6 +16,7 @@ import (
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/control"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/snooze"
+	"github.com/varta-go/varta/pkg/agent"
 	"github.com/varta-go/varta/pkg/audit"
 	"github.com/varta-go/varta/pkg/exitcode"
 )
@@ -163,7 +164,6 @@ func TestClientErrors(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{"no socket given", nil, []string{"agents"}, exitcode.Usage, "no control socket"},
 		{"daemon not running", nil, []string{"agents", "--socket", gone}, exitcode.Failure, "is varta-watch running"},
 		{"control socket off", nil, []string{"agents", "--control-socket", "off"}, exitcode.Usage, "disabled"},
 		{"bad state", nil, []string{"agents", "--socket", d.socket, "--state", "asleep"}, exitcode.Usage, `"asleep"`},
@@ -187,6 +187,33 @@ func TestClientErrors(t *testing.T) {
 	}
 	if len(d.audit) != 0 {
 		t.Fatalf("failed commands were audited: %+v", d.audit)
+	}
+}
+
+// TestDefaultControlSocket: without --control-socket or --socket (or
+// their environment variables) the commands ask the daemon at
+// control.sock beside the conventional beat socket, so that on a stock
+// install "varta-watch agents" needs no flag; a daemon that is not there
+// is a runtime error (exit 1) naming the path.
+func TestDefaultControlSocket(t *testing.T) {
+	if want := filepath.Join(filepath.Dir(agent.DefaultSocketPath), ControlSocketName); DefaultControlSocket != want {
+		t.Fatalf("DefaultControlSocket = %q, want %q (beside the agents' default socket)", DefaultControlSocket, want)
+	}
+	d := startFake(t, goldenFleet)
+	old := defaultControlSocket
+	defer func() { defaultControlSocket = old }()
+	noEnv := map[string]string{"VARTA_WATCH_SOCKET": "", "VARTA_WATCH_CONTROL_SOCKET": ""}
+
+	defaultControlSocket = d.srv.Path()
+	out, errOut, code := runCLI(t, noEnv, "agents")
+	if code != 0 || !strings.Contains(out, "│ 4242 │") {
+		t.Fatalf("agents without a flag: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+
+	defaultControlSocket = filepath.Join(t.TempDir(), ControlSocketName)
+	_, errOut, code = runCLI(t, noEnv, "services")
+	if code != exitcode.Failure || !strings.Contains(errOut, defaultControlSocket) || !strings.Contains(errOut, "is varta-watch running") {
+		t.Fatalf("services without a flag and no daemon: exit %d, stderr %q", code, errOut)
 	}
 }
 

@@ -25,7 +25,7 @@ var watchSections = []manpage.Section{
 	{Title: "Exit status", Blocks: []manpage.Block{
 		manpage.Item("0", "clean exit: SIGINT, SIGTERM or --shutdown-after-secs; for a command, the daemon did what was asked."),
 		manpage.Item("1", "runtime failure: a socket could not be bound, a file, key or watchdog device could not be opened, --strict-namespace-check saw a sender from another PID namespace, or audit records could not be written by shutdown (the message names them); for a command, the daemon could not be reached or refused the request (reload: the new configuration was refused and the previous one stays)."),
-		manpage.Item("2", "configuration or usage error: one line naming the flag and the rule, and a --help hint, on standard error."),
+		manpage.Item("2", "configuration or usage error: one line naming the flag and the rule, and a --help hint, on standard error; for a command also a malformed target, duration or reason (checked before anything is sent)."),
 		manpage.Item("SIGABRT", "not an exit status: the self-watchdog (--self-watchdog-secs) found the control loop making no progress; the daemon prints a line naming the stage it is stuck in and dies of SIGABRT (a core dump where the core limit allows it; shells report status 134)."),
 	}},
 	{Title: "Signals", Blocks: []manpage.Block{
@@ -42,6 +42,8 @@ var watchSections = []manpage.Section{
 		manpage.Item("/run/varta/varta.sock", "the conventional socket path (--socket); agents default to it or to $VARTA_SOCKET."),
 		manpage.Item("/var/lib/varta/audit.log", "the conventional audit log (--recovery-audit-file), with rotated generations audit.log.1 ... audit.log.5; verify it with varta-audit(1)."),
 		manpage.Item("/var/log/varta/events.tsv", "the conventional events file (--export-file), with rotated generations events.tsv.1 ... events.tsv.5; one tab-separated line per beat, stall or eviction."),
+		manpage.Item("/run/varta/control.sock", "the control socket (--control-socket; control.sock beside --socket), mode 0600, HTTP/JSON (curl --unix-socket works). The commands look for it here when neither --control-socket nor --socket is given."),
+		manpage.Item("STATE-DIR/snoozes.json", "the snoozes in force (--state-dir), rewritten atomically on every change, owner-only; a damaged file stops the start."),
 		manpage.Item("/etc/varta/prom.token", "the conventional bearer token file for the metrics endpoint (--prom-token-file): 64 hex digits, owned by the daemon's user, not readable by others."),
 		manpage.Item("/etc/default/varta-watch", "the configuration of varta-watch.service: every flag as a VARTA_WATCH_* variable."),
 		manpage.Item("/usr/lib/systemd/system/varta-watch.service, varta-watch.socket", "the systemd units of the Debian package: Type=notify with WatchdogSec=, a sandbox, and the beat socket held by systemd (socket activation)."),
@@ -64,6 +66,6 @@ varta-watch agents --state stalled`),
 		manpage.Example("VARTA_WATCH_SOCKET=/run/varta/varta.sock\nVARTA_WATCH_THRESHOLD_MS=2000\nVARTA_WATCH_RECOVERY_AUDIT_FILE=/var/lib/varta/audit.log"),
 	}},
 	{Title: "See also", Blocks: []manpage.Block{
-		manpage.P("varta-beat(1), varta-audit(1), systemd.service(5), systemd.socket(5). The documents in the source tree: docs/guide.md (concepts and a first day), docs/deploy.md (systemd units, the package), docs/fleet.md (Prometheus, Alertmanager, agents on other hosts), docs/observer.md, docs/recovery.md, docs/events-file.md, docs/metrics.md, docs/audit.md."),
+		manpage.P("varta-beat(1), varta-audit(1), systemd.service(5), systemd.socket(5). The documents in the source tree: docs/guide.md (concepts and a first day), docs/deploy.md (systemd units, the package), docs/fleet.md (Prometheus, Alertmanager, agents on other hosts), docs/observer.md, docs/recovery.md, docs/services.md, docs/control.md (the control socket, its HTTP API and snoozes), docs/events-file.md, docs/metrics.md, docs/audit.md."),
 	}},
 }
