@@ -476,3 +476,125 @@ func TestDebPackage(t *testing.T) {
 		t.Errorf("dpkg --purge left the conffile: %v", err)
 	}
 }
+
+// fleetBlocks returns the yaml code blocks of docs/fleet.md.
+func fleetBlocks(t *testing.T, root string) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, "docs/fleet.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocks []string
+	var cur *strings.Builder
+	for _, l := range strings.Split(string(b), "\n") {
+		switch {
+		case cur == nil && l == "```yaml":
+			cur = &strings.Builder{}
+		case cur != nil && l == "```":
+			blocks = append(blocks, cur.String())
+			cur = nil
+		case cur != nil:
+			cur.WriteString(l + "\n")
+		}
+	}
+	return blocks
+}
+
+// TestFleetDocConfigs: the configuration snippets of docs/fleet.md work.
+// Every Prometheus configuration (the scrape job with discovery and the
+// rules, the TLS job, federation, remote write) passes promtool check
+// config, with the files it names created in a temporary directory and the
+// rule file the package installs; the file_sd targets parse; the
+// Alertmanager route and inhibition name alerts and severities the shipped
+// rules have.
+func TestFleetDocConfigs(t *testing.T) {
+	t.Parallel()
+	promtool := needTool(t, "promtool", "prometheus")
+	root := repoRoot(t)
+	dir := t.TempDir()
+	rulesFile := filepath.Join(root, "deploy/prometheus/varta.rules.yml")
+	absPath := regexp.MustCompile(`/(etc|usr|var)/[A-Za-z0-9_.*/-]+`)
+	// localize points every absolute path into dir (the shipped rule file
+	// to the repository's) and creates the files that are not globs.
+	localize := func(block string) string {
+		return absPath.ReplaceAllStringFunc(block, func(p string) string {
+			if p == "/usr/share/varta/prometheus/varta.rules.yml" {
+				return rulesFile
+			}
+			local := filepath.Join(dir, p)
+			if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(p, "*") {
+				if err := os.WriteFile(local, []byte(strings.Repeat("ab", 32)+"\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return local
+		})
+	}
+	var promConfigs, targets, alertmanager int
+	alerts := map[string]bool{}
+	severities := map[string]bool{}
+	rb, err := os.ReadFile(rulesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`(?m)^\s*- alert: (\S+)$`).FindAllStringSubmatch(string(rb), -1) {
+		alerts[m[1]] = true
+	}
+	for _, m := range regexp.MustCompile(`(?m)^\s*severity: (\S+)$`).FindAllStringSubmatch(string(rb), -1) {
+		severities[m[1]] = true
+	}
+	for i, block := range fleetBlocks(t, root) {
+		first, _, _ := strings.Cut(block, "\n")
+		switch {
+		case strings.HasPrefix(block, "# alertmanager.yml"):
+			alertmanager++
+			var am map[string]any
+			if err := yaml.Unmarshal([]byte(block), &am); err != nil {
+				t.Fatalf("block %d (%s): %v", i, first, err)
+			}
+			for _, m := range regexp.MustCompile(`alertname[=!]~?"([^"]+)"`).FindAllStringSubmatch(block, -1) {
+				for _, name := range strings.Split(m[1], "|") {
+					if name != "Varta.*" && !alerts[name] {
+						t.Errorf("alertmanager.yml names alert %s, which varta.rules.yml does not have", name)
+					}
+				}
+			}
+			for _, m := range regexp.MustCompile(`severity="([^"]+)"`).FindAllStringSubmatch(block, -1) {
+				if !severities[m[1]] {
+					t.Errorf("alertmanager.yml routes severity %s, which no rule sets", m[1])
+				}
+			}
+		case strings.HasPrefix(block, "# /etc/prometheus/targets/"):
+			targets++
+			var groups []struct {
+				Targets []string          `yaml:"targets"`
+				Labels  map[string]string `yaml:"labels"`
+			}
+			if err := yaml.Unmarshal([]byte(block), &groups); err != nil || len(groups) == 0 || len(groups[0].Targets) == 0 {
+				t.Errorf("block %d (%s): not a file_sd target list: %v", i, first, err)
+			}
+		case strings.Contains(block, "scrape_configs:") || strings.Contains(block, "remote_write:") ||
+			strings.Contains(block, "\n  - job_name:"):
+			promConfigs++
+			cfg := localize(block)
+			if !strings.Contains(cfg, "scrape_configs:") && !strings.Contains(cfg, "remote_write:") {
+				cfg = "scrape_configs:\n" + cfg // a job shown on its own
+			}
+			path := filepath.Join(dir, fmt.Sprintf("prometheus-%d.yml", i))
+			if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command(promtool, "check", "config", path).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "SUCCESS") {
+				t.Errorf("block %d (%s): promtool check config: %v\n%s\n%s", i, first, err, out, cfg)
+			}
+		}
+	}
+	if promConfigs < 4 || targets != 1 || alertmanager != 1 {
+		t.Fatalf("found %d Prometheus configurations, %d target files, %d Alertmanager configurations in docs/fleet.md; want at least 4, 1, 1",
+			promConfigs, targets, alertmanager)
+	}
+}
