@@ -295,3 +295,45 @@ func TestSocketActivationWithStateKeepsTheFleet(t *testing.T) {
 		t.Fatalf("the alive agent reported problems: %s", s)
 	}
 }
+
+// TestSocketActivationRefusesWrongSocket: a descriptor passed by the
+// service manager that is not the configured beat socket stops the daemon
+// at start (exit 1) with a message naming the rule, and the daemon leaves
+// the file of a socket it did not create alone.
+func TestSocketActivationRefusesWrongSocket(t *testing.T) {
+	t.Parallel()
+	dir := newDir(t)
+	stream := filepath.Join(dir, "stream.sock")
+	other := filepath.Join(dir, "other.sock")
+	for _, tc := range []struct {
+		name, bound string
+		typ         int
+		want        string
+	}{
+		{"stream socket", stream, unix.SOCK_STREAM, "is not a SOCK_DGRAM socket"},
+		{"other path", other, unix.SOCK_DGRAM, "is not bound to the configured --socket path"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fd, err := unix.Socket(unix.AF_UNIX, tc.typ|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := unix.Bind(fd, &unix.SockaddrUnix{Name: tc.bound}); err != nil {
+				t.Fatal(err)
+			}
+			f := os.NewFile(uintptr(fd), "passed.sock")
+			defer f.Close()
+			cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ exec "$0" "$@"`, binPath,
+				"--socket", filepath.Join(dir, "varta.sock"), "--threshold-ms", "1000")
+			cmd.Env = append(os.Environ(), "LISTEN_FDS=1")
+			cmd.ExtraFiles = []*os.File{f}
+			out, _ := cmd.CombinedOutput()
+			if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(string(out), tc.want) {
+				t.Fatalf("exit %d, output:\n%s\nwant exit 1 naming %q", code, out, tc.want)
+			}
+			if _, err := os.Lstat(tc.bound); err != nil {
+				t.Fatalf("the passed socket's file was removed: %v", err)
+			}
+		})
+	}
+}
