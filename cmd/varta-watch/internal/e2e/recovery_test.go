@@ -335,6 +335,93 @@ func TestRecoveryShutdownKillsChildAndAudits(t *testing.T) {
 	verifyAudit(t, r.audit)
 }
 
+// TestRecoveryShutdownRefusesQueuedStalls: 60 agents stall at once; the
+// spawn bucket (burst 16, 16/s; docs/recovery.md §3) starts no more children
+// than it allows and defers the rest, and SIGTERM comes while stalls are
+// still deferred.
+// In the real audit log every stall has exactly one decision record: a
+// spawn, or a refused record with reason shutdown (docs/recovery.md §5);
+// the chain verifies.
+func TestRecoveryShutdownRefusesQueuedStalls(t *testing.T) {
+	t.Parallel()
+	const agents = 60
+	r := newRecoveryEnv(t)
+	d := startIn(t, r.dir, nil, "--threshold-ms", "1000", "--shutdown-grace-ms", "5000",
+		"--recovery-exec", "/bin/sleep 600 {pid}", "--recovery-audit-file", r.audit)
+	var cmds []*exec.Cmd
+	pids := map[uint32]bool{}
+	for range agents {
+		c := beatAgent(t, d.Socket, 100*time.Millisecond)
+		cmds = append(cmds, c)
+		pids[uint32(c.Process.Pid)] = true
+	}
+	d.WaitEvents(30*time.Second, "a beat from every agent", func(e []event) bool {
+		for _, c := range cmds {
+			if len(testsupport.Filter(e, "beat", strconv.Itoa(c.Process.Pid))) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	// Hang them all within a few milliseconds: the stalls come due together.
+	stopped := time.Now()
+	for _, c := range cmds {
+		if err := c.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Once every stall is in the events file the runner has seen them all;
+	// at 16 spawns a second most are still deferred.
+	d.WaitEvents(30*time.Second, "a stall of every agent", func(e []event) bool {
+		return len(testsupport.Filter(e, "stall", "")) >= agents
+	})
+	// No stall was decided before the agents stopped, so the bucket allows
+	// at most its burst plus the rate times the time until SIGTERM.
+	maxSpawns := 16 + int(16*time.Since(stopped).Seconds()) + 1
+	if code := d.Stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, d.Stderr.String())
+	}
+	recs := readAudit(t, r.audit)
+	decided := map[uint32]string{}
+	decide := func(pid uint32, what string) {
+		if !pids[pid] {
+			t.Fatalf("%s record for pid %d, not one of the agents", what, pid)
+		}
+		if prev, ok := decided[pid]; ok {
+			t.Fatalf("pid %d has two decision records: %s and %s", pid, prev, what)
+		}
+		decided[pid] = what
+	}
+	spawned, shutdown := 0, 0
+	for _, rec := range recs {
+		switch rec.Kind {
+		case audit.KindSpawn:
+			decide(rec.Spawn.AgentPid, "spawn")
+			spawned++
+		case audit.KindRefused:
+			if rec.Refused.Reason != "shutdown" {
+				t.Fatalf("refused record %+v, want reason shutdown", rec.Refused)
+			}
+			decide(rec.Refused.AgentPid, "refused shutdown")
+			shutdown++
+		}
+	}
+	if len(decided) != agents {
+		t.Fatalf("%d of %d stalls have a decision record (%d spawns, %d refused at shutdown)", len(decided), agents, spawned, shutdown)
+	}
+	if spawned > maxSpawns {
+		t.Fatalf("%d children started; the spawn bucket allows at most %d by SIGTERM", spawned, maxSpawns)
+	}
+	if shutdown == 0 {
+		t.Fatalf("all %d stalls were spawned before SIGTERM: no stall was still deferred", spawned)
+	}
+	if co := ofKind(recs, audit.KindComplete); len(co) != spawned {
+		t.Fatalf("%d complete records for %d spawns", len(co), spawned)
+	}
+	t.Logf("%d stalls: %d spawned, %d refused with reason shutdown", agents, spawned, shutdown)
+	verifyAudit(t, r.audit)
+}
+
 func TestCrossNamespaceAgentNeverRecovered(t *testing.T) {
 	t.Parallel()
 	if os.Geteuid() != 0 {
