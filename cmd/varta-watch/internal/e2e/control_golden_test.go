@@ -9,11 +9,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/control"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
+	"github.com/varta-go/varta/pkg/audit"
 	"github.com/varta-go/varta/pkg/vlp"
 )
 
@@ -154,7 +156,7 @@ func TestAgentsWatchOnTerminal(t *testing.T) {
 	t.Parallel()
 	script, err := exec.LookPath("script")
 	if err != nil {
-		t.Skipf("script(1) (util-linux) not found: %v", err)
+		t.Fatalf("script(1) not found (%v): apt-get install bsdutils", err)
 	}
 	d := start(t, "--threshold-ms", "60000")
 	ctx := t.Context()
@@ -186,4 +188,86 @@ func TestAgentsWatchOnTerminal(t *testing.T) {
 	if clears < 3 || clears > 5 || titles != clears || rows != clears {
 		t.Fatalf("%d screen clears, %d titles, %d rows of agent %d in 3.5 s on a terminal:\n%q", clears, titles, rows, pid, s)
 	}
+}
+
+// TestAuditStaysV2WithoutOperatorActions: a daemon with its control
+// socket on (the default) that recovers a stall while operators only read
+// (the commands and curl --unix-socket) or are refused (a resume of
+// nothing, a malformed snooze) writes an audit log of the four schema v2
+// kinds only, under the v2 header: control records appear only when an
+// operator action took effect.
+func TestAuditStaysV2WithoutOperatorActions(t *testing.T) {
+	t.Parallel()
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Fatalf("curl not found (%v): apt-get install curl", err)
+	}
+	dir := newDir(t)
+	auditLog := filepath.Join(dir, "audit.log")
+	d := startIn(t, dir, nil, "--threshold-ms", "300", "--recovery-exec", "/bin/true {pid}", "--recovery-debounce-ms", "0",
+		"--recovery-audit-file", auditLog)
+	_, pid := d.agent(t.Context(), "self", "1", time.Minute, nil)
+	p := strconv.Itoa(pid)
+	testsupport.Eventually(t, 10*time.Second, "the stall's recovery in the audit log", func() bool {
+		return len(auditLines(t, auditLog, "spawn", "\t"+p+"\t")) == 1 && len(auditLines(t, auditLog, "complete", "\t"+p+"\t")) == 1
+	})
+
+	ctl := filepath.Join(dir, "control.sock")
+	get := func(path string) (string, string) {
+		out, err := exec.Command(curl, "-sS", "--unix-socket", ctl, "-w", "\n%{http_code}", "http://varta"+path).Output()
+		if err != nil {
+			t.Fatalf("curl %s: %v", path, err)
+		}
+		i := strings.LastIndex(string(out), "\n")
+		if i < 0 {
+			t.Fatalf("curl %s: no status in %q", path, out)
+		}
+		return string(out[:i]), string(out[i+1:])
+	}
+	body, code := get(control.PathAgents)
+	var r control.AgentsReply
+	if code != "200" || json.Unmarshal([]byte(body), &r) != nil || len(r.Agents) == 0 {
+		t.Fatalf("curl --unix-socket %s %s: %s %s", ctl, control.PathAgents, code, body)
+	}
+	if body, code := get("/v1/snoozes"); code != "200" || !strings.Contains(body, `"snoozes"`) {
+		t.Fatalf("curl /v1/snoozes: %s %s", code, body)
+	}
+	out, err := exec.Command(curl, "-sS", "--unix-socket", ctl, "-o", "/dev/null", "-w", "%{http_code}",
+		"-d", `{"target":"web","for":"a while","reason":"x"}`, "http://varta/v1/snooze").Output()
+	if err != nil || string(out) != "400" {
+		t.Fatalf("curl POST a malformed snooze: %v %q, want 400", err, out)
+	}
+	for _, args := range [][]string{{"agents"}, {"services"}, {"resume", "web"}, {"snooze", "web", "--for", "soon", "--reason", "x"}} {
+		_, errOut, code := cli(t, nil, append(args, "--socket", d.Socket)...)
+		if want := map[string]int{"agents": 0, "services": 0, "resume": 1, "snooze": 2}[args[0]]; code != want {
+			t.Fatalf("varta-watch %v: exit %d, want %d: %s", args, code, want, errOut)
+		}
+	}
+	if c := d.Stop(syscall.SIGTERM); c != 0 {
+		t.Fatalf("daemon exit %d", c)
+	}
+
+	b, err := os.ReadFile(auditLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if lines[0] != audit.HeaderV2 {
+		t.Fatalf("first line %q, want %q", lines[0], audit.HeaderV2)
+	}
+	kinds := map[string]int{}
+	for i, l := range lines[1:] {
+		rec, err := audit.ParseLine([]byte(l))
+		if err != nil {
+			t.Fatalf("line %d: %v: %q", i+2, err, l)
+		}
+		if rec.Kind == audit.KindControl {
+			t.Fatalf("line %d is a control record although no operator action took effect: %q", i+2, l)
+		}
+		kinds[rec.Kind.String()]++
+	}
+	if kinds["spawn"] != 1 || kinds["complete"] != 1 {
+		t.Fatalf("record kinds %v, want the recovery's spawn and complete", kinds)
+	}
+	verifyAudit(t, auditLog)
 }
