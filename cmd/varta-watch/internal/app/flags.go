@@ -211,7 +211,7 @@ func flags() []cli.Flag {
 		str("socket-mode", "permission bits of the socket file (`OCTAL`: 600, 0600 or 0o600)", catSocket, "0600", false),
 		str("socket-group", "give the socket file to `GROUP` (name or numeric gid) so agents of other users in it can connect; --socket-mode then defaults to 0660", catSocket, "", false),
 		list("allow-uid", "also accept beats from senders with this `UID` (repeatable)", catSocket),
-		list("allow-gid", "also accept beats from senders with this `GID` (repeatable)", catSocket),
+		list("allow-gid", "also accept beats from senders whose effective (primary) group is `GID`; supplementary groups are not seen (repeatable)", catSocket),
 		flagUDSRcvBuf.cli(),
 		flagDrainInterval.cli(),
 

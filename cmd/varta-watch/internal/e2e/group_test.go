@@ -60,3 +60,37 @@ func TestSocketGroupLetsOtherUsersIn(t *testing.T) {
 		}
 	}
 }
+
+// TestAllowGIDIsThePrimaryGroup: --allow-gid compares the gid the kernel
+// reports with each datagram, the sender's effective (primary) group. An
+// agent whose user is only a supplementary member of the socket's group can
+// open the socket and send, but its beats are refused and counted
+// (docs/guide.md, "Several users on one host"); one with that group as its
+// primary group is tracked.
+func TestAllowGIDIsThePrimaryGroup(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run agents under other uids")
+	}
+	const gid = 4245
+	d := startWithMetrics(t, "--threshold-ms", "60000", "--socket-group", strconv.Itoa(gid), "--allow-gid", strconv.Itoa(gid))
+	testsupport.Eventually(t, 10*time.Second, "socket handed to the group", func() bool {
+		fi, err := os.Lstat(d.Socket)
+		return err == nil && fi.Sys().(*syscall.Stat_t).Gid == gid
+	})
+	supplementary := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 4346, Gid: 65534, Groups: []uint32{gid}}}
+	cmd, spid := d.agent(context.Background(), "self", "1", 0, supplementary)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("a supplementary member of the socket group could not send: %v", err)
+	}
+	d.waitMetric("varta_frame_uid_refused_total", 1)
+
+	primary := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 4347, Gid: gid}}
+	_, ppid := d.agent(context.Background(), "self", "1", 0, primary)
+	evs := d.WaitEvents(10*time.Second, "beat of the primary member", func(e []event) bool {
+		return len(testsupport.Filter(e, "beat", strconv.Itoa(ppid))) == 1
+	})
+	if n := len(testsupport.Filter(evs, "beat", strconv.Itoa(spid))); n != 0 {
+		t.Fatalf("%d beats of the supplementary member accepted", n)
+	}
+}
