@@ -223,6 +223,52 @@ func TestControlForeignUID(t *testing.T) {
 	}
 }
 
+// TestControlDaemonUID: a daemon running as an unprivileged uid answers
+// its own uid and root, and refuses a third uid with 403 naming it (the
+// socket mode 0666 lets that uid connect, so the uid check is what
+// refuses it).
+func TestControlDaemonUID(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run the daemon and its clients under other uids")
+	}
+	const daemonUID, otherUID = 4242, 4343
+	as := func(uid uint32) *syscall.SysProcAttr {
+		return &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
+	}
+	dir := newDir(t)
+	if err := os.Chown(dir, daemonUID, daemonUID); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o711); err != nil { // others may reach the socket, not list or write
+		t.Fatal(err)
+	}
+	d := testsupport.NewDaemon(t, dir)
+	cmd := exec.Command(binPath, d.Args("--threshold-ms", "1000", "--control-socket-mode", "0666")...)
+	cmd.SysProcAttr = as(daemonUID)
+	d.Run(cmd)
+	ctl := filepath.Join(dir, "control.sock")
+	waitSocket(t, ctl)
+	if fi, err := os.Lstat(ctl); err != nil || fi.Sys().(*syscall.Stat_t).Uid != daemonUID {
+		t.Fatalf("control socket %v, %v: want it owned by the daemon's uid %d", fi, err, daemonUID)
+	}
+	for _, tc := range []struct {
+		who  string
+		attr *syscall.SysProcAttr
+		code int
+		msg  string
+	}{
+		{"the daemon's uid", as(daemonUID), 0, ""},
+		{"root", nil, 0, ""},
+		{"another uid", as(otherUID), 1, "uid 4343 may not use the control socket"},
+	} {
+		out, errOut, code := cli(t, tc.attr, "agents", "--socket", d.Socket)
+		if code != tc.code || !strings.Contains(errOut, tc.msg) || tc.code == 0 && out != "no agents\n" {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want exit %d with %q", tc.who, code, out, errOut, tc.code, tc.msg)
+		}
+	}
+}
+
 // auditLines returns the records of the audit log at path whose kind is
 // kind and whose text contains sub.
 func auditLines(t *testing.T, path, kind, sub string) []string {
