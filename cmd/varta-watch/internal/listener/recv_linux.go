@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -104,14 +105,28 @@ type reader struct {
 	hold   bool
 	held   sync.Mutex
 	locked bool
-	// caught is the start (Now) of the latest receive that emptied the
-	// queue (it returned less than a full batch, or nothing) and whose
-	// batch has been handed on: every datagram that arrived before it has
-	// been read and processed. The receiving goroutine publishes it
-	// (pending until its batch is released); settled reads it.
+	// caught is the settled mark (Now): every datagram that arrived
+	// before it has been read and handed on. It is the start of the
+	// latest receive that emptied the queue (it returned less than a full
+	// batch, or nothing), or a full batch's arrival mark (arrivalMark),
+	// once that batch has been handed on. The receiving goroutine
+	// publishes it (pending until its batch is released); settled reads
+	// it.
 	caught    atomic.Int64
 	pendingAt int64
 	pending   bool
+	// recvAt and recvOff are the last receive's start (Now) and the
+	// offset between Now and the wall clock then (Now − Unix ns), which
+	// moves a datagram's kernel arrival time onto Now's clock. stepped is
+	// set when that offset moved by more than ArrivalSlack between two
+	// receives (the wall clock was stepped) and cleared by the next
+	// receive that empties the queue: until then a queued datagram's
+	// arrival time may be on the old wall clock, so arrival marks are not
+	// published (see arrivalMark).
+	recvAt   int64
+	recvOff  int64
+	offKnown bool
+	stepped  bool
 
 	// Paced reads (startPacing, --drain-interval-ms): the socket is taken
 	// out of the runtime's poller, whose edge-triggered registration
@@ -283,7 +298,9 @@ func (r *reader) recv(fd uintptr) bool {
 		h.Flags = 0
 		b.sys.hdrs[i].Len = 0
 	}
-	at := Now()
+	t := time.Now()
+	at := int64(t.Sub(epoch))
+	r.noteOffset(at, at-t.UnixNano())
 	n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.sys.hdrs[0])),
 		BatchSize, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC|unix.MSG_TRUNC, 0, 0)
 	if e == unix.EAGAIN || e == unix.EINTR {
@@ -291,7 +308,8 @@ func (r *reader) recv(fd uintptr) bool {
 		if e == unix.EAGAIN {
 			// Nothing was queued at at: the earlier batches, all handed
 			// on, held everything that arrived before it.
-			r.caught.Store(at)
+			r.stepped = false
+			r.advance(at)
 		}
 		return false // wait for readiness
 	}
@@ -299,9 +317,47 @@ func (r *reader) recv(fd uintptr) bool {
 	if e == 0 && n < BatchSize {
 		// This receive took everything that had arrived before at; that
 		// is settled once this batch has been handed on.
+		r.stepped = false
 		r.pendingAt, r.pending = at, true
 	}
 	return true
+}
+
+// ArrivalSlack is how far the kernel's arrival stamps of one socket's
+// queue may be out of order (datagrams stamped on different CPUs before
+// they reach the queue), and how far the wall clock may move against Now
+// between two receives before it counts as stepped.
+const ArrivalSlack = int64(time.Millisecond)
+
+// noteOffset records a receive's start and clock offset, and notes a step
+// of the wall clock since the previous receive.
+func (r *reader) noteOffset(at, off int64) {
+	if r.offKnown && (off-r.recvOff > ArrivalSlack || r.recvOff-off > ArrivalSlack) {
+		r.stepped = true
+	}
+	r.recvAt, r.recvOff, r.offKnown = at, off, true
+}
+
+// arrivalMark is the settled mark a full batch earns (ok false when it
+// earns none): a socket's queue is FIFO, so once the batch holding a
+// datagram that arrived at A has been handed on, so has every datagram
+// that arrived before A − ArrivalSlack. Under a steady stream, where no
+// receive ever returns less than a full batch, this is what lets a stall
+// decision go ahead as soon as what was queued before it has been read.
+// The mark is never after the receive's start, and none is earned while
+// the wall clock may have been stepped under the queue (stepped).
+func (r *reader) arrivalMark(arrival int64) (mark int64, ok bool) {
+	if arrival == 0 || r.stepped || !r.offKnown {
+		return 0, false
+	}
+	return min(arrival+r.recvOff, r.recvAt) - ArrivalSlack, true
+}
+
+// advance moves the settled mark forward to v (it never goes back).
+func (r *reader) advance(v int64) {
+	if v > r.caught.Load() {
+		r.caught.Store(v)
+	}
 }
 
 func (r *reader) read(b *Batch) (int, error) {
@@ -343,6 +399,11 @@ func (r *reader) read(b *Batch) (int, error) {
 		parseControl(b.sys.ctrl[i][:m.Hdr.Controllen], d)
 		if !r.unix {
 			d.From = sockaddrPort(&b.sys.names[i], m.Hdr.Namelen)
+		}
+	}
+	if n == BatchSize && !r.pending {
+		if mark, ok := r.arrivalMark(b.D[n-1].Arrival); ok {
+			r.pendingAt, r.pending = mark, true
 		}
 	}
 	return n, nil
@@ -407,12 +468,12 @@ func parseControl(buf []byte, d *Datagram) {
 	}
 }
 
-// publish makes the pending receive's start the caught-up mark (the
-// batch it read has been handed on).
+// publish makes the pending mark the settled mark (the batch it was
+// earned by has been handed on).
 func (r *reader) publish() {
 	if r.pending {
 		r.pending = false
-		r.caught.Store(r.pendingAt)
+		r.advance(r.pendingAt)
 	}
 }
 
@@ -437,7 +498,9 @@ func (r *reader) quiet() bool {
 
 // settled reports that every datagram that arrived before since (Now) has
 // been read and handed on: a receive begun at or after since emptied the
-// queue and its batch was released, or the listener is quiet now.
+// queue and its batch was released, or a released full batch held a
+// datagram that arrived at least ArrivalSlack after since (arrivalMark),
+// or the listener is quiet now.
 func (r *reader) settled(since int64) bool {
 	return r.caught.Load() >= since || r.quiet()
 }

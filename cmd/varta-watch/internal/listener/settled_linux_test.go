@@ -142,3 +142,49 @@ func TestSettledNeedsAShortBatch(t *testing.T) {
 		}
 	}
 }
+
+// TestSettledByArrivalUnderFullBatches: under a stream dense enough that
+// every receive returns a full batch, the listener settles for since once
+// a released batch held a datagram that arrived at least ArrivalSlack
+// after since (the queue is FIFO), although datagrams are still queued and
+// no receive came back short. A full batch of datagrams from before since
+// does not settle it.
+func TestSettledByArrivalUnderFullBatches(t *testing.T) {
+	c := settledListeners(t)[1] // UDP: the Unix queue may hold only 10 datagrams
+	l := c.l
+	for i := 0; i < BatchSize+5; i++ {
+		c.send()
+	}
+	waitQueued(t, l)
+	time.Sleep(10 * time.Millisecond) // every datagram queued (loopback)
+	since := Now()
+	time.Sleep(time.Duration(2 * ArrivalSlack))
+	for i := 0; i < 2*BatchSize; i++ {
+		c.send()
+	}
+	time.Sleep(10 * time.Millisecond)
+	b := NewBatch()
+	if n, err := l.Read(b); err != nil || n != BatchSize {
+		t.Fatalf("first read: %d datagrams, %v; want a full batch", n, err)
+	}
+	l.Release()
+	if l.Settled(since) {
+		t.Fatal("settled after a full batch of datagrams that all arrived before since")
+	}
+	if n, err := l.Read(b); err != nil || n != BatchSize {
+		t.Fatalf("second read: %d datagrams, %v; want a full batch", n, err)
+	}
+	if l.Settled(since) {
+		t.Fatal("settled while the batch holding the last datagrams from before since is held")
+	}
+	l.Release()
+	if !l.Settled(since) {
+		t.Fatal("not settled after a released full batch held datagrams that arrived after since")
+	}
+	if l.Quiet() {
+		t.Fatal("quiet with datagrams still queued: the test did not exercise a full batch")
+	}
+	if l.Settled(Now()) {
+		t.Fatal("settled for a later since with datagrams from before it queued")
+	}
+}
