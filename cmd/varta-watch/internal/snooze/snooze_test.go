@@ -351,6 +351,7 @@ func TestOpenRefuses(t *testing.T) {
 		want    string
 	}{
 		{"group-readable", valid, 0o640, false, "group/other"},
+		{"another owner", valid, 0o600, false, "must be owned by uid"},
 		{"symlink", valid, 0o600, true, "symlink"},
 		{"not JSON", "snoozes: web", 0o600, false, "not a snooze state file"},
 		{"trailing data", valid + "{}", 0o600, false, "data after"},
@@ -376,6 +377,14 @@ func TestOpenRefuses(t *testing.T) {
 			}
 			if err := os.Chmod(target, tc.mode); err != nil {
 				t.Fatal(err)
+			}
+			if tc.name == "another owner" {
+				if os.Geteuid() != 0 {
+					t.Skip("needs root to give the file to another uid")
+				}
+				if err := os.Chown(target, 4242, 4242); err != nil {
+					t.Fatal(err)
+				}
 			}
 			_, _, err := Open(path, newClock().Now)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), path) {
