@@ -56,7 +56,7 @@ var watchSections = []manpage.Section{
   --export-file /var/log/varta/events.tsv --export-file-max-bytes 104857600 \
   --prom-addr 127.0.0.1:9464 --prom-token-file /etc/varta/prom.token \
   --recovery-exec "/usr/lib/varta/restart-unit {pid}" \
-  --recovery-timeout-ms 30000 --recovery-capture-stdio \
+  --recovery-timeout-ms 30000 \
   --recovery-audit-file /var/lib/varta/audit.log \
   --recovery-audit-max-bytes 67108864`),
 		manpage.P("Keep a deploy quiet: stalls of the service web are still detected and written for ten minutes, but not recovered and not alerted on; the snooze is audited."),
