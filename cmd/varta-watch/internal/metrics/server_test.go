@@ -459,3 +459,115 @@ func clientFrom(t *testing.T, ip string) *http.Client {
 		Transport: &http.Transport{DisableKeepAlives: true, DialContext: d.DialContext},
 	}
 }
+
+// TestAbortedScrapeLogsOnce: a scraper that resets its connection while a
+// scrape of 2,000 agents is being produced makes every later metric family
+// fail to send; the endpoint logs that once, not once per family.
+func TestAbortedScrapeLogsOnce(t *testing.T) {
+	var mu sync.Mutex
+	var logs []string
+	logf := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		logs = append(logs, fmt.Sprintf(format, args...))
+	}
+	c := stats.New()
+	src := &gatedSource{n: 2000, entered: make(chan struct{}), release: make(chan struct{})}
+	s, err := metrics.NewServer(metrics.ServerOptions{Addr: "127.0.0.1:0", TokenFile: writeToken(t), Logf: logf},
+		metrics.NewRegistry(c, src, metrics.Options{PerPid: true}), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve() }()
+	defer func() {
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+		if err := <-served; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	conn, err := net.DialTimeout("tcp", s.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nAccept-Encoding: identity\r\n\r\n", testToken)
+	select {
+	case <-src.entered: // the scrape is being produced
+	case <-time.After(10 * time.Second):
+		t.Fatal("the scrape did not start")
+	}
+	// Reset the connection (no FIN: a close with linger 0 sends RST), so
+	// that every write of the response fails.
+	if err := conn.(*net.TCPConn).SetLinger(0); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	time.Sleep(50 * time.Millisecond) // the RST arrives
+	close(src.release)
+
+	failed := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, l := range logs {
+			if strings.Contains(l, "error encoding and sending metric family") {
+				n++
+			}
+		}
+		return n
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for failed() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // the rest of the scrape fails too
+	families := encodingErrors(t, s)
+	if n := failed(); n != 1 {
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("%d send-error lines for one aborted scrape (%d families failed), want 1:\n%s", n, families, strings.Join(logs, "\n"))
+	}
+	if families < 2 {
+		t.Fatalf("%d families failed to send: the scrape was not aborted mid-way", families)
+	}
+	t.Logf("one line for %d families that failed to send", families)
+}
+
+// encodingErrors scrapes the endpoint and returns how many metric families
+// failed to send so far (promhttp_metric_handler_errors_total{cause="encoding"}).
+func encodingErrors(t *testing.T, s *metrics.Server) int {
+	t.Helper()
+	r := do(t, newClient(), "GET", "http://"+s.Addr().String()+"/metrics", bearer("Bearer "+testToken))
+	if r.status != 200 {
+		t.Fatalf("status %d", r.status)
+	}
+	for _, l := range strings.Split(r.body, "\n") {
+		if v, ok := strings.CutPrefix(l, `promhttp_metric_handler_errors_total{cause="encoding"} `); ok {
+			var n int
+			fmt.Sscan(v, &n)
+			return n
+		}
+	}
+	t.Fatalf("no promhttp_metric_handler_errors_total{cause=\"encoding\"} in the scrape")
+	return 0
+}
+
+// gatedSource holds the first EachAgent until released, then lists n
+// agents.
+type gatedSource struct {
+	n                int
+	once             sync.Once
+	entered, release chan struct{}
+}
+
+func (g *gatedSource) EachAgent(fn func(metrics.AgentView)) {
+	g.once.Do(func() { close(g.entered); <-g.release })
+	for i := range g.n {
+		fn(metrics.AgentView{Pid: uint32(i + 1), Beats: 1, Status: vlp.StatusOk})
+	}
+}
+func (g *gatedSource) Tracked() int  { return g.n }
+func (g *gatedSource) Capacity() int { return g.n }
