@@ -37,6 +37,7 @@ const (
 	millionAgentsEnv = "VARTA_BENCH_MILLION_AGENTS" // fleet size (default 1,048,576)
 	millionStopEnv   = "VARTA_BENCH_MILLION_STOP"   // agents that go silent (default 10,000)
 	millionNiceEnv   = "VARTA_BENCH_MILLION_NICE"   // run the daemon under nice -n N (e.g. -10)
+	millionPinEnv    = "VARTA_BENCH_MILLION_PIN"    // "1": the generator's thread on CPU 0, the daemon on the others
 	millionPidMax    = 4194304                      // the kernel's largest pid_max
 	millionPeriod    = 5 * time.Second              // every agent beats this often
 	millionThreshold = 10 * time.Second             // --threshold-ms
@@ -106,7 +107,8 @@ type millionLoad struct {
 	total   uint64  // datagrams the kernel accepted
 	failed  uint64  // datagrams the kernel refused (send errors)
 	maxLate time.Duration
-	nice    int // the sending thread's nice value (0 = unchanged)
+	nice    int  // the sending thread's nice value (0 = unchanged)
+	pin     bool // run the sending thread on CPU 0 only
 	// lastSilent is when the last beat of a silent agent was sent.
 	lastSilent time.Time
 	// progress is the next sequence number to send (k·n + i), for the
@@ -140,7 +142,12 @@ func newMillionLoad(b *testing.B, port string, n int) *millionLoad {
 // returns when the last one has been sent.
 func (l *millionLoad) run(start time.Time, until time.Duration) {
 	runtime.LockOSThread()
-	if l.nice != 0 {
+	if l.pin {
+		var set unix.CPUSet
+		set.Set(0)
+		unix.SchedSetaffinity(0, &set) // this thread only
+	}
+	if l.nice != 0 || l.pin {
 		// The fleet's priority is the daemon's. On Linux a nice value
 		// belongs to a thread: this goroutine keeps its thread locked to
 		// the end, and the runtime then ends the thread with it.
@@ -297,7 +304,10 @@ func millionEnvInt(b *testing.B, name string, def int) int {
 //
 // VARTA_BENCH_MILLION_AGENTS and VARTA_BENCH_MILLION_STOP shrink the run;
 // VARTA_BENCH_MILLION_NICE=-10 runs the daemon at a higher priority than
-// the rest of a busy machine, as a watchdog's unit may (Nice=-10).
+// the rest of a busy machine, as a watchdog's unit may (Nice=-10);
+// VARTA_BENCH_MILLION_PIN=1 gives the generator's thread CPU 0 and the
+// daemon the other CPUs, so that on a small machine the two do not take
+// turns on the same cores.
 func BenchmarkMillionAgents(b *testing.B) {
 	if f := flag.Lookup("test.bench"); f == nil || !strings.Contains(f.Value.String(), "Million") {
 		b.Skip("run it by name: -bench MillionAgents")
@@ -351,6 +361,13 @@ func runMillion(b *testing.B, bin string, n, stop int) {
 		// nice execs the daemon: same pid, every thread at the priority.
 		argv = append([]string{"nice", "-n", nice}, argv...)
 	}
+	pin := os.Getenv(millionPinEnv) == "1" && runtime.NumCPU() > 1
+	if pin {
+		// taskset execs the daemon too: every thread off CPU 0, which the
+		// generator's thread has to itself (or nearly: the test process's
+		// other goroutines and the kernel's loopback path share it).
+		argv = append([]string{"taskset", "-c", fmt.Sprintf("1-%d", runtime.NumCPU()-1)}, argv...)
+	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify)
 	began := time.Now()
@@ -385,6 +402,7 @@ func runMillion(b *testing.B, bin string, n, stop int) {
 
 	l := newMillionLoad(b, port, n)
 	l.nice, _ = strconv.Atoi(nice)
+	l.pin = pin
 	stride := n / stop
 	var silentPids []int
 	for i := stride / 2; i < n && len(silentPids) < stop; i += stride {
@@ -494,8 +512,8 @@ func runMillion(b *testing.B, bin string, n, stop int) {
 	b.ReportMetric(shutdown.Seconds()*1e3, "shutdown-ms")
 	b.ReportMetric(float64(l.total)/loadWall.Seconds(), "datagrams/s")
 	mb := func(v int64) string { return fmt.Sprintf("%.1f MB", float64(v)/1e6) }
-	b.Logf("agents %d, silent %d, period %v, threshold %v, pid_max %d during start, daemon nice %q; load average before %s, after %s",
-		n, stop, millionPeriod, millionThreshold, millionPidMax, nice, load0, loadAvg())
+	b.Logf("agents %d, silent %d, period %v, threshold %v, pid_max %d during start, daemon nice %q, pinned %v; load average before %s, after %s",
+		n, stop, millionPeriod, millionThreshold, millionPidMax, nice, pin, load0, loadAvg())
 	b.Logf("CPU during the load: daemon %.2f cores, generator (test process) %.2f cores", daemonCPU, genCPU)
 	b.Logf("stall lag over %d stalls: p50 %.3f ms, p99 %.3f ms, max %.3f ms, min %.3f ms", len(lags), p50, p99, mx, lags[0])
 	b.Logf("RSS: before the fleet %s, with the fleet %s (%.0f B/agent, +%.0f B/agent), after a scrape %s (%.0f B/agent; scrape %v), at the end %s, peak %s (%.0f B/agent)",
