@@ -507,3 +507,71 @@ func TestForeignUID(t *testing.T) {
 		})
 	}
 }
+
+// TestHeaderAndIdleBounds: request headers over the bound (plus the 4 KiB
+// that net/http reads beyond it) get 431 from net/http, before any
+// handler, and a kept-alive connection that sends nothing is closed after
+// the idle timeout, freeing its slot.
+func TestHeaderAndIdleBounds(t *testing.T) {
+	ts := startServer(t, func(o *Options) { o.IdleTimeout = 300 * time.Millisecond; o.MaxConns = 1 })
+	for _, tc := range []struct {
+		size int
+		code int
+	}{{4 << 10, 200}, {DefaultMaxHeaderBytes + 4096 + 1, http.StatusRequestHeaderFieldsTooLarge}} {
+		c, err := net.Dial("unix", ts.Path())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\nX-Pad: %s\r\nConnection: close\r\n\r\n", PathSnoozes, strings.Repeat("a", tc.size))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil || resp.StatusCode != tc.code {
+			t.Fatalf("%d bytes of headers: %v %v, want %d", tc.size, resp, err, tc.code)
+		}
+		resp.Body.Close()
+		c.Close()
+	}
+
+	// A kept-alive connection (retried while the closed ones still hold
+	// the only slot).
+	var c net.Conn
+	var r *bufio.Reader
+	pollFor(t, func() bool {
+		var err error
+		if c, err = net.Dial("unix", ts.Path()); err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		r = bufio.NewReader(c)
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", PathSnoozes)
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			c.Close()
+		}
+		return resp.StatusCode == 200
+	})
+	defer c.Close()
+	start := time.Now()
+	if _, err := r.ReadByte(); err != io.EOF {
+		t.Fatalf("idle connection: read %v, want EOF when the server closes it", err)
+	}
+	if el := time.Since(start); el < 200*time.Millisecond || el > 5*time.Second {
+		t.Fatalf("idle connection closed after %v, want about 300 ms", el)
+	}
+	// The slot (MaxConns 1) is free again.
+	pollFor(t, func() bool { code, _ := rawTry(ts.Path()); return code == 200 })
+}
+
+func pollFor(t *testing.T, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !ok(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no connection slot freed in 5 s")
+		}
+	}
+}
