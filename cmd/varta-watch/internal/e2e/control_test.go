@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -291,8 +292,9 @@ func auditLines(t *testing.T, path, kind, sub string) []string {
 // stall is surfaced and counted but not recovered (a snoozed refusal in
 // the audit log); the snooze survives a daemon restart and ends by
 // itself; then the agent that stalled while snoozed is recovered, and so
-// is the next stall. varta-audit verify passes on the log
-// with its control records and fails when one is altered.
+// is the next stall. varta-audit verify passes on the log with its
+// control records (show and summarize list them) and fails when one is
+// altered.
 func TestSnoozeLifecycle(t *testing.T) {
 	// Not parallel: its steps must fit in an 8 s snooze window.
 	dir := newDir(t)
@@ -431,6 +433,17 @@ func TestSnoozeLifecycle(t *testing.T) {
 		}
 	}
 	verifyAudit(t, auditLog)
+	// show and summarize read the same records.
+	showOut, err := exec.Command(auditPath, "show", "--kind", "control", "--format", "json", auditLog).Output()
+	var shown []struct{ Action, Target, Reason string }
+	if err != nil || json.Unmarshal(showOut, &shown) != nil || len(shown) != 4 ||
+		shown[0].Action != "snooze" || shown[0].Target != svc || shown[0].Reason != "deploy 4711" || shown[3].Action != "reload" {
+		t.Fatalf("varta-audit show --kind control: %v\n%s", err, showOut)
+	}
+	sumOut, err := exec.Command(auditPath, "summarize", auditLog).Output()
+	if err != nil || !regexp.MustCompile(`│ operator actions +│ +4 │`).Match(sumOut) {
+		t.Fatalf("varta-audit summarize: %v\n%s", err, sumOut)
+	}
 
 	// Altering a control record breaks verification.
 	b, _ := os.ReadFile(auditLog)
