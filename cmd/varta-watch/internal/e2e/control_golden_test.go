@@ -195,7 +195,8 @@ func TestAgentsWatchOnTerminal(t *testing.T) {
 // (the commands and curl --unix-socket) or are refused (a resume of
 // nothing, a malformed snooze) writes an audit log of the four schema v2
 // kinds only, under the v2 header: control records appear only when an
-// operator action took effect.
+// operator action took effect. Once the daemon is gone a command says so
+// (exit 1, naming the socket).
 func TestAuditStaysV2WithoutOperatorActions(t *testing.T) {
 	t.Parallel()
 	curl, err := exec.LookPath("curl")
@@ -245,6 +246,10 @@ func TestAuditStaysV2WithoutOperatorActions(t *testing.T) {
 	}
 	if c := d.Stop(syscall.SIGTERM); c != 0 {
 		t.Fatalf("daemon exit %d", c)
+	}
+	// The daemon is gone (its control socket removed): exit 1, the path named.
+	if _, errOut, code := cli(t, nil, "agents", "--socket", d.Socket); code != 1 || !strings.Contains(errOut, ctl) || !strings.Contains(errOut, "is varta-watch running") {
+		t.Fatalf("agents after the daemon stopped: exit %d, stderr %q", code, errOut)
 	}
 
 	b, err := os.ReadFile(auditLog)
