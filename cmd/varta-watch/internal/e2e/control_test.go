@@ -180,7 +180,7 @@ func TestAgentsCommandFleet(t *testing.T) {
 	}
 	out, _, code = cli(t, nil, "agents", "--socket", d.Socket, "--service", "pid:20003")
 	if code != 0 || !strings.Contains(out, "20003") || strings.Count(out, "│ pid:") != 1 {
-		t.Fatalf("--service pid:300003:\n%s", out)
+		t.Fatalf("--service pid:20003:\n%s", out)
 	}
 }
 
