@@ -56,7 +56,26 @@ const maxDropRatio = 0.001
 //
 //	go test -run '^$' -bench BenchmarkBeat -benchmem -count 10 ./pkg/agent/ > b.txt
 //	benchstat -col /send b.txt
-func BenchmarkBeat(b *testing.B) {
+func BenchmarkBeat(b *testing.B) { beatColumns(b, paced) }
+
+// BenchmarkBeatQueued is BenchmarkBeat with a receiver that reads only
+// between bursts, while the timer is stopped: each burst goes into the
+// queue, so no send wakes a parked reader except the first of a burst, in
+// every column alike. With a reader draining during the burst
+// (BenchmarkBeat) how often a send finds the reader parked, and pays the
+// wake-up, depends on how fast the sender is, which favours the fastest
+// column; on a Unix socket, where the sender's write runs the reader's
+// wake-up, that alone moves beat/raw by 0.2 on this machine. This
+// benchmark compares the send paths themselves.
+//
+//	go test -run '^$' -bench BenchmarkBeatQueued -benchmem -count 10 ./pkg/agent/ > q.txt
+//	benchstat -filter '.unit:cpu-ns/op' -col /send q.txt
+func BenchmarkBeatQueued(b *testing.B) { beatColumns(b, queued) }
+
+// beatColumns runs the columns of BenchmarkBeat for every transport, each
+// through run (paced or queued).
+func beatColumns(b *testing.B, run func(*testing.B, *agenttest.Receiver, int, func() bool)) {
+	paced := run
 	for _, tr := range benchTransports(b) {
 		secured := strings.HasPrefix(tr.name, "secure-")
 		b.Run("transport="+tr.name+"/send=raw", func(b *testing.B) {
@@ -157,9 +176,35 @@ const benchQueue = 16 << 20
 // more than maxDropRatio of the sends were refused or never read.
 func paced(b *testing.B, r *agenttest.Receiver, fd int, send func() bool) {
 	b.Helper()
-	burst := burstSize(b, r, fd)
 	stop := drain(r)
 	defer stop()
+	bursts(b, r, fd, send, func(sent uint64) uint64 { return settle(r, sent) })
+}
+
+// queued is paced without the draining goroutine: between bursts, with
+// the timer stopped, it reads what the burst queued (BenchmarkBeatQueued).
+func queued(b *testing.B, r *agenttest.Receiver, fd int, send func() bool) {
+	b.Helper()
+	var got uint64
+	bursts(b, r, fd, send, func(sent uint64) uint64 {
+		for got < sent {
+			if _, err := r.Recv(100 * time.Millisecond); err != nil {
+				break // a datagram was lost: counted by bursts
+			}
+			got++
+		}
+		return got
+	})
+}
+
+// bursts runs send b.N times with the timer running, in bursts that fit in
+// the queue between fd and r; after each burst, with the timer stopped,
+// collect(sent) returns how many datagrams r has read in all. It reports
+// cpu-ns/op and drop-ratio, and fails the benchmark when more than
+// maxDropRatio of the sends were refused or never read.
+func bursts(b *testing.B, r *agenttest.Receiver, fd int, send func() bool, collect func(sent uint64) uint64) {
+	b.Helper()
+	burst := burstSize(b, r, fd)
 	// The sending goroutine keeps its thread, whose CPU clock counts only
 	// the time it ran: cpu-ns/op, unlike ns/op, does not grow when other
 	// work on a busy machine takes the CPU away mid-burst.
@@ -179,14 +224,14 @@ func paced(b *testing.B, r *agenttest.Receiver, fd int, send func() bool) {
 		if (i+1)%burst == 0 {
 			cpu += threadCPU(b) - t0
 			b.StopTimer()
-			settle(r, sent)
+			collect(sent)
 			b.StartTimer()
 			t0 = threadCPU(b)
 		}
 	}
 	cpu += threadCPU(b) - t0
 	b.StopTimer()
-	got := settle(r, sent)
+	got := collect(sent)
 	lost := refused
 	if got < sent {
 		lost += sent - got
