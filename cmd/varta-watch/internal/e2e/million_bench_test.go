@@ -514,7 +514,8 @@ func runMillion(b *testing.B, bin string, n, stop int) {
 	mb := func(v int64) string { return fmt.Sprintf("%.1f MB", float64(v)/1e6) }
 	b.Logf("agents %d, silent %d, period %v, threshold %v, pid_max %d during start, daemon nice %q, pinned %v; load average before %s, after %s",
 		n, stop, millionPeriod, millionThreshold, millionPidMax, nice, pin, load0, loadAvg())
-	b.Logf("CPU during the load: daemon %.2f cores, generator (test process) %.2f cores", daemonCPU, genCPU)
+	b.Logf("CPU during the load: daemon %.2f cores, generator (test process) %.2f cores; stall decisions not drained within the budget: %v",
+		daemonCPU, genCPU, m["varta_stall_decision_undrained_total"])
 	b.Logf("stall lag over %d stalls: p50 %.3f ms, p99 %.3f ms, max %.3f ms, min %.3f ms", len(lags), p50, p99, mx, lags[0])
 	b.Logf("RSS: before the fleet %s, with the fleet %s (%.0f B/agent, +%.0f B/agent), after a scrape %s (%.0f B/agent; scrape %v), at the end %s, peak %s (%.0f B/agent)",
 		mb(rssBefore), mb(rssFleet), float64(rssFleet)/float64(n), float64(rssFleet-rssBefore)/float64(n),

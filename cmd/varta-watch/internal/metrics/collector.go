@@ -170,6 +170,8 @@ var scalarCounters = []scalarCounter{
 		func(c *stats.Counters) uint64 { return c.SenderThrottleEvictions.Load() }},
 	{"varta_observer_pause_total", "Times a socket was found not read for longer than a quarter of the threshold (at least 100 ms) plus the drain interval (a stopped or starved daemon); every agent then got one threshold of grace.",
 		func(c *stats.Counters) uint64 { return c.ObserverPauses.Load() }},
+	{"varta_stall_decision_undrained_total", "Stall decisions taken after waiting 50 ms for the sockets to be read up to the decision without their being so (the daemon was behind its sockets; a stall surfaced then may have had a beat still queued).",
+		func(c *stats.Counters) uint64 { return c.StallDecisionsUndrained.Load() }},
 	{"varta_beat_time_clamped_total", "Beats whose kernel arrival time, moved onto the stall clock, fell outside the time since the socket was last found empty (a wall-clock step) and was clamped into it.",
 		func(c *stats.Counters) uint64 { return c.BeatTimeClamped.Load() }},
 	{"varta_recovery_audit_dropped_total", "Recovery audit records dropped because the audit queue was full (data loss).",

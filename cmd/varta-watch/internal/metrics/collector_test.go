@@ -59,6 +59,7 @@ var specMetrics = []string{
 	"varta_sender_throttle_evictions_total",
 	"varta_events_suppressed_total",
 	"varta_observer_pause_total",
+	"varta_stall_decision_undrained_total",
 	"varta_beat_time_clamped_total",
 	"varta_recovery_outcomes_total",
 	"varta_recovery_refused_total",

@@ -43,17 +43,19 @@ type Observer struct {
 	tr    *tracker.Tracker
 	pipe  *ingest.Pipeline
 	unix  *listener.Unix
-	exp   *events.Writer
-	notif *lifecycle.Notifier
-	hb    *lifecycle.HeartbeatFile
-	hw    *lifecycle.HardwareWatchdog
-	selfw *lifecycle.SelfWatchdog
-	ping  *lifecycle.WatchdogPinger
-	stat  *lifecycle.StatusSender
-	audit *audit.Writer
-	rec   *recovery.Runner
-	udp   *udpState
-	st    *persist
+	// drainable holds the listeners drain polls (reused, no allocation).
+	drainable []drainable
+	exp       *events.Writer
+	notif     *lifecycle.Notifier
+	hb        *lifecycle.HeartbeatFile
+	hw        *lifecycle.HardwareWatchdog
+	selfw     *lifecycle.SelfWatchdog
+	ping      *lifecycle.WatchdogPinger
+	stat      *lifecycle.StatusSender
+	audit     *audit.Writer
+	rec       *recovery.Runner
+	udp       *udpState
+	st        *persist
 
 	resolver tracker.Resolver
 
@@ -391,30 +393,49 @@ const drainBudget = 50 * time.Millisecond
 // empty, and waiting for an empty one would cost every decision the whole
 // budget.
 // A receiver pausing between drains (--drain-interval-ms) that has not
-// settled is woken to read at once.
+// settled is woken to read at once. A decision that goes ahead with a
+// socket still unsettled when the budget ran out is counted
+// (varta_stall_decision_undrained_total): the daemon was behind its
+// sockets, and a stall it surfaces then may have a beat still queued.
 func (o *Observer) drain() {
-	since := listener.Now()
+	o.drainable = append(o.drainable[:0], o.unix)
+	if o.udp != nil {
+		o.drainable = append(o.drainable, o.udp.l)
+	}
+	if !drainSockets(listener.Now(), o.drainable, drainBudget, 100*time.Microsecond) {
+		o.c.StallDecisionsUndrained.Add(1)
+	}
+}
+
+// drainable is what drain needs of a listener.
+type drainable interface {
+	Settled(since int64) bool
+	Kick()
+}
+
+// drainSockets polls every socket every poll until each has settled for
+// since, waking (Kick) the ones that have not, for at most budget after
+// the first poll found one unsettled. It reports whether all settled.
+func drainSockets(since int64, socks []drainable, budget, poll time.Duration) bool {
 	var deadline time.Time
 	for {
-		us := o.unix.Settled(since)
-		if !us {
-			o.unix.Kick()
+		settled := true
+		for _, s := range socks {
+			if !s.Settled(since) {
+				s.Kick()
+				settled = false
+			}
 		}
-		quiet := us
-		if o.udp != nil && !o.udp.l.Settled(since) {
-			o.udp.l.Kick()
-			quiet = false
-		}
-		if quiet {
-			return
+		if settled {
+			return true
 		}
 		now := time.Now()
 		if deadline.IsZero() {
-			deadline = now.Add(drainBudget)
+			deadline = now.Add(budget)
 		} else if now.After(deadline) {
-			return
+			return false
 		}
-		time.Sleep(100 * time.Microsecond)
+		time.Sleep(poll)
 	}
 }
 

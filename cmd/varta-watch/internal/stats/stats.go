@@ -214,6 +214,10 @@ type Counters struct {
 	// ObserverPauses: times the control loop found it had not run for
 	// longer than the pause bound and gave every agent one threshold.
 	ObserverPauses atomic.Uint64
+	// StallDecisionsUndrained: stall decisions taken when the drain budget
+	// ran out before every socket had settled (the daemon was behind its
+	// sockets).
+	StallDecisionsUndrained atomic.Uint64
 	// BeatTimeClamped: beats whose kernel arrival time, moved onto the
 	// stall clock, fell outside the window in which the datagram can have
 	// arrived (after the read, or before the previous read that emptied
