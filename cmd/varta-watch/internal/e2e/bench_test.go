@@ -273,7 +273,7 @@ func benchUnixIngestThroughput(b *testing.B, drainMS int) {
 // check; skipped without a C compiler). CPU time is the process's CPU
 // clock (nanoseconds, every thread), read before and after a 15 s window.
 func BenchmarkIdleCPU50Agents(b *testing.B) {
-	for _, ms := range []int{0, 100, 250} {
+	for _, ms := range []int{0, 100, 250, 1000} {
 		b.Run(fmt.Sprintf("daemon/drain=%dms", ms), func(b *testing.B) {
 			for b.Loop() {
 				d := startFast(b, newDir(b), false, "--threshold-ms", "5000", "--drain-interval-ms", strconv.Itoa(ms))
