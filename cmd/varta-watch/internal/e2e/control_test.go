@@ -360,6 +360,14 @@ func TestSnoozeLifecycle(t *testing.T) {
 	if m := d.scrape(); m[`varta_recovery_outcomes_total{outcome="refused_snoozed"}`] != 1 || m[`varta_stalls_total{pid="`+p+`"}`] != 1 {
 		t.Fatalf("stall not counted as snoozed: %v %v", m[`varta_recovery_outcomes_total{outcome="refused_snoozed"}`], m[`varta_stalls_total{pid="`+p+`"}`])
 	}
+	// The per-service family shows the stalled agent as snoozed (and none
+	// of the service's agents as stalled); varta_agents keeps the four
+	// states of the compatible exposition and counts it as stalled.
+	if m := d.scrape(); m[`varta_service_agents{service="`+svc+`",state="snoozed"}`] < 1 ||
+		m[`varta_service_agents{service="`+svc+`",state="stalled"}`] != 0 || m[`varta_agents{state="stalled"}`] < 1 {
+		t.Fatalf("service agents while snoozed: snoozed=%v stalled=%v; varta_agents stalled=%v",
+			m[`varta_service_agents{service="`+svc+`",state="snoozed"}`], m[`varta_service_agents{service="`+svc+`",state="stalled"}`], m[`varta_agents{state="stalled"}`])
+	}
 
 	// Restart: the snooze is still in force.
 	if c := d.Stop(syscall.SIGTERM); c != 0 {

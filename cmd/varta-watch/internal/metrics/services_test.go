@@ -26,7 +26,7 @@ func (fakeServices) IdentityUnreadable() [identity.NumFields]uint64 {
 
 func TestServiceFamilies(t *testing.T) {
 	var web service.View
-	web.Service, web.Agents, web.Stalls, web.GaveUp = "web", [4]uint64{2, 0, 1, 1}, 9, true
+	web.Service, web.Agents, web.Stalls, web.GaveUp = "web", [5]uint64{2, 0, 1, 1, 3}, 9, true
 	web.Outcomes[stats.OutcomeSpawned] = 3
 	web.Outcomes[stats.OutcomeReapedNonzero] = 2
 	web.Outcomes[stats.Refusal(audit.ReasonBackoff)] = 4
@@ -82,6 +82,7 @@ varta_identity_unreadable_total{field="exe"} 5
 		"varta_service_agents,web,ok":                                  2,
 		"varta_service_agents,web,critical":                            1,
 		"varta_service_agents,web,stalled":                             1,
+		"varta_service_agents,web,snoozed":                             3,
 		"varta_service_agents,other,ok":                                0,
 		"varta_service_recoveries_total,spawned,web":                   3,
 		"varta_service_recoveries_total,reaped_nonzero,web":            2,

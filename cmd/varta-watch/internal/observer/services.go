@@ -224,7 +224,11 @@ type serviceMetrics struct{ o *Observer }
 func (m serviceMetrics) Views() []service.View {
 	return m.o.svc.Views(m.o.clk.Now(), func(fn func(*identity.Info, int)) {
 		m.o.tr.EachAgent(func(a tracker.AgentView) {
-			fn(a.Ident, stateIndex(a.Status))
+			st := stateIndex(a.Status)
+			if st == stateIndex(vlp.StatusStall) && m.o.snoozed(a.Ident, a.Pid) {
+				st = service.StateSnoozed
+			}
+			fn(a.Ident, st)
 		})
 	})
 }
@@ -241,6 +245,16 @@ func (m serviceMetrics) IdentityUnreadable() [identity.NumFields]uint64 {
 		out[f] = m.o.svc.IDC.Unreadable[f].Load()
 	}
 	return out
+}
+
+// snoozed reports whether an operator's snooze matches the agent (its
+// service, its pid, or all).
+func (o *Observer) snoozed(info *identity.Info, pid uint32) bool {
+	if o.ctl == nil || o.ctl.snoozes == nil {
+		return false
+	}
+	_, ok := o.ctl.snoozed(serviceName(info), pid)
+	return ok
 }
 
 // stateIndex maps a status to service.AgentStates.

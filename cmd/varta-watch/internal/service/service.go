@@ -386,9 +386,13 @@ func (r *Registry) Services(now int64) []Status {
 	return out
 }
 
-// Agent states of varta_service_agents, indexed like vlp.Status (ok,
-// degraded, critical, stalled).
-var AgentStates = [4]string{"ok", "degraded", "critical", "stalled"}
+// Agent states of varta_service_agents: the first four indexed like
+// vlp.Status (ok, degraded, critical, stalled), then snoozed, a stalled
+// agent that an operator's snooze matches (docs/control.md).
+var AgentStates = [5]string{"ok", "degraded", "critical", "stalled", "snoozed"}
+
+// StateSnoozed is the index of "snoozed" in AgentStates.
+const StateSnoozed = 4
 
 // ExportedOutcomes are the outcome label values of
 // varta_service_recoveries_total: what a service's operator acts on. The
@@ -402,7 +406,7 @@ var ExportedOutcomes = []stats.Outcome{
 // View is one service as the metrics exporter sees it.
 type View struct {
 	Service  string
-	Agents   [4]uint64 // by AgentStates
+	Agents   [len(AgentStates)]uint64 // by AgentStates
 	Stalls   uint64
 	Outcomes [stats.NumOutcomes]uint64
 	GaveUp   bool

@@ -291,8 +291,8 @@ func TestViews(t *testing.T) {
 	for _, v := range views {
 		got[v.Service] = v
 	}
-	if len(got) != 3 || got["web"].Agents != [4]uint64{1, 0, 0, 1} || !got["web"].GaveUp || got["web"].Outcomes != [stats.NumOutcomes]uint64{} ||
-		got["cron.service"].Agents != [4]uint64{0, 1, 0, 0} || got[Overflow].Agents != [4]uint64{1, 0, 2, 0} {
+	if len(got) != 3 || got["web"].Agents != [5]uint64{1, 0, 0, 1, 0} || !got["web"].GaveUp || got["web"].Outcomes != [stats.NumOutcomes]uint64{} ||
+		got["cron.service"].Agents != [5]uint64{0, 1, 0, 0, 0} || got[Overflow].Agents != [5]uint64{1, 0, 2, 0, 0} {
 		t.Fatalf("views %+v", got)
 	}
 	if v := r.Views(int64(20*sec), nil); v[len(v)-1].Service != "web" || v[len(v)-1].GaveUp {
