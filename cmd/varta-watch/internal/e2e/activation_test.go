@@ -161,20 +161,8 @@ func TestSocketActivationRestartLosesNoBeat(t *testing.T) {
 	if all[len(before)] != last+1 {
 		t.Fatalf("first nonce after the restart %d, want %d (beats sent while no observer ran were lost)", all[len(before)], last+1)
 	}
-	for i := 1; i < len(all); i++ {
-		if all[i] != all[i-1]+1 {
-			t.Fatalf("nonces not continuous at line %d: %d after %d (all: %v)", i, all[i], all[i-1], all)
-		}
-	}
-	if st := testsupport.Filter(evs, "stall", pid); len(st) != 0 {
-		t.Fatalf("stall surfaced for an agent that kept beating: %+v", st)
-	}
-	if code := d2.Stop(syscall.SIGTERM); code != 0 {
-		t.Fatalf("second observer exit %d", code)
-	}
-	if _, err := os.Lstat(path); err != nil {
-		t.Fatalf("socket file removed on shutdown: %v", err)
-	}
+	keptBeating(t, evs, pid, all)
+	stopKeepsSocket(t, d2, path)
 	if s := agentErr.String(); s != "" {
 		t.Fatalf("the agent reported problems: %s", s)
 	}
@@ -273,24 +261,11 @@ func TestSocketActivationWithStateKeepsTheFleet(t *testing.T) {
 	evs := d2.WaitEvents(15*time.Second, "the alive agent's beats after the restart", func(e []event) bool {
 		return len(nonces(e, ap)) >= len(before)+5
 	})
-	all := nonces(evs, ap)
-	for i := 1; i < len(all); i++ {
-		if all[i] != all[i-1]+1 {
-			t.Fatalf("alive agent's nonces not continuous across the restart at %d: %d after %d (%d before the restart)", i, all[i], all[i-1], len(before))
-		}
-	}
-	if st := testsupport.Filter(evs, "stall", ap); len(st) != 0 {
-		t.Fatalf("stall surfaced for the agent that kept beating: %+v", st)
-	}
+	keptBeating(t, evs, ap, nonces(evs, ap))
 	if v := d2.metric(`varta_agents{state="stalled"}`); v != 1 {
 		t.Fatalf("stalled agents %v after the restart, want 1 (the stopped agent)", v)
 	}
-	if code := d2.Stop(syscall.SIGTERM); code != 0 {
-		t.Fatalf("second observer exit %d", code)
-	}
-	if _, err := os.Lstat(path); err != nil {
-		t.Fatalf("socket file removed on shutdown: %v", err)
-	}
+	stopKeepsSocket(t, d2, path)
 	if s := aliveErr.String(); s != "" {
 		t.Fatalf("the alive agent reported problems: %s", s)
 	}
@@ -335,5 +310,33 @@ func TestSocketActivationRefusesWrongSocket(t *testing.T) {
 				t.Fatalf("the passed socket's file was removed: %v", err)
 			}
 		})
+	}
+}
+
+// keptBeating fails t unless the agent pid's nonces (all, from evs) follow
+// each other without a gap across an observer restart and no stall was
+// surfaced for it.
+func keptBeating(t *testing.T, evs []event, pid string, all []uint64) {
+	t.Helper()
+	for i := 1; i < len(all); i++ {
+		if all[i] != all[i-1]+1 {
+			t.Fatalf("agent %s: nonces not continuous at line %d: %d after %d (all: %v)", pid, i, all[i], all[i-1], all)
+		}
+	}
+	if st := testsupport.Filter(evs, "stall", pid); len(st) != 0 {
+		t.Fatalf("stall surfaced for agent %s, which kept beating: %+v", pid, st)
+	}
+}
+
+// stopKeepsSocket stops a socket-activated observer with SIGTERM and
+// fails t unless it exits 0 and leaves the socket file, which it did not
+// create, in place.
+func stopKeepsSocket(t *testing.T, d *daemon, path string) {
+	t.Helper()
+	if code := d.Stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("observer exit %d", code)
+	}
+	if _, err := os.Lstat(path); err != nil {
+		t.Fatalf("socket file removed on shutdown: %v", err)
 	}
 }
