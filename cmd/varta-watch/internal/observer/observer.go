@@ -43,7 +43,8 @@ type Observer struct {
 	tr    *tracker.Tracker
 	pipe  *ingest.Pipeline
 	unix  *listener.Unix
-	// drainable holds the listeners drain polls (reused, no allocation).
+	// drainable holds the listeners drain polls: the Unix socket and,
+	// when configured, the UDP one (set once at start).
 	drainable []drainable
 	exp       *events.Writer
 	notif     *lifecycle.Notifier
@@ -179,6 +180,10 @@ func Start(opts Options) (_ *Observer, err error) {
 	}
 	if err := o.startUDP(); err != nil {
 		return nil, err
+	}
+	o.drainable = []drainable{o.unix}
+	if o.udp != nil {
+		o.drainable = append(o.drainable, o.udp.l)
 	}
 	if err := o.openState(); err != nil {
 		return nil, err
@@ -398,10 +403,6 @@ const drainBudget = 50 * time.Millisecond
 // (varta_stall_decision_undrained_total): the daemon was behind its
 // sockets, and a stall it surfaces then may have a beat still queued.
 func (o *Observer) drain() {
-	o.drainable = append(o.drainable[:0], o.unix)
-	if o.udp != nil {
-		o.drainable = append(o.drainable, o.udp.l)
-	}
 	if !drainSockets(listener.Now(), o.drainable, drainBudget, 100*time.Microsecond) {
 		o.c.StallDecisionsUndrained.Add(1)
 	}

@@ -225,7 +225,7 @@ func (m serviceMetrics) Views() []service.View {
 	return m.o.svc.Views(m.o.clk.Now(), func(fn func(*identity.Info, int)) {
 		m.o.tr.EachAgent(func(a tracker.AgentView) {
 			st := stateIndex(a.Status)
-			if st == stateIndex(vlp.StatusStall) && m.o.snoozed(a.Ident, a.Pid) {
+			if a.Status == vlp.StatusStall && m.o.snoozed(a.Ident, a.Pid) {
 				st = service.StateSnoozed
 			}
 			fn(a.Ident, st)
@@ -250,7 +250,7 @@ func (m serviceMetrics) IdentityUnreadable() [identity.NumFields]uint64 {
 // snoozed reports whether an operator's snooze matches the agent (its
 // service, its pid, or all).
 func (o *Observer) snoozed(info *identity.Info, pid uint32) bool {
-	if o.ctl == nil || o.ctl.snoozes == nil {
+	if o.ctl == nil {
 		return false
 	}
 	_, ok := o.ctl.snoozed(serviceName(info), pid)
