@@ -75,7 +75,6 @@ func BenchmarkBeatQueued(b *testing.B) { beatColumns(b, queued) }
 // beatColumns runs the columns of BenchmarkBeat for every transport, each
 // through run (paced or queued).
 func beatColumns(b *testing.B, run func(*testing.B, *agenttest.Receiver, int, func() bool)) {
-	paced := run
 	for _, tr := range benchTransports(b) {
 		secured := strings.HasPrefix(tr.name, "secure-")
 		b.Run("transport="+tr.name+"/send=raw", func(b *testing.B) {
@@ -83,14 +82,14 @@ func beatColumns(b *testing.B, run func(*testing.B, *agenttest.Receiver, int, fu
 			wire := sealedBeat(b, o)
 			fd := rawSocket(b, o)
 			defer unix.Close(fd)
-			paced(b, r, fd, func() bool { return rawSend(b, fd, wire) })
+			run(b, r, fd, func() bool { return rawSend(b, fd, wire) })
 		})
 		b.Run("transport="+tr.name+"/send=write", func(b *testing.B) {
 			r, o := tr.open(b)
 			wire := sealedBeat(b, o)
 			fd := rawSocket(b, o)
 			defer unix.Close(fd)
-			paced(b, r, fd, func() bool { return writeSend(b, fd, wire) })
+			run(b, r, fd, func() bool { return writeSend(b, fd, wire) })
 		})
 		if secured {
 			b.Run("transport="+tr.name+"/send=seal+raw", func(b *testing.B) {
@@ -100,7 +99,7 @@ func beatColumns(b *testing.B, run func(*testing.B, *agenttest.Receiver, int, fu
 				frame := beatFrame()
 				fd := rawSocket(b, o)
 				defer unix.Close(fd)
-				paced(b, r, fd, func() bool {
+				run(b, r, fd, func() bool {
 					if !rawSend(b, fd, wire[:s.Seal(wire[:], &frame)]) {
 						return false
 					}
@@ -117,7 +116,7 @@ func beatColumns(b *testing.B, run func(*testing.B, *agenttest.Receiver, int, fu
 			}
 			defer a.Close()
 			var failed uint64
-			paced(b, r, a.FDForTest(), func() bool {
+			run(b, r, a.FDForTest(), func() bool {
 				res := a.Beat(vlp.StatusOk, 1)
 				if res.Outcome == agent.Failed {
 					failed++
