@@ -188,3 +188,52 @@ func TestSettledByArrivalUnderFullBatches(t *testing.T) {
 		t.Fatal("settled for a later since with datagrams from before it queued")
 	}
 }
+
+// TestArrivalMarkWallClockStep: a full batch earns an arrival mark (the
+// last datagram's arrival, moved onto Now's clock, less ArrivalSlack, and
+// never after the receive's start) only while the wall clock has not
+// stepped since the queue was last emptied: a step of more than
+// ArrivalSlack between two receives suspends the marks, and a receive
+// that empties the queue restores them.
+func TestArrivalMarkWallClockStep(t *testing.T) {
+	ms := int64(time.Millisecond)
+	var r reader
+	if _, ok := r.arrivalMark(5 * ms); ok {
+		t.Fatal("a mark before any receive noted the clocks")
+	}
+	const off = -1_000_000 * int64(time.Second) // Now − Unix ns
+	r.noteOffset(100*ms, off)
+	if _, ok := r.arrivalMark(0); ok {
+		t.Fatal("a mark from a datagram without an arrival time")
+	}
+	// A datagram that arrived 10 ms before the receive.
+	if m, ok := r.arrivalMark(90*ms - off); !ok || m != 90*ms-ArrivalSlack {
+		t.Fatalf("mark %d, %v; want %d", m, ok, 90*ms-ArrivalSlack)
+	}
+	// An arrival after the receive's start (a stamp ahead of Now) is held
+	// at the start.
+	if m, ok := r.arrivalMark(150*ms - off); !ok || m != 100*ms-ArrivalSlack {
+		t.Fatalf("mark %d, %v; want %d", m, ok, 100*ms-ArrivalSlack)
+	}
+	// Drift within ArrivalSlack is not a step.
+	r.noteOffset(200*ms, off+ArrivalSlack/2)
+	if _, ok := r.arrivalMark(190*ms - off); !ok {
+		t.Fatal("no mark after a drift within ArrivalSlack")
+	}
+	// The wall clock is stepped back by a second: no mark from queued
+	// datagrams, whichever clock they were stamped on.
+	r.noteOffset(300*ms, off+int64(time.Second))
+	if _, ok := r.arrivalMark(290*ms - off); ok {
+		t.Fatal("a mark after the wall clock stepped")
+	}
+	r.noteOffset(310*ms, off+int64(time.Second))
+	if _, ok := r.arrivalMark(305*ms - off - int64(time.Second)); ok {
+		t.Fatal("a mark before the queue was emptied since the step")
+	}
+	// A receive that emptied the queue (recv clears stepped) restores
+	// them.
+	r.stepped = false
+	if _, ok := r.arrivalMark(305*ms - off - int64(time.Second)); !ok {
+		t.Fatal("no mark after the queue was emptied")
+	}
+}
