@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/varta-go/varta/cmd/varta-watch/internal/control"
 	"github.com/varta-go/varta/cmd/varta-watch/internal/snooze"
+	"github.com/varta-go/varta/cmd/varta-watch/internal/testsupport"
 	"github.com/varta-go/varta/pkg/agent"
 	"github.com/varta-go/varta/pkg/audit"
 	"github.com/varta-go/varta/pkg/exitcode"
@@ -80,18 +80,7 @@ func TestAgentsCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	path := filepath.Join("testdata", "golden", "agents.txt")
-	if *updateGolden {
-		os.MkdirAll(filepath.Dir(path), 0o755)
-		os.WriteFile(path, []byte(out), 0o644)
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update-golden)", err)
-	}
-	if out != string(want) {
-		t.Fatalf("agents table differs from %s (-update-golden to accept):\n%s", path, out)
-	}
+	testsupport.CheckGolden(t, filepath.Join("testdata", "golden", "agents.txt"), []byte(out), *updateGolden, "-update-golden")
 
 	// Filters, JSON, the environment and flags before the command.
 	out, errOut, code = runCLI(t, map[string]string{"VARTA_WATCH_CONTROL_SOCKET": d.srv.Path()},

@@ -68,20 +68,7 @@ func maskColumns(t *testing.T, table string, names ...string) string {
 // -update-golden) and returns whether they are equal.
 func compareGolden(t *testing.T, name, got string) bool {
 	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
-	if *updateGolden {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -run %s -update-golden)", err, t.Name())
-	}
-	return got == string(want)
+	return got == string(testsupport.ReadGolden(t, filepath.Join("testdata", "golden", name), []byte(got), *updateGolden, "-update-golden"))
 }
 
 // TestAgentsTableGolden: the tables the real varta-watch agents and

@@ -653,17 +653,5 @@ func TestStdout(t *testing.T) {
 // checkGolden compares got with testdata/name (rewritten with -update).
 func checkGolden(t *testing.T, got []byte, name string) {
 	t.Helper()
-	golden := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("output differs from %s:\n got:\n%s\nwant:\n%s", golden, got, want)
-	}
+	testsupport.CheckGolden(t, filepath.Join("testdata", name), got, *update, "-update")
 }
