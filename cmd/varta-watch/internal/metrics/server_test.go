@@ -322,15 +322,9 @@ func TestNonLoopbackWarning(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.addr, func(t *testing.T) {
-			var mu sync.Mutex
-			var logs []string
-			logf := func(format string, args ...any) {
-				mu.Lock()
-				defer mu.Unlock()
-				logs = append(logs, fmt.Sprintf(format, args...))
-			}
+			var rec logRecorder
 			c := stats.New()
-			s, err := metrics.NewServer(metrics.ServerOptions{Addr: tc.addr, TokenFile: writeToken(t), Logf: logf},
+			s, err := metrics.NewServer(metrics.ServerOptions{Addr: tc.addr, TokenFile: writeToken(t), Logf: rec.logf},
 				metrics.NewRegistry(c, nil, metrics.Options{}), c)
 			if err != nil {
 				if tc.addr == "[::1]:0" {
@@ -339,8 +333,7 @@ func TestNonLoopbackWarning(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			mu.Lock()
-			defer mu.Unlock()
+			logs := rec.lines()
 			warned := len(logs) == 1 && strings.Contains(logs[0], "not a loopback address") &&
 				strings.Contains(logs[0], s.Addr().String())
 			if warned != tc.warn || len(logs) > 1 {
@@ -464,16 +457,10 @@ func clientFrom(t *testing.T, ip string) *http.Client {
 // scrape of 2,000 agents is being produced makes every later metric family
 // fail to send; the endpoint logs that once, not once per family.
 func TestAbortedScrapeLogsOnce(t *testing.T) {
-	var mu sync.Mutex
-	var logs []string
-	logf := func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		logs = append(logs, fmt.Sprintf(format, args...))
-	}
+	var rec logRecorder
 	c := stats.New()
 	src := &gatedSource{n: 2000, entered: make(chan struct{}), release: make(chan struct{})}
-	s, err := metrics.NewServer(metrics.ServerOptions{Addr: "127.0.0.1:0", TokenFile: writeToken(t), Logf: logf},
+	s, err := metrics.NewServer(metrics.ServerOptions{Addr: "127.0.0.1:0", TokenFile: writeToken(t), Logf: rec.logf},
 		metrics.NewRegistry(c, src, metrics.Options{PerPid: true}), c)
 	if err != nil {
 		t.Fatal(err)
@@ -509,10 +496,8 @@ func TestAbortedScrapeLogsOnce(t *testing.T) {
 	close(src.release)
 
 	failed := func() int {
-		mu.Lock()
-		defer mu.Unlock()
 		n := 0
-		for _, l := range logs {
+		for _, l := range rec.lines() {
 			if strings.Contains(l, "error encoding and sending metric family") {
 				n++
 			}
@@ -526,9 +511,7 @@ func TestAbortedScrapeLogsOnce(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // the rest of the scrape fails too
 	families := encodingErrors(t, s)
 	if n := failed(); n != 1 {
-		mu.Lock()
-		defer mu.Unlock()
-		t.Fatalf("%d send-error lines for one aborted scrape (%d families failed), want 1:\n%s", n, families, strings.Join(logs, "\n"))
+		t.Fatalf("%d send-error lines for one aborted scrape (%d families failed), want 1:\n%s", n, families, strings.Join(rec.lines(), "\n"))
 	}
 	if families < 2 {
 		t.Fatalf("%d families failed to send: the scrape was not aborted mid-way", families)
@@ -571,3 +554,22 @@ func (g *gatedSource) EachAgent(fn func(metrics.AgentView)) {
 }
 func (g *gatedSource) Tracked() int  { return g.n }
 func (g *gatedSource) Capacity() int { return g.n }
+
+// logRecorder collects the endpoint's log lines (ServerOptions.Logf).
+type logRecorder struct {
+	mu  sync.Mutex
+	all []string
+}
+
+func (r *logRecorder) logf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.all = append(r.all, fmt.Sprintf(format, args...))
+}
+
+// lines returns the lines logged so far.
+func (r *logRecorder) lines() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.all...)
+}
