@@ -102,23 +102,10 @@ func TestStatusLine(t *testing.T) {
 	d := startIn(t, dir, []string{"NOTIFY_SOCKET=" + nsock}, "--threshold-ms", "300")
 	s := d.dial()
 	s.beat(1)
-	var statuses []string
-	deadline := time.After(12 * time.Second)
 	began := time.Now()
-wait:
-	for {
-		select {
-		case m := <-msgs:
-			if strings.HasPrefix(m.text, "STATUS=") {
-				statuses = append(statuses, m.text)
-				if strings.Contains(m.text, "1 agents, 1 stalled") {
-					break wait
-				}
-			}
-		case <-deadline:
-			t.Fatalf("no STATUS= showing the stall; got %q", statuses)
-		}
-	}
+	statuses := waitStatus(t, msgs, 12*time.Second, "showing the stall", func(s string) bool {
+		return strings.Contains(s, "1 agents, 1 stalled")
+	})
 	elapsed := time.Since(began)
 	if max := int(elapsed/(5*time.Second)) + 2; len(statuses) > max {
 		t.Fatalf("%d STATUS= lines in %v: %q", len(statuses), elapsed, statuses)
@@ -137,24 +124,33 @@ func TestStatusLineLastError(t *testing.T) {
 	nsock, msgs := fakeNotify(t, dir)
 	missing := filepath.Join(dir, "no-such-program")
 	d := startIn(t, dir, []string{"NOTIFY_SOCKET=" + nsock}, "--threshold-ms", "1000", "--recovery-exec", missing+" {pid}")
+	waitStatus(t, msgs, 10*time.Second, "naming the last error", func(s string) bool {
+		return strings.Contains(s, "0 agents, 0 stalled") && strings.Contains(s, "; last error: recovery program is not runnable now") &&
+			strings.Contains(s, missing)
+	})
+	if code := d.Stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+// waitStatus reads notifications until a STATUS= line for which match is
+// true, and returns every STATUS= line read; it fails t (naming what) after
+// timeout.
+func waitStatus(t *testing.T, msgs <-chan notifyMsg, timeout time.Duration, what string, match func(string) bool) []string {
+	t.Helper()
 	var statuses []string
-	deadline := time.After(10 * time.Second)
-wait:
+	deadline := time.After(timeout)
 	for {
 		select {
 		case m := <-msgs:
 			if strings.HasPrefix(m.text, "STATUS=") {
 				statuses = append(statuses, m.text)
-				if strings.Contains(m.text, "0 agents, 0 stalled") && strings.Contains(m.text, "; last error: recovery program is not runnable now") &&
-					strings.Contains(m.text, missing) {
-					break wait
+				if match(m.text) {
+					return statuses
 				}
 			}
 		case <-deadline:
-			t.Fatalf("no STATUS= naming the last error; got %q", statuses)
+			t.Fatalf("no STATUS= %s; got %q", what, statuses)
 		}
-	}
-	if code := d.Stop(syscall.SIGTERM); code != 0 {
-		t.Fatalf("exit %d", code)
 	}
 }
