@@ -272,36 +272,49 @@ func benchUnixIngestThroughput(b *testing.B, drainMS int) {
 // minimal C receiver (testdata/minrecv.c: blocking recvmmsg and a CRC-32C
 // check; skipped without a C compiler). CPU time is the process's CPU
 // clock (nanoseconds, every thread), read before and after a 15 s window.
+//
+// Each is measured under two fleets. fleet=varta-beat is the reference
+// agent (varta-beat run, whose socket is not in any poller). fleet=go-net
+// is a Go program writing through net.UnixConn, whose socket the Go
+// runtime keeps in its epoll set: every datagram the receiver takes then
+// makes the kernel wake that poller (unix_write_space), in the receiver's
+// system call and on its CPU time (docs/benchmarks.md, "Idle CPU and
+// drain interval").
 func BenchmarkIdleCPU50Agents(b *testing.B) {
-	for _, ms := range []int{0, 100, 250, 1000} {
-		b.Run(fmt.Sprintf("daemon/drain=%dms", ms), func(b *testing.B) {
-			for b.Loop() {
-				d := startFast(b, newDir(b), false, "--threshold-ms", "5000", "--drain-interval-ms", strconv.Itoa(ms))
-				b.ReportMetric(idleCPU(b, d.Socket, d.Cmd.Process.Pid), "cpu-%")
+	for _, fleet := range []string{"varta-beat", "go-net"} {
+		b.Run("fleet="+fleet, func(b *testing.B) {
+			for _, ms := range []int{0, 100, 250, 1000} {
+				b.Run(fmt.Sprintf("daemon/drain=%dms", ms), func(b *testing.B) {
+					for b.Loop() {
+						d := startFast(b, newDir(b), false, "--threshold-ms", "5000", "--drain-interval-ms", strconv.Itoa(ms))
+						b.ReportMetric(idleCPU(b, fleet, d.Socket, d.Cmd.Process.Pid), "cpu-%")
+					}
+				})
 			}
+			b.Run("minimal-go", func(b *testing.B) {
+				for b.Loop() {
+					msock := filepath.Join(newDir(b), "min.sock")
+					mr := exec.Command(agentPath)
+					mr.Env = append(os.Environ(), minRecvEnv+"="+msock+"|1000000000")
+					b.ReportMetric(idleCPU(b, fleet, msock, startReceiver(b, mr, msock)), "cpu-%")
+				}
+			})
+			b.Run("minimal-c", func(b *testing.B) {
+				bin := minimalC(b)
+				for b.Loop() {
+					msock := filepath.Join(newDir(b), "min.sock")
+					b.ReportMetric(idleCPU(b, fleet, msock, startReceiver(b, exec.Command(bin, msock), msock)), "cpu-%")
+				}
+			})
 		})
 	}
-	b.Run("minimal-go", func(b *testing.B) {
-		for b.Loop() {
-			msock := filepath.Join(newDir(b), "min.sock")
-			mr := exec.Command(agentPath)
-			mr.Env = append(os.Environ(), minRecvEnv+"="+msock+"|1000000000")
-			b.ReportMetric(idleCPU(b, msock, startReceiver(b, mr, msock)), "cpu-%")
-		}
-	})
-	b.Run("minimal-c", func(b *testing.B) {
-		bin := minimalC(b)
-		for b.Loop() {
-			msock := filepath.Join(newDir(b), "min.sock")
-			b.ReportMetric(idleCPU(b, msock, startReceiver(b, exec.Command(bin, msock), msock)), "cpu-%")
-		}
-	})
 }
 
-// idleCPU starts 50 agents beating once a second at evenly spread phases
+// idleCPU starts 50 agents of fleet (varta-beat or go-net, see
+// BenchmarkIdleCPU50Agents) beating once a second at evenly spread phases
 // on sock and returns the CPU use of process pid meanwhile, in percent
 // of one core.
-func idleCPU(b *testing.B, sock string, pid int) float64 {
+func idleCPU(b *testing.B, fleet, sock string, pid int) float64 {
 	const agents = 50
 	const beats = 20
 	var procs []*exec.Cmd
@@ -311,13 +324,25 @@ func idleCPU(b *testing.B, sock string, pid int) float64 {
 			p.Wait()
 		}
 	}()
+	start := time.Now()
 	for i := 0; i < agents; i++ {
-		sched := []string{fmt.Sprintf("+%dms", i*1000/agents)}
-		for n := 1; n <= beats; n++ {
-			sched = append(sched, strconv.Itoa(n), "+1s")
+		phase := time.Duration(i) * time.Second / agents
+		var p *exec.Cmd
+		switch fleet {
+		case "varta-beat":
+			// Started at its phase; it keeps it (one beat per --interval).
+			time.Sleep(time.Until(start.Add(phase)))
+			p = exec.Command(beatPath, "run", "--socket", sock, "--interval", "1s", "--count", strconv.Itoa(beats))
+		case "go-net":
+			sched := []string{fmt.Sprintf("+%dms", phase.Milliseconds())}
+			for n := 1; n <= beats; n++ {
+				sched = append(sched, strconv.Itoa(n), "+1s")
+			}
+			p = exec.Command(agentPath)
+			p.Env = append(os.Environ(), agentEnv+"="+strings.Join([]string{sock, "self", strings.Join(sched, ","), "0s"}, "|"))
+		default:
+			b.Fatalf("unknown fleet %q", fleet)
 		}
-		p := exec.Command(agentPath)
-		p.Env = append(os.Environ(), agentEnv+"="+strings.Join([]string{sock, "self", strings.Join(sched, ","), "0s"}, "|"))
 		if err := p.Start(); err != nil {
 			b.Fatal(err)
 		}

@@ -38,7 +38,8 @@ type controlState struct {
 	snapAt       time.Time
 	snap         []control.Agent
 
-	// reload asks the control loop to do what SIGHUP does.
+	// reload asks the control loop to do what SIGHUP does (the sender
+	// kicks the loop's alarm after a send).
 	reload chan chan error
 
 	// held are the stalls refused because of a snooze (by pid), owned by
@@ -64,7 +65,7 @@ func (o *Observer) startControl() error {
 		return nil
 	}
 	cs := &controlState{o: o, namer: o.ServiceNamer(&control.CommNamer{}), recoveries: map[uint32]uint64{},
-		lastRecovery: map[string]time.Time{}, reload: make(chan chan error), held: map[uint32]recovery.Stall{}}
+		lastRecovery: map[string]time.Time{}, reload: make(chan chan error, 4), held: map[uint32]recovery.Stall{}}
 	path := ""
 	if co.StateDir != "" {
 		d, err := state.OpenDir(co.StateDir)
@@ -127,6 +128,7 @@ func (cs *controlState) requestReload(ctx context.Context) error {
 	reply := make(chan error, 1)
 	select {
 	case cs.reload <- reply:
+		cs.o.alarm.Kick()
 	case <-ctx.Done():
 		return fmt.Errorf("reload: the daemon did not take the request in time: %w", ctx.Err())
 	}

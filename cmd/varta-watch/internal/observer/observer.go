@@ -69,6 +69,7 @@ type Observer struct {
 
 	wake  chan struct{}
 	fatal chan error
+	alarm *listener.Alarm // the control loop sleeps on it; every wake kicks it
 	wg    sync.WaitGroup
 
 	lateLog  atomic.Int64 // wall time of the last onLate log line
@@ -131,6 +132,10 @@ func Start(opts Options) (_ *Observer, err error) {
 			o.closeAll()
 		}
 	}()
+	if o.alarm, err = listener.NewAlarm(); err != nil {
+		return nil, err
+	}
+	o.closeFns = append(o.closeFns, o.alarm.Close)
 
 	var pidMax uint32
 	if m, perr := procfs.Default.PidMax(); perr == nil {
@@ -242,6 +247,7 @@ func Start(opts Options) (_ *Observer, err error) {
 		case o.fatal <- err:
 		default:
 		}
+		o.alarm.Kick()
 	}
 
 	// Before the metrics endpoint answers: its first scrape already shows
@@ -292,6 +298,7 @@ func (o *Observer) warn(msg string, args ...any) {
 func (o *Observer) signalWake() {
 	select {
 	case o.wake <- struct{}{}:
+		o.alarm.Kick() // a full o.wake has its kick on the way
 	default:
 	}
 }
@@ -452,45 +459,97 @@ func (o *Observer) onLate(now, delay int64) {
 	}
 }
 
-// loop is the control loop: the stall timer, the housekeeping tick, wakes
-// from ingest, SIGHUP and fatal errors.
+// loop is the control loop: the stall deadline, the housekeeping tick,
+// wakes from ingest, SIGHUP and fatal errors. Between them it sleeps on
+// o.alarm, which every source of work kicks (signalWake, OnFatal,
+// requestReload, SIGHUP, ctx): on an idle daemon each tick is then one
+// thread waking once, not a runtime timer's hand-off between threads.
 func (o *Observer) loop(ctx context.Context, hup <-chan os.Signal) error {
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+	stop := context.AfterFunc(ctx, o.alarm.Kick)
+	defer stop()
+	hupc := make(chan struct{}, 1)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				select {
+				case hupc <- struct{}{}:
+				default:
+				}
+				o.alarm.Kick()
+			case <-done:
+				return
+			}
+		}
+	}()
 	period := o.opts.TickInterval
-	tick := time.NewTicker(period)
-	defer tick.Stop()
+	nextTick := time.Now().Add(period)
 	o.lastNow = o.clk.Now()
 	for {
 		if want := o.tickPeriod(); want != period {
 			period = want
-			tick.Reset(period)
+			nextTick = time.Now().Add(period)
 		}
 		o.iter.Add(1)
 		o.stage.set("idle")
-		select {
-		case <-ctx.Done():
+		stallAt, stall := o.nextStall()
+		sleep := time.Until(nextTick)
+		if stall {
+			sleep = min(sleep, time.Duration(stallAt-o.clk.Now()))
+		}
+		o.alarm.Sleep(sleep)
+
+		if ctx.Err() != nil {
 			return nil
+		}
+		select {
 		case err := <-o.fatal:
 			return err
-		case <-hup:
+		default:
+		}
+		select {
+		case <-hupc:
 			if err := o.reload("SIGHUP"); err != nil {
 				o.log.Error("reload failed", "err", err)
 			}
-		case reply := <-o.reloadChan():
-			reply <- o.reload("control socket")
+		default:
+		}
+		o.takeReloads()
+		select {
 		case <-o.wake:
-		case <-timer.C:
+		default:
+		}
+		// Read again: the beats taken meanwhile may have moved it.
+		if stallAt, stall = o.nextStall(); stall && o.clk.Now() >= stallAt {
 			o.checkClock()
 			o.stage.set("stall detection")
 			o.surface()
 			o.runRetries(o.clk.Now())
-		case <-tick.C:
+		}
+		if now := time.Now(); !now.Before(nextTick) {
 			o.checkClock()
 			o.housekeeping()
 			o.runRetries(o.clk.Now())
+			// Like a ticker: a tick that is more than a period late is
+			// dropped, not caught up.
+			if nextTick = nextTick.Add(period); nextTick.Before(now) {
+				nextTick = now.Add(period)
+			}
 		}
-		o.arm(timer)
+	}
+}
+
+// takeReloads answers every reload request the control socket queued.
+func (o *Observer) takeReloads() {
+	for {
+		select {
+		case reply := <-o.reloadChan():
+			reply <- o.reload("control socket")
+		default:
+			return
+		}
 	}
 }
 
@@ -519,21 +578,14 @@ func (o *Observer) tickPeriod() time.Duration {
 	return o.opts.TickInterval
 }
 
-// arm sets the stall timer to the next deadline or recovery retry.
-func (o *Observer) arm(timer *time.Timer) {
+// nextStall is the stall clock's time of the next deadline or recovery
+// retry, if there is one.
+func (o *Observer) nextStall() (int64, bool) {
 	next, ok := o.tr.NextDeadline()
 	if r, rok := o.nextRetry(); rok && (!ok || r < next) {
 		next, ok = r, true
 	}
-	if !ok {
-		timer.Reset(time.Hour)
-		return
-	}
-	d := time.Duration(next - o.clk.Now())
-	if d < 0 {
-		d = 0
-	}
-	timer.Reset(d)
+	return next, ok
 }
 
 // checkClock counts backward readings and forward jumps of the stall
