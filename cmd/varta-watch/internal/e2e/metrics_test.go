@@ -121,6 +121,12 @@ func TestMetricsStallAndLag(t *testing.T) {
 	if m["varta_stall_detection_lag_seconds_count"] != 1 {
 		t.Fatalf("lag histogram count %v", m["varta_stall_detection_lag_seconds_count"])
 	}
+	// The first agent of an empty tracker wakes the control loop, which
+	// otherwise sleeps until its next housekeeping tick (1 s): its stall
+	// comes at its deadline, not up to 900 ms later at that tick.
+	if lag := m["varta_stall_detection_lag_seconds_sum"]; lag > 0.5 {
+		t.Fatalf("the first agent's stall surfaced %.3f s after its deadline: the loop was not woken by its first beat", lag)
+	}
 }
 
 func TestMetricsPerPidOff(t *testing.T) {
