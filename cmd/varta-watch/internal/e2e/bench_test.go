@@ -283,7 +283,7 @@ func benchUnixIngestThroughput(b *testing.B, drainMS int) {
 func BenchmarkIdleCPU50Agents(b *testing.B) {
 	for _, fleet := range []string{"varta-beat", "go-net"} {
 		b.Run("fleet="+fleet, func(b *testing.B) {
-			for _, ms := range []int{0, 100, 250, 1000} {
+			for _, ms := range []int{0, 100, 250, 500, 1000} {
 				b.Run(fmt.Sprintf("daemon/drain=%dms", ms), func(b *testing.B) {
 					for b.Loop() {
 						d := startFast(b, newDir(b), false, "--threshold-ms", "5000", "--drain-interval-ms", strconv.Itoa(ms))

@@ -315,29 +315,58 @@ func TestSystemdNotify(t *testing.T) {
 	expect("STOPPING=1")
 }
 
+// TestHeartbeatFileAdvances: the housekeeping tick rewrites the heartbeat
+// file. With a drain interval the tick rides on the receivers' drains and
+// falls back to a wake-up of its own when nothing arrives; both must keep
+// it going.
 func TestHeartbeatFileAdvances(t *testing.T) {
 	t.Parallel()
-	dir := newDir(t)
-	hb := filepath.Join(dir, "hb")
-	startIn(t, dir, nil, "--threshold-ms", "1000", "--heartbeat-file", hb)
-	read := func() (uint64, uint64) {
-		b, err := os.ReadFile(hb)
-		if err != nil {
-			return 0, 0
-		}
-		f := strings.Fields(string(b))
-		if len(f) != 2 || !strings.HasSuffix(string(b), "\n") {
-			t.Fatalf("heartbeat file %q", b)
-		}
-		a, _ := strconv.ParseUint(f[0], 10, 64)
-		n, _ := strconv.ParseUint(f[1], 10, 64)
-		return a, n
-	}
-	var t1, n1 uint64
-	testsupport.Eventually(t, 10*time.Second, "first ticks", func() bool { t1, n1 = read(); return t1 > 0 })
-	testsupport.Eventually(t, 10*time.Second, "ticks to advance", func() bool { t2, n2 := read(); return t2 > t1 && n2 > n1 })
-	if fi, err := os.Stat(hb); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("heartbeat file mode %v %v", fi.Mode(), err)
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		agent bool
+	}{
+		{"no drain interval", []string{"--threshold-ms", "1000"}, false},
+		{"drain interval, nothing arrives", []string{"--threshold-ms", "4000", "--drain-interval-ms", "1000"}, false},
+		{"drain interval, an agent beating", []string{"--threshold-ms", "4000", "--drain-interval-ms", "1000"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := newDir(t)
+			hb := filepath.Join(dir, "hb")
+			d := startIn(t, dir, nil, append(tc.args, "--heartbeat-file", hb)...)
+			if tc.agent {
+				d.agent(t.Context(), "self", "every:100ms", 0, nil)
+			}
+			read := func() (uint64, uint64) {
+				b, err := os.ReadFile(hb)
+				if err != nil {
+					return 0, 0
+				}
+				f := strings.Fields(string(b))
+				if len(f) != 2 || !strings.HasSuffix(string(b), "\n") {
+					t.Fatalf("heartbeat file %q", b)
+				}
+				a, _ := strconv.ParseUint(f[0], 10, 64)
+				n, _ := strconv.ParseUint(f[1], 10, 64)
+				return a, n
+			}
+			var t1, n1 uint64
+			testsupport.Eventually(t, 10*time.Second, "first ticks", func() bool { t1, n1 = read(); return t1 > 0 })
+			for range 2 {
+				testsupport.Eventually(t, 10*time.Second, "ticks to advance", func() bool {
+					t2, n2 := read()
+					if t2 > t1 && n2 > n1 {
+						t1, n1 = t2, n2
+						return true
+					}
+					return false
+				})
+			}
+			if fi, err := os.Stat(hb); err != nil || fi.Mode().Perm() != 0o600 {
+				t.Fatalf("heartbeat file mode %v %v", fi.Mode(), err)
+			}
+		})
 	}
 }
 

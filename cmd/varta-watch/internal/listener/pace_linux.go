@@ -54,6 +54,12 @@ func (w *waiter) pause(d time.Duration) {
 		return
 	}
 	w.raw.Read(w.readFn)
+	// The kick that ended this wait is used up. A kick that comes after
+	// this line ends the next wait; one that came between the wake-up and
+	// here is for work its sender queued before kicking, which the caller
+	// takes now (the Pacer reads the socket, the control loop looks at
+	// every source).
+	w.kicked.Store(false)
 }
 
 // kick makes the timer expire now (and the next pause end at once if

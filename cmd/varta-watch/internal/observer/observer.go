@@ -70,7 +70,13 @@ type Observer struct {
 	wake  chan struct{}
 	fatal chan error
 	alarm *listener.Alarm // the control loop sleeps on it; every wake kicks it
-	wg    sync.WaitGroup
+	// tickDue is when the next housekeeping tick is due, in ns since
+	// loopStart; tickKicked is set by the receiver that kicked the loop
+	// for it (tickIfDue) and cleared by the tick.
+	tickDue    atomic.Int64
+	tickKicked atomic.Bool
+	loopStart  time.Time // set at Start, before any receiver runs
+	wg         sync.WaitGroup
 
 	lateLog  atomic.Int64 // wall time of the last onLate log line
 	stage    stageName
@@ -126,6 +132,8 @@ func Start(opts Options) (_ *Observer, err error) {
 		clk:    clock.New(opts.ClockSource),
 		wake:   make(chan struct{}, 1),
 		fatal:  make(chan error, 4),
+
+		loopStart: time.Now(),
 	}
 	defer func() {
 		if err != nil {
@@ -369,6 +377,7 @@ func (o *Observer) receiveUnix() {
 		}
 		o.pipe.UnixBatch(b, n, o.clk.Now(), time.Now().UnixNano())
 		o.unix.Release()
+		o.tickIfDue()
 		o.unix.After(n)
 	}
 }
@@ -485,17 +494,26 @@ func (o *Observer) loop(ctx context.Context, hup <-chan os.Signal) error {
 		}
 	}()
 	period := o.opts.TickInterval
+	// With a drain interval the tick rides on the receivers' drains
+	// (tickIfDue) and only falls back to a wake-up of its own one
+	// interval after it is due, when nothing was read.
+	slack := o.opts.DrainInterval
 	nextTick := time.Now().Add(period)
+	o.tickDue.Store(int64(nextTick.Sub(o.loopStart)))
 	o.lastNow = o.clk.Now()
 	for {
 		if want := o.tickPeriod(); want != period {
 			period = want
 			nextTick = time.Now().Add(period)
+			o.tickDue.Store(int64(nextTick.Sub(o.loopStart)))
 		}
 		o.iter.Add(1)
 		o.stage.set("idle")
 		stallAt, stall := o.nextStall()
 		sleep := time.Until(nextTick)
+		if !o.recoveryBusy() {
+			sleep += slack // while recovery is busy its tick is exact
+		}
 		if stall {
 			sleep = min(sleep, time.Duration(stallAt-o.clk.Now()))
 		}
@@ -532,12 +550,26 @@ func (o *Observer) loop(ctx context.Context, hup <-chan os.Signal) error {
 			o.checkClock()
 			o.housekeeping()
 			o.runRetries(o.clk.Now())
-			// Like a ticker: a tick that is more than a period late is
-			// dropped, not caught up.
-			if nextTick = nextTick.Add(period); nextTick.Before(now) {
-				nextTick = now.Add(period)
-			}
+			// A period from this tick, which may have come up to one
+			// drain interval after it was due.
+			nextTick = time.Now().Add(period)
+			o.tickDue.Store(int64(nextTick.Sub(o.loopStart)))
+			o.tickKicked.Store(false)
 		}
+	}
+}
+
+// tickIfDue is called by a receiving goroutine after it handed a batch
+// on: if the housekeeping tick is due it kicks the control loop, once per
+// tick. The loop's goroutine then runs on the receiver's thread as soon
+// as the receiver pauses, so a daemon reading a paced socket wakes once
+// per drain for both (docs/observer.md, "Decisions beyond the shared behaviour", its Control loop part).
+func (o *Observer) tickIfDue() {
+	if o.opts.DrainInterval <= 0 || o.tickKicked.Load() {
+		return
+	}
+	if int64(time.Since(o.loopStart)) >= o.tickDue.Load() && o.tickKicked.CompareAndSwap(false, true) {
+		o.alarm.Kick()
 	}
 }
 
@@ -572,10 +604,16 @@ func (o *Observer) reload(by string) error {
 
 // tickPeriod is the housekeeping period for the current load.
 func (o *Observer) tickPeriod() time.Duration {
-	if o.rec != nil && (o.rec.Outstanding() > 0 || o.rec.Pending() > 0) {
+	if o.recoveryBusy() {
 		return min(BusyTickInterval, o.opts.TickInterval)
 	}
 	return o.opts.TickInterval
+}
+
+// recoveryBusy reports recovery children running or stalls waiting for a
+// spawn token: the tick is then frequent and exact.
+func (o *Observer) recoveryBusy() bool {
+	return o.rec != nil && (o.rec.Outstanding() > 0 || o.rec.Pending() > 0)
 }
 
 // nextStall is the stall clock's time of the next deadline or recovery

@@ -125,6 +125,7 @@ func (o *Observer) receiveUDP() {
 			o.pipe.SecureBatch(b, n, now, wall)
 		}
 		st.l.Release()
+		o.tickIfDue()
 		st.l.After(n)
 	}
 }
