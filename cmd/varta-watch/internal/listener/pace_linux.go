@@ -63,9 +63,12 @@ func (w *waiter) pause(d time.Duration) {
 }
 
 // kick makes the timer expire now (and the next pause end at once if
-// none is in progress).
+// none is in progress). A kick while one is pending costs no system call:
+// the pending one's timer is set, or the next pause sees the flag.
 func (w *waiter) kick() {
-	w.kicked.Store(true)
+	if w.kicked.Swap(true) {
+		return
+	}
 	w.raw.Control(func(fd uintptr) {
 		ts := unix.ItimerSpec{Value: unix.Timespec{Nsec: 1}}
 		unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)

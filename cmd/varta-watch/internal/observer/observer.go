@@ -67,15 +67,13 @@ type Observer struct {
 	identDone chan struct{}
 	retries   map[uint32]retry
 
-	wake  chan struct{}
 	fatal chan error
-	alarm *listener.Alarm // the control loop sleeps on it; every wake kicks it
-	// tickDue is when the next housekeeping tick is due, in ns since
-	// loopStart; tickKicked is set by the receiver that kicked the loop
-	// for it (tickIfDue) and cleared by the tick.
+	alarm *listener.Alarm // the control loop sleeps on it; everything with work for it kicks it
+	// tickDue is when the next housekeeping tick is due (listener.Now);
+	// tickKicked is set by the receiver that kicked the loop for it
+	// (tickIfDue) and cleared by the tick.
 	tickDue    atomic.Int64
 	tickKicked atomic.Bool
-	loopStart  time.Time // set at Start, before any receiver runs
 	wg         sync.WaitGroup
 
 	lateLog  atomic.Int64 // wall time of the last onLate log line
@@ -130,10 +128,7 @@ func Start(opts Options) (_ *Observer, err error) {
 		hupLog: logthrottle.Every(reopenLogEvery),
 		c:      stats.New(),
 		clk:    clock.New(opts.ClockSource),
-		wake:   make(chan struct{}, 1),
 		fatal:  make(chan error, 4),
-
-		loopStart: time.Now(),
 	}
 	defer func() {
 		if err != nil {
@@ -303,13 +298,7 @@ func (o *Observer) warn(msg string, args ...any) {
 	o.lastErr.Store(&text)
 }
 
-func (o *Observer) signalWake() {
-	select {
-	case o.wake <- struct{}{}:
-		o.alarm.Kick() // a full o.wake has its kick on the way
-	default:
-	}
-}
+func (o *Observer) signalWake() { o.alarm.Kick() }
 
 // Run observes until ctx is done, a fatal error occurs or ShutdownAfter
 // elapses, then shuts down in order. SIGHUP reopens the events file.
@@ -498,19 +487,17 @@ func (o *Observer) loop(ctx context.Context, hup <-chan os.Signal) error {
 	// (tickIfDue) and only falls back to a wake-up of its own one
 	// interval after it is due, when nothing was read.
 	slack := o.opts.DrainInterval
-	nextTick := time.Now().Add(period)
-	o.tickDue.Store(int64(nextTick.Sub(o.loopStart)))
+	o.tickDue.Store(listener.Now() + int64(period))
 	o.lastNow = o.clk.Now()
 	for {
 		if want := o.tickPeriod(); want != period {
 			period = want
-			nextTick = time.Now().Add(period)
-			o.tickDue.Store(int64(nextTick.Sub(o.loopStart)))
+			o.tickDue.Store(listener.Now() + int64(period))
 		}
 		o.iter.Add(1)
 		o.stage.set("idle")
 		stallAt, stall := o.nextStall()
-		sleep := time.Until(nextTick)
+		sleep := time.Duration(o.tickDue.Load() - listener.Now())
 		if !o.recoveryBusy() {
 			sleep += slack // while recovery is busy its tick is exact
 		}
@@ -535,10 +522,6 @@ func (o *Observer) loop(ctx context.Context, hup <-chan os.Signal) error {
 		default:
 		}
 		o.takeReloads()
-		select {
-		case <-o.wake:
-		default:
-		}
 		// Read again: the beats taken meanwhile may have moved it.
 		if stallAt, stall = o.nextStall(); stall && o.clk.Now() >= stallAt {
 			o.checkClock()
@@ -546,14 +529,13 @@ func (o *Observer) loop(ctx context.Context, hup <-chan os.Signal) error {
 			o.surface()
 			o.runRetries(o.clk.Now())
 		}
-		if now := time.Now(); !now.Before(nextTick) {
+		if listener.Now() >= o.tickDue.Load() {
 			o.checkClock()
 			o.housekeeping()
 			o.runRetries(o.clk.Now())
 			// A period from this tick, which may have come up to one
 			// drain interval after it was due.
-			nextTick = time.Now().Add(period)
-			o.tickDue.Store(int64(nextTick.Sub(o.loopStart)))
+			o.tickDue.Store(listener.Now() + int64(period))
 			o.tickKicked.Store(false)
 		}
 	}
@@ -568,7 +550,7 @@ func (o *Observer) tickIfDue() {
 	if o.opts.DrainInterval <= 0 || o.tickKicked.Load() {
 		return
 	}
-	if int64(time.Since(o.loopStart)) >= o.tickDue.Load() && o.tickKicked.CompareAndSwap(false, true) {
+	if listener.Now() >= o.tickDue.Load() && o.tickKicked.CompareAndSwap(false, true) {
 		o.alarm.Kick()
 	}
 }
