@@ -63,6 +63,24 @@ func TestAlarm(t *testing.T) {
 				t.Fatal("Kick did not end Sleep(1h)")
 			}
 		}},
+		{"the kick that ends a sleep is used up", func(t *testing.T, a *Alarm) {
+			done := make(chan struct{})
+			go func() {
+				a.Sleep(time.Hour)
+				close(done)
+			}()
+			time.Sleep(20 * time.Millisecond)
+			a.Kick()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("Kick did not end Sleep(1h)")
+			}
+			if sleepReturns(a, time.Hour, 100*time.Millisecond) {
+				t.Fatal("a Sleep after the woken one returned without a new Kick")
+			}
+			a.Kick() // ends the sleep still in progress
+		}},
 		{"close ends the sleep and every later one", func(t *testing.T, a *Alarm) {
 			done := make(chan struct{})
 			go func() {
