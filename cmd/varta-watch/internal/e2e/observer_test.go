@@ -318,17 +318,19 @@ func TestSystemdNotify(t *testing.T) {
 // TestHeartbeatFileAdvances: the housekeeping tick rewrites the heartbeat
 // file. With a drain interval the tick rides on the receivers' drains and
 // falls back to a wake-up of its own when nothing arrives; both must keep
-// it going.
+// it going. Where the tick is not left to the fallback (one interval late,
+// so about one tick every 2 s here) it must come about once a second.
 func TestHeartbeatFileAdvances(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name  string
-		args  []string
-		agent bool
+		name    string
+		args    []string
+		agent   bool
+		minRate float64 // ticks per second of the observer's clock; 0 = not checked
 	}{
-		{"no drain interval", []string{"--threshold-ms", "1000"}, false},
-		{"drain interval, nothing arrives", []string{"--threshold-ms", "4000", "--drain-interval-ms", "1000"}, false},
-		{"drain interval, an agent beating", []string{"--threshold-ms", "4000", "--drain-interval-ms", "1000"}, true},
+		{"no drain interval", []string{"--threshold-ms", "1000"}, false, 0.75},
+		{"drain interval, nothing arrives", []string{"--threshold-ms", "4000", "--drain-interval-ms", "1000"}, false, 0},
+		{"drain interval, an agent beating", []string{"--threshold-ms", "4000", "--drain-interval-ms", "1000"}, true, 0.75},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -365,6 +367,13 @@ func TestHeartbeatFileAdvances(t *testing.T) {
 			}
 			if fi, err := os.Stat(hb); err != nil || fi.Mode().Perm() != 0o600 {
 				t.Fatalf("heartbeat file mode %v %v", fi.Mode(), err)
+			}
+			if tc.minRate > 0 {
+				time.Sleep(4 * time.Second) // a window to count ticks in
+				t2, n2 := read()
+				if rate := float64(t2-t1) / (float64(n2-n1) / 1e9); n2 <= n1 || rate < tc.minRate {
+					t.Fatalf("%d ticks in %v of the observer's clock (%.2f/s), want at least %.2f/s", t2-t1, time.Duration(n2-n1), rate, tc.minRate)
+				}
 			}
 		})
 	}

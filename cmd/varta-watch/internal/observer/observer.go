@@ -533,9 +533,17 @@ func (o *Observer) loop(ctx context.Context, hup <-chan os.Signal) error {
 			o.checkClock()
 			o.housekeeping()
 			o.runRetries(o.clk.Now())
-			// A period from this tick, which may have come up to one
-			// drain interval after it was due.
-			o.tickDue.Store(listener.Now() + int64(period))
+			// A period after this tick was due, not after it ran (it may
+			// have ridden on a drain up to one interval late): a drain
+			// one interval after this one then finds the next tick due,
+			// whereas a period from now would fall a hair after it (the
+			// drain's pause began before this tick ran). A tick more
+			// than a period late is dropped, not caught up.
+			next := o.tickDue.Load() + int64(period)
+			if now := listener.Now(); next <= now {
+				next = now + int64(period)
+			}
+			o.tickDue.Store(next)
 			o.tickKicked.Store(false)
 		}
 	}
