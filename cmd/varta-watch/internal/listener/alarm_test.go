@@ -21,6 +21,29 @@ func sleepReturns(a *Alarm, d, limit time.Duration) bool {
 	}
 }
 
+// sleeping starts a.Sleep(1h) and gives it 20 ms to begin (a Kick or
+// Close must work in either order); done is closed when it returns.
+func sleeping(a *Alarm) (done chan struct{}) {
+	done = make(chan struct{})
+	go func() {
+		a.Sleep(time.Hour)
+		close(done)
+	}()
+	time.Sleep(20 * time.Millisecond)
+	return done
+}
+
+// waitEnded fails the test unless done is closed within 10 s of what
+// (Kick or Close).
+func waitEnded(t *testing.T, done chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s did not end Sleep(1h)", what)
+	}
+}
+
 func TestAlarm(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -49,51 +72,19 @@ func TestAlarm(t *testing.T) {
 			}
 			a.Kick() // ends the sleep still in progress
 		}},
-		{"a kick during the sleep ends it", func(t *testing.T, a *Alarm) {
-			done := make(chan struct{})
-			go func() {
-				a.Sleep(time.Hour)
-				close(done)
-			}()
-			time.Sleep(20 * time.Millisecond) // let the sleep begin (either order must work)
+		{"a kick during the sleep ends it and is used up", func(t *testing.T, a *Alarm) {
+			done := sleeping(a)
 			a.Kick()
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				t.Fatal("Kick did not end Sleep(1h)")
-			}
-		}},
-		{"the kick that ends a sleep is used up", func(t *testing.T, a *Alarm) {
-			done := make(chan struct{})
-			go func() {
-				a.Sleep(time.Hour)
-				close(done)
-			}()
-			time.Sleep(20 * time.Millisecond)
-			a.Kick()
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				t.Fatal("Kick did not end Sleep(1h)")
-			}
+			waitEnded(t, done, "Kick")
 			if sleepReturns(a, time.Hour, 100*time.Millisecond) {
 				t.Fatal("a Sleep after the woken one returned without a new Kick")
 			}
 			a.Kick() // ends the sleep still in progress
 		}},
 		{"close ends the sleep and every later one", func(t *testing.T, a *Alarm) {
-			done := make(chan struct{})
-			go func() {
-				a.Sleep(time.Hour)
-				close(done)
-			}()
-			time.Sleep(20 * time.Millisecond)
+			done := sleeping(a)
 			a.Close()
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				t.Fatal("Close did not end Sleep(1h)")
-			}
+			waitEnded(t, done, "Close")
 			if !sleepReturns(a, time.Hour, 10*time.Second) {
 				t.Fatal("Sleep after Close did not return")
 			}
